@@ -1,0 +1,43 @@
+# Parley: `make run` starts everything locally; `make test` runs every check.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PARLEY_REDIS_URL ?= redis://127.0.0.1:6379/0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+SPEAKERS ?= 1
+AUDIO_DIR ?= /usr/share/pocketsphinx/test/data/librivox
+DURATION ?= 180
+
+.PHONY: setup run test lint typecheck pytest bench lock clean
+setup:
+	scripts/bootstrap.sh
+
+run: setup
+	scripts/run-local.sh
+
+lint: setup
+	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/ruff format --check services tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	scripts/ensure-redis.sh
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck pytest
+
+bench: setup
+	scripts/ensure-redis.sh
+	$(PY) bench/pipeline.py --speakers $(SPEAKERS) --audio-dir $(AUDIO_DIR) --duration $(DURATION)
+
+# Re-pin requirements.lock after changing pyproject.toml.
+lock:
+	$(VENV)/bin/pip-compile -q --extra dev --strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+-include mk/*.mk

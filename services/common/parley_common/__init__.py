@@ -1,0 +1,3 @@
+"""Shared pieces of every Parley service: message schemas, settings base, Redis stream helpers."""
+
+SCHEMA_VERSION = "1"

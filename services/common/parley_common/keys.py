@@ -1,0 +1,61 @@
+"""Every Redis key and stream name in one place, so no service spells one differently."""
+
+from __future__ import annotations
+
+SPEAKERS_ACTIVE = "speakers:active"  # zset "room/speaker" -> last frame time (epoch s)
+STT_JOBS_FINAL = "stt:jobs:final"
+STT_JOBS_PARTIAL = "stt:jobs:partial"
+TRANSLATE_JOBS_FINAL = "translate:jobs:final"
+TRANSLATE_JOBS_PARTIAL = "translate:jobs:partial"
+DEAD_LETTERS = "deadletter"
+STT_GROUP = "stt"
+TRANSLATE_GROUP = "translate"
+
+
+def audio_stream(room: str, speaker: str) -> str:
+    return f"audio:{room}:{speaker}"
+
+
+def room_info(room: str) -> str:
+    """Hash: t0 (meeting start, epoch s), language, prompt, hotwords."""
+    return f"room:{room}"
+
+
+def room_speakers(room: str) -> str:
+    """Hash speaker id -> display name."""
+    return f"room:{room}:speakers"
+
+
+def room_languages(room: str) -> str:
+    """Zset caption language -> expiry (epoch s); gateways refresh the languages their listeners want."""
+    return f"room:{room}:langs"
+
+
+def captions_stream(room: str) -> str:
+    return f"captions:{room}"
+
+
+def segmenter_lease(room: str, speaker: str) -> str:
+    return f"lease:seg:{room}:{speaker}"
+
+
+def segmenter_state(room: str, speaker: str) -> str:
+    return f"seg:{room}:{speaker}"
+
+
+def utterance_state(caption_id: str) -> str:
+    """Hash: attempt, confirmed, result:<attempt>, published."""
+    return f"utt:{caption_id}"
+
+
+def published_marker(caption_id: str, kind: str, lang: str) -> str:
+    return f"pub:{caption_id}:{kind}:{lang}"
+
+
+def caption_id(room: str, speaker: str, utterance: int) -> str:
+    return f"{room}/{speaker}/{utterance}"
+
+
+def split_speaker_member(member: str) -> tuple[str, str]:
+    room, _, speaker = member.partition("/")
+    return room, speaker

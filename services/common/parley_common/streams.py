@@ -1,0 +1,167 @@
+"""The Redis-stream consumer-group contract, in one place for every service.
+
+Create the group idempotently (MKSTREAM, ignore BUSYGROUP); read new entries with XREADGROUP;
+XACK only after the handler's output is written; a claim pass (XAUTOCLAIM with a minimum idle
+time) takes over the work of a consumer that died; an entry delivered too often goes to the
+dead-letter stream instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from parley_common import keys
+
+log = logging.getLogger("parley.streams")
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+FieldValue = str | bytes | int | float
+
+
+async def xadd_bounded(
+    r: aioredis.Redis, stream: str, fields: Mapping[str, FieldValue], maxlen: int
+) -> bytes:
+    """Every XADD is bounded: approximate MAXLEN keeps trimming cheap."""
+    entry_id: bytes = await r.xadd(stream, dict(fields), maxlen=maxlen, approximate=True)
+    return entry_id
+
+
+class ConsumerGroup:
+    def __init__(
+        self,
+        r: aioredis.Redis,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        min_idle_ms: int = 3000,
+        max_deliveries: int = 5,
+    ) -> None:
+        self.r = r
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.min_idle_ms = min_idle_ms
+        self.max_deliveries = max_deliveries
+        self._claim_cursor = "0-0"
+
+    async def ensure(self) -> None:
+        try:
+            await self.r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(self, count: int = 1, block_ms: int | None = None) -> list[Entry]:
+        """New entries for this consumer; block_ms=None returns at once."""
+        try:
+            reply = await self.r.xreadgroup(
+                self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost the group (restarted without persistence): recreate it and go on.
+            log.warning("consumer group vanished, recreating [stream:%s, group:%s]", self.stream, self.group)
+            await self.ensure()
+            return []
+        return _entries(reply)
+
+    async def ack(self, *ids: bytes | str) -> None:
+        if ids:
+            await self.r.xack(self.stream, self.group, *ids)
+
+    async def claim_stale(self, count: int = 10) -> list[Entry]:
+        """Take over entries another consumer left pending for min_idle_ms; poison ones go to dead letters."""
+        await self._dead_letter_poison(count)
+        try:
+            reply = await self.r.xautoclaim(
+                self.stream, self.group, self.consumer, self.min_idle_ms, self._claim_cursor, count=count
+            )
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                await self.ensure()
+                return []
+            raise
+        self._claim_cursor = _decode(reply[0])
+        claimed = [(eid, fields) for eid, fields in reply[1] if fields is not None]
+        # Entries trimmed away by MAXLEN come back as None: nothing to do but acknowledge them.
+        gone = [eid for eid, fields in reply[1] if fields is None]
+        if gone:
+            await self.ack(*gone)
+        return claimed
+
+    async def _dead_letter_poison(self, count: int) -> None:
+        try:
+            pending: Sequence[Mapping[str, Any]] = await self.r.xpending_range(
+                self.stream, self.group, min="-", max="+", count=count, idle=self.min_idle_ms
+            )
+        except ResponseError:
+            return
+        for p in pending:
+            if int(p["times_delivered"]) < self.max_deliveries:
+                continue
+            eid = p["message_id"]
+            rows = await self.r.xrange(self.stream, min=eid, max=eid)
+            fields = rows[0][1] if rows else {}
+            await dead_letter(self.r, self.stream, eid, fields, "max_deliveries")
+            await self.ack(eid)
+
+
+async def read_groups(groups: Sequence[ConsumerGroup], block_ms: int) -> list[tuple[ConsumerGroup, Entry]]:
+    """Block until any of several groups (same group name and consumer, different streams) has an entry."""
+    first = groups[0]
+    by_stream = {g.stream: g for g in groups}
+    try:
+        reply = await first.r.xreadgroup(
+            first.group, first.consumer, {g.stream: ">" for g in groups}, count=1, block=block_ms
+        )
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        for g in groups:
+            await g.ensure()
+        return []
+    return [(by_stream[_decode(stream)], entry) for stream, entries in reply or [] for entry in entries]
+
+
+async def dead_letter(
+    r: aioredis.Redis, stream: str, entry_id: bytes | str, fields: Mapping[bytes, bytes], reason: str
+) -> None:
+    record: dict[str, FieldValue] = {
+        "stream": stream,
+        "id": _decode(entry_id),
+        "reason": reason,
+        "at": repr(time.time()),
+    }
+    for k, v in fields.items():
+        record[f"f:{_decode(k)}"] = v[:4096]
+    await xadd_bounded(r, keys.DEAD_LETTERS, record, maxlen=10_000)
+
+
+def _entries(reply: Any) -> list[Entry]:
+    out: list[Entry] = []
+    for _stream, entries in reply or []:
+        out.extend(entries)
+    return out
+
+
+def _decode(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def id_after(entry_id: str) -> str:
+    """The smallest stream id strictly greater than entry_id (for exclusive XRANGE starts)."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def id_time(entry_id: bytes | str) -> float:
+    """Epoch seconds at which Redis assigned an auto id."""
+    return int(_decode(entry_id).partition("-")[0]) / 1000.0

@@ -1,0 +1,53 @@
+"""The gateway's FastAPI app: wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Response
+from fastapi.responses import FileResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from parley_gateway import captions_ws
+from parley_gateway.fanout import Fanout
+from parley_gateway.settings import GatewaySettings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        r = aioredis.from_url(settings.redis_url)
+        app.state.redis = r
+        app.state.fanout = Fanout(r, queue_size=settings.queue_size, language_ttl_s=settings.language_ttl_s)
+        app.state.fanout.start()
+        try:
+            yield
+        finally:
+            await app.state.fanout.stop()
+            await r.aclose()
+
+    app = FastAPI(title="Parley gateway", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(captions_ws.router)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        await app.state.redis.ping()
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app

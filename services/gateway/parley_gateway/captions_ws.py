@@ -1,0 +1,127 @@
+"""The caption WebSocket: /ws/rooms/{room}/captions?lang=es&since=<last event id>.
+
+Server -> client: {"type": "hello", ...}, {"type": "caption", "event_id", "caption": {...}},
+{"type": "retract", "event_id", "id"} (an utterance that turned out to be noise),
+{"type": "error", "error"}. Client -> server: {"type": "set_lang", "lang": "en"}, {"type": "ping"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from parley_common.schemas import NAME_RE, Caption, CaptionType
+from parley_gateway import metrics
+from parley_gateway.fanout import SOURCE, Fanout, Listener, parse_id
+
+log = logging.getLogger("parley.gateway.captions")
+router = APIRouter()
+LANG_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+
+
+def valid_lang(lang: str) -> bool:
+    return 2 <= len(lang) <= 12 and set(lang) <= LANG_OK
+
+
+def event_for(event_id: str, caption: Caption) -> dict[str, object]:
+    if caption.type is CaptionType.FINAL and not caption.text:
+        return {"type": "retract", "event_id": event_id, "id": caption.id}
+    return {"type": "caption", "event_id": event_id, "caption": caption.model_dump(mode="json")}
+
+
+async def _send(ws: WebSocket, event_id: str, caption: Caption) -> None:
+    await ws.send_text(json.dumps(event_for(event_id, caption), ensure_ascii=False))
+    now = time.time()
+    metrics.SENT.labels(caption.type.value).inc()
+    if caption.timing.published:
+        metrics.FANOUT_SECONDS.observe(max(0.0, now - caption.timing.published))
+    if caption.type is CaptionType.FINAL and caption.text and caption.timing.speech_end:
+        metrics.E2E_FINAL_SECONDS.labels(str(caption.is_translation).lower()).observe(now - caption.timing.speech_end)
+
+
+@router.websocket("/ws/rooms/{room}/captions")
+async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = "") -> None:
+    fanout: Fanout = ws.app.state.fanout
+    settings = ws.app.state.settings
+    await ws.accept()
+    if not NAME_RE.match(room) or not (lang == SOURCE or valid_lang(lang)):
+        await ws.send_text(json.dumps({"type": "error", "error": "bad room or lang"}))
+        await ws.close(code=1008)
+        return
+    try:
+        last = parse_id(since) if since else None
+    except ValueError:
+        await ws.send_text(json.dumps({"type": "error", "error": "bad since id"}))
+        await ws.close(code=1008)
+        return
+    listener = await fanout.subscribe(room, lang)
+    try:
+        await ws.send_text(json.dumps({"type": "hello", "room": room, "lang": lang}))
+        if since:
+            for eid, caption in await fanout.backlog(room, since, settings.resume_limit):
+                if listener.wants(caption):
+                    await _send(ws, eid, caption)
+                    last = parse_id(eid)
+        sender = asyncio.create_task(_pump(ws, listener, last), name="caption-sender")
+        receiver = asyncio.create_task(_receive(ws, listener, fanout, settings.max_client_message), name="client")
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await t
+        for t in done:
+            with contextlib.suppress(WebSocketDisconnect):
+                t.result()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await fanout.unsubscribe(listener)
+
+
+async def _pump(ws: WebSocket, listener: Listener, last: tuple[int, int] | None) -> None:
+    while True:
+        if listener.overflowed:
+            # Too slow to keep up: close so the client resumes from its last id, losing nothing.
+            await ws.close(code=1013, reason="too slow: reconnect with since")
+            return
+        eid, caption = await listener.queue.get()
+        if last is not None and parse_id(eid) <= last:
+            continue  # already sent from the backlog
+        if not listener.wants(caption):
+            continue  # queued before a language switch
+        last = parse_id(eid)
+        await _send(ws, eid, caption)
+
+
+async def _receive(ws: WebSocket, listener: Listener, fanout: Fanout, max_bytes: int) -> None:
+    while True:
+        raw = await ws.receive_text()
+        if len(raw) > max_bytes:
+            metrics.BAD_INPUT.labels("oversized").inc()
+            await ws.close(code=1009, reason="message too big")
+            return
+        try:
+            msg = json.loads(raw)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+            kind = msg.get("type")
+            if kind == "set_lang":
+                lang = str(msg.get("lang", ""))
+                if not (lang == SOURCE or valid_lang(lang)):
+                    raise ValueError("bad lang")
+                listener.lang = lang
+                await fanout.want_language(listener.room, lang)
+                await ws.send_text(json.dumps({"type": "lang", "lang": lang}))
+            elif kind == "ping":
+                await ws.send_text(json.dumps({"type": "pong"}))
+            else:
+                raise ValueError(f"unknown message type {kind!r}")
+        except (ValueError, ValidationError) as exc:
+            metrics.BAD_INPUT.labels("bad_message").inc()
+            await ws.send_text(json.dumps({"type": "error", "error": str(exc)[:200]}))

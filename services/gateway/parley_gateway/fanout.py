@@ -1,0 +1,152 @@
+"""One Redis reader per room, fanning caption events out to that room's listeners.
+
+A listener that reconnects with the last event id it saw first gets the backlog from the
+stream, then the live events, so nothing is missed and nothing is shown twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from parley_common import keys
+from parley_common.schemas import BadMessage, Caption, CaptionType
+from parley_gateway import metrics
+
+log = logging.getLogger("parley.gateway.fanout")
+
+SOURCE = "source"  # a listener who wants captions in whatever language was spoken
+
+
+def parse_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(eq=False)
+class Listener:
+    room: str
+    lang: str
+    queue: asyncio.Queue[tuple[str, Caption]]
+    overflowed: bool = False
+
+    def wants(self, caption: Caption) -> bool:
+        if self.lang == SOURCE:
+            return not caption.is_translation
+        return caption.lang == self.lang
+
+    def offer(self, event_id: str, caption: Caption) -> None:
+        try:
+            self.queue.put_nowait((event_id, caption))
+        except asyncio.QueueFull:
+            metrics.DROPPED.labels(caption.type.value).inc()
+            if caption.type is CaptionType.FINAL:
+                self.overflowed = True  # the socket closes; the client resumes from its last id
+
+
+@dataclass
+class RoomFeed:
+    room: str
+    listeners: set[Listener] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+
+class Fanout:
+    def __init__(self, r: aioredis.Redis, *, queue_size: int, language_ttl_s: float) -> None:
+        self.r = r
+        self.queue_size = queue_size
+        self.language_ttl_s = language_ttl_s
+        self.rooms: dict[str, RoomFeed] = {}
+        self._refresher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._refresher = asyncio.create_task(self._refresh_languages(), name="language-refresh")
+
+    async def stop(self) -> None:
+        tasks = [f.task for f in self.rooms.values() if f.task] + ([self._refresher] if self._refresher else [])
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def subscribe(self, room: str, lang: str) -> Listener:
+        listener = Listener(room, lang, asyncio.Queue(self.queue_size))
+        feed = self.rooms.get(room)
+        if feed is None:
+            feed = self.rooms[room] = RoomFeed(room)
+            start = await self._last_id(room)
+            feed.task = asyncio.create_task(self._read(feed, start), name=f"room-feed-{room}")
+        feed.listeners.add(listener)
+        await self.want_language(room, lang)
+        metrics.LISTENERS.inc()
+        metrics.ROOMS.set(len(self.rooms))
+        return listener
+
+    async def unsubscribe(self, listener: Listener) -> None:
+        metrics.LISTENERS.dec()
+        feed = self.rooms.get(listener.room)
+        if feed is None:
+            return
+        feed.listeners.discard(listener)
+        if not feed.listeners:
+            del self.rooms[listener.room]
+            if feed.task:
+                feed.task.cancel()
+        metrics.ROOMS.set(len(self.rooms))
+
+    async def want_language(self, room: str, lang: str) -> None:
+        """Tell the translators this room needs `lang` (kept alive while listeners want it)."""
+        if lang != SOURCE:
+            await self.r.zadd(keys.room_languages(room), {lang: time.time() + self.language_ttl_s})
+
+    async def backlog(self, room: str, since: str, limit: int) -> list[tuple[str, Caption]]:
+        ms, seq = parse_id(since)
+        rows = await self.r.xrange(keys.captions_stream(room), min=f"{ms}-{seq + 1}", max="+", count=limit)
+        return [(eid.decode(), c) for eid, c in _captions(rows)]
+
+    async def _last_id(self, room: str) -> str:
+        rows = await self.r.xrevrange(keys.captions_stream(room), count=1)
+        return rows[0][0].decode() if rows else "0-0"
+
+    async def _read(self, feed: RoomFeed, last_id: str) -> None:
+        stream = keys.captions_stream(feed.room)
+        while True:
+            try:
+                reply = await self.r.xread({stream: last_id}, count=100, block=1000)
+            except (ConnectionError, OSError, aioredis.ConnectionError) as exc:
+                log.warning("caption feed lost Redis, retrying [room:%s]: %s", feed.room, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for _stream, rows in reply or []:
+                last_id = rows[-1][0].decode()
+                for eid, caption in _captions(rows):
+                    for listener in list(feed.listeners):
+                        if listener.wants(caption):
+                            listener.offer(eid.decode(), caption)
+
+    async def _refresh_languages(self) -> None:
+        while True:
+            await asyncio.sleep(self.language_ttl_s / 3)
+            for feed in list(self.rooms.values()):
+                for lang in {listener.lang for listener in feed.listeners}:
+                    with contextlib.suppress(aioredis.RedisError, OSError):
+                        await self.want_language(feed.room, lang)
+
+
+def _captions(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[bytes, Caption]]:
+    out: list[tuple[bytes, Caption]] = []
+    for eid, fields in rows:
+        try:
+            caption = Caption.from_fields(fields)
+        except BadMessage as exc:
+            log.warning("bad caption event skipped [id:%s]: %s", eid.decode(), exc)
+            continue
+        assert isinstance(caption, Caption)
+        out.append((eid, caption))
+    return out

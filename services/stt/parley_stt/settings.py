@@ -1,0 +1,59 @@
+"""STT service settings (PARLEY_STT_* and the shared PARLEY_* variables)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import SettingsConfigDict
+
+from parley_common.settings import BaseServiceSettings
+from parley_stt.segmentation import SegmenterConfig
+
+
+class SttSettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_STT_", extra="ignore")
+
+    role: Literal["all", "segmenter", "worker"] = "all"
+    # "base" = Whisper base from the PyPI packages (offline); or a local CTranslate2 folder; or a hub name.
+    model: str = "base"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    beam_size: int = 1
+    language: str = "en"  # a Whisper language code, or "auto" (detection costs a decoder pass)
+    # Finals: "full" is the stock 30 s Whisper window (accuracy); "padded" feeds the audio plus
+    # final_pad_s of silence (faster, less accurate on some speech; measure before choosing it).
+    final_window: Literal["full", "padded"] = "full"
+    final_pad_s: float = 5.0
+    partial_pad_s: float = 2.0
+    word_timestamps: bool = False
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    initial_prompt: str = ""  # default for rooms that set none
+    hotwords: str = ""
+
+    vad_threshold: float = 0.5
+    vad_neg_threshold: float = 0.35
+    speculate_ms: int = 96
+    eos_ms: int = 250
+    min_speech_ms: int = 250
+    partial_interval_ms: int = 500
+    max_utterance_s: float = 15.0
+
+    lease_ms: int = 3000
+    claim_idle_ms: int = 3000
+    stall_s: float = 1.0  # a speaker whose frames stop this long mid-utterance is flushed
+    partial_max_age_s: float = 1.0  # older partial jobs are dropped, not decoded
+    jobs_maxlen: int = 10_000
+
+    def segmenter_config(self) -> SegmenterConfig:
+        return SegmenterConfig(
+            threshold=self.vad_threshold,
+            neg_threshold=self.vad_neg_threshold,
+            speculate_ms=self.speculate_ms,
+            eos_ms=self.eos_ms,
+            min_speech_ms=self.min_speech_ms,
+            partial_interval_ms=self.partial_interval_ms,
+            max_utterance_s=self.max_utterance_s,
+        )

@@ -1,0 +1,176 @@
+"""Job worker: any replica takes any job. Finals always before partials; stale partials dropped.
+
+A job names a range of a speaker's audio stream, so no speaker state lives in this process: a
+replica that dies leaves its jobs pending and another claims them (XAUTOCLAIM) and redoes them;
+publishing is idempotent, so a final reaches listeners exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from parley_common import keys
+from parley_common.publish import Publisher
+from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
+from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
+from parley_stt import metrics
+from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
+from parley_stt.settings import SttSettings
+
+log = logging.getLogger("parley.stt.worker")
+
+
+class Worker:
+    def __init__(self, r: aioredis.Redis, settings: SttSettings, engine: WhisperEngine) -> None:
+        self.r = r
+        self.settings = settings
+        self.engine = engine
+        consumer = settings.replica_name()
+        self.finals = ConsumerGroup(r, keys.STT_JOBS_FINAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms)
+        self.partials = ConsumerGroup(r, keys.STT_JOBS_PARTIAL, keys.STT_GROUP, consumer,
+                                      min_idle_ms=settings.claim_idle_ms)
+        self.publisher = Publisher(r)
+        self._last_claim = 0.0
+
+    async def run(self) -> None:
+        await self.finals.ensure()
+        await self.partials.ensure()
+        while True:
+            await self.step()
+
+    async def step(self) -> None:
+        """One unit of work: a final if there is one, else the freshest partial, else wait."""
+        if time.monotonic() - self._last_claim > 1.0:
+            self._last_claim = time.monotonic()
+            for group in (self.finals, self.partials):
+                for entry in await group.claim_stale():
+                    await self._handle(group, entry)
+        finals = await self.finals.read(count=1)
+        if finals:
+            await self._handle(self.finals, finals[0])
+            return
+        partials = await self.partials.read(count=50)
+        if partials:
+            await self._handle_partials(partials)
+            return
+        for group, entry in await read_groups([self.finals, self.partials], block_ms=100):
+            await self._handle(group, entry)
+
+    async def _handle_partials(self, entries: list[Entry]) -> None:
+        """Only the newest partial of each utterance is worth decoding; older ones are dropped."""
+        newest: dict[str, Entry] = {}
+        for entry in entries:
+            job = await self._parse(self.partials, entry)
+            if job is None:
+                continue
+            cid = keys.caption_id(job.room, job.speaker, job.utt)
+            if cid in newest:
+                metrics.DROPPED_PARTIALS.inc()
+                await self.partials.ack(newest[cid][0])
+            newest[cid] = entry
+        for entry in newest.values():
+            await self._handle(self.partials, entry)
+            # A final that arrived meanwhile goes first.
+            finals = await self.finals.read(count=1)
+            if finals:
+                await self._handle(self.finals, finals[0])
+
+    async def _parse(self, group: ConsumerGroup, entry: Entry) -> SttJob | None:
+        eid, fields = entry
+        try:
+            job = SttJob.from_fields(fields)
+            assert isinstance(job, SttJob)
+            return job
+        except BadMessage as exc:
+            metrics.BAD_INPUT.labels(exc.reason).inc()
+            log.warning("bad job dead-lettered [id:%s]: %s", eid.decode(), exc)
+            await dead_letter(self.r, group.stream, eid, fields, exc.reason)
+            await group.ack(eid)
+            return None
+
+    async def _handle(self, group: ConsumerGroup, entry: Entry) -> None:
+        job = await self._parse(group, entry)
+        if job is None:
+            return
+        eid = entry[0]
+        try:
+            outcome = await self._do(job)
+        except Exception:
+            # Not acknowledged: after claim_idle_ms it is claimed again (up to max deliveries).
+            metrics.JOBS.labels(job.kind.value, "error").inc()
+            log.exception("job failed [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt)
+            return
+        metrics.JOBS.labels(job.kind.value, outcome).inc()
+        await group.ack(eid)
+
+    async def _do(self, job: SttJob) -> str:
+        cid = keys.caption_id(job.room, job.speaker, job.utt)
+        ukey = keys.utterance_state(cid)
+        if job.kind is JobKind.PARTIAL:
+            if time.time() - job.created > self.settings.partial_max_age_s or await self.r.hexists(ukey, "published"):
+                metrics.DROPPED_PARTIALS.inc()
+                return "stale"
+        else:
+            latest, cancelled, published = await self.r.hmget(ukey, "attempt", f"cancel:{job.attempt}", "published")
+            if cancelled or published or (latest is not None and int(latest) > job.attempt):
+                return "superseded"
+        audio = await self._audio(job)
+        if audio is None:
+            return "no_audio"
+        info = await self.r.hmget(keys.room_info(job.room), "t0", "language", "prompt", "hotwords")
+        t0 = float(info[0] or job.start_ts)
+        lang = (info[1] or b"").decode() or self.settings.language
+        s = self.settings
+        opts = DecodeOptions(
+            window=s.final_window if job.kind is JobKind.FINAL else "padded",
+            pad_s=s.final_pad_s if job.kind is JobKind.FINAL else s.partial_pad_s,
+            language=None if lang == "auto" else lang,
+            prompt=(info[2] or b"").decode() or s.initial_prompt,
+            hotwords=(info[3] or b"").decode() or s.hotwords,
+            word_timestamps=s.word_timestamps and job.kind is JobKind.FINAL,
+        )
+        stt_start = time.time()
+        result = await asyncio.to_thread(self.engine.transcribe, audio, opts)
+        done = time.time()
+        metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
+        metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
+        caption = await self._caption(job, result, t0, Timing(speech_end=job.end_ts, stt_start=stt_start, stt_done=done))
+        if job.kind is JobKind.PARTIAL:
+            if not caption.text:
+                return "empty"
+            await self.publisher.partial(caption, translate=True)
+            return "published"
+        metrics.REAL_TIME_FACTOR.observe(result.decode_s / max(0.1, len(audio) / 16000))
+        await self.publisher.store_final_result(caption, job.attempt)
+        return "published" if caption.text else "no_speech"
+
+    async def _audio(self, job: SttJob) -> np.ndarray | None:
+        rows = await self.r.xrange(keys.audio_stream(job.room, job.speaker), min=job.start_id, max=job.end_id)
+        chunks = []
+        for _eid, fields in rows:
+            try:
+                chunks.append(AudioFrame.from_fields(fields).pcm)
+            except BadMessage:
+                continue
+        if not chunks:
+            log.warning("audio of a job is gone (trimmed?) [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt)
+            return None
+        return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
+
+    async def _caption(self, job: SttJob, result: Transcript, t0: float, timing: Timing) -> Caption:
+        name = await self.r.hget(keys.room_speakers(job.room), job.speaker)
+        start = job.start_ts - t0
+        return Caption(
+            type=CaptionType.FINAL if job.kind is JobKind.FINAL else CaptionType.PARTIAL,
+            id=keys.caption_id(job.room, job.speaker, job.utt), room=job.room, speaker=job.speaker,
+            speaker_name=(name or b"").decode() or job.speaker, utt=job.utt, rev=job.attempt,
+            lang=result.language, text=result.text, source_lang=result.language, source_text=result.text,
+            start=round(start, 3), end=round(job.end_ts - t0, 3),
+            words=[Word(w=w.w, start=round(start + w.start, 3), end=round(start + w.end, 3)) for w in result.words],
+            timing=timing,
+        )

@@ -1,0 +1,87 @@
+"""CTranslate2 sequence-to-sequence models: NLLB-200 (the design's engine), M2M100, Marian/OPUS-MT.
+
+`model` is a local CTranslate2 folder or a hub name (converted models such as
+"JustFrederik/nllb-200-distilled-600M-ct2-int8"); the tokenizer is a transformers tokenizer,
+read from `tokenizer` (default: the model folder, or the original hub model).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Literal
+
+import ctranslate2
+
+from parley_translate.engines.base import TranslationError
+from parley_translate.langcodes import NLLB, m2m100_token, to_nllb
+
+log = logging.getLogger("parley.translate.ct2")
+
+Kind = Literal["nllb", "m2m100", "marian"]
+
+
+def _local_or_download(name: str) -> str:
+    if os.path.isdir(name):
+        return name
+    from huggingface_hub import snapshot_download  # honours HF_HUB_OFFLINE
+
+    return str(snapshot_download(name))
+
+
+class CTranslate2Engine:
+    def __init__(
+        self, model: str, *, kind: Kind = "nllb", tokenizer: str = "", device: str = "cpu",
+        compute_type: str = "int8", threads: int = 1, pair: str = "", beam_size: int = 2,
+    ) -> None:
+        from transformers import AutoTokenizer
+
+        self.name = f"ct2-{kind}"
+        self.kind = kind
+        self.beam_size = beam_size
+        path = _local_or_download(model)
+        self.translator = ctranslate2.Translator(path, device=device, compute_type=compute_type,
+                                                 intra_threads=threads)
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(tokenizer or path)
+        self.vocab = set(self.tokenizer.get_vocab())
+        self.pair = tuple(pair.split("-", 1)) if pair else None  # Marian: one pair per model
+        self._lock = threading.Lock()  # HF tokenizers' src_lang is per-instance state
+        log.info("loaded %s translation model %s", kind, model)
+
+    def _source_token(self, lang: str) -> str | None:
+        if self.kind == "nllb":
+            return to_nllb(lang)
+        if self.kind == "m2m100":
+            return m2m100_token(lang)
+        return None
+
+    def supports(self, source: str, target: str) -> bool:
+        if self.kind == "marian":
+            return self.pair == (source, target)
+        s, t = self._source_token(source), self._source_token(target)
+        return s is not None and t is not None and s in self.vocab and t in self.vocab
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        if not self.supports(source, target):
+            raise TranslationError(f"{self.name} does not translate {source}->{target}")
+        with self._lock:
+            if self.kind != "marian":
+                self.tokenizer.src_lang = NLLB.get(source, source) if self.kind == "nllb" else source
+            batch = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(t)) for t in texts]
+        prefix = None
+        target_token = self._source_token(target)
+        if target_token is not None:
+            prefix = [[target_token] for _ in texts]
+        results = self.translator.translate_batch(
+            batch, target_prefix=prefix, beam_size=self.beam_size, max_decoding_length=256,
+            max_input_length=512,
+        )
+        out: list[str] = []
+        for r in results:
+            tokens = r.hypotheses[0]
+            if target_token is not None and tokens and tokens[0] == target_token:
+                tokens = tokens[1:]
+            out.append(self.tokenizer.decode(self.tokenizer.convert_tokens_to_ids(tokens),
+                                             skip_special_tokens=True).strip())
+        return out

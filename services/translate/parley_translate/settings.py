@@ -1,0 +1,28 @@
+"""Translation service settings (PARLEY_TRANSLATE_*)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import SettingsConfigDict
+
+from parley_common.settings import BaseServiceSettings
+
+
+class TranslateSettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_TRANSLATE_", extra="ignore")
+
+    # Engines tried in order for each language pair: "ct2" (needs ct2_model) and/or "apertium".
+    engines: str = "apertium"
+    ct2_model: str = ""  # local CTranslate2 folder or hub name, e.g. an NLLB-200 conversion
+    ct2_tokenizer: str = ""  # defaults to the model folder
+    ct2_kind: Literal["nllb", "m2m100", "marian"] = "nllb"
+    ct2_pair: str = ""  # Marian models translate one pair, e.g. "en-vi"
+    device: str = "cpu"
+    compute_type: str = "int8"
+    threads: int = 1
+    beam_size: int = 2
+    translate_partials: bool = True
+    partial_max_age_s: float = 1.0
+    claim_idle_ms: int = 3000
+    language_ttl_s: float = 30.0
