@@ -89,6 +89,7 @@ class WhisperEngine:
 
     def _padded(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         s, m = self.settings, self.model
+        duration = len(audio) / SAMPLE_RATE
         padded = np.concatenate([audio, np.zeros(int(opts.pad_s * SAMPLE_RATE), dtype=np.float32)])
         features = m.feature_extractor(padded)[:, : m.feature_extractor.nb_max_frames]
         encoder_output = m.model.encode(
@@ -100,16 +101,18 @@ class WhisperEngine:
             language = m.model.detect_language(encoder_output)[0][0][0][2:-2]
         tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
         previous = tokenizer.encode(" " + opts.prompt.strip()) if opts.prompt else []
-        prompt = m.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=opts.hotwords or None)
-        # Short windows repeat themselves on what they cannot hear: cap the length to the audio.
-        max_len = min(m.max_length, int(len(audio) / SAMPLE_RATE * 12) + 16)
+        # With timestamps on, Whisper says where each segment starts: a short window tempts it to
+        # repeat itself into the padding, and those segments start after the audio ends.
+        prompt = m.get_prompt(tokenizer, previous, without_timestamps=False, hotwords=opts.hotwords or None)
         result = m.model.generate(
-            encoder_output, [prompt], beam_size=s.beam_size, max_length=max_len,
+            encoder_output, [prompt], beam_size=s.beam_size, max_length=m.max_length // 2,
             return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],
+            max_initial_timestamp_index=50,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        ids = result.sequences_ids[0]
+        tokens = tokens_within(ids, tokenizer.timestamp_begin, tokenizer.eot, duration)
         text = tokenizer.decode(tokens).strip()
-        n = len(tokens)
+        n = len([t for t in ids if t < tokenizer.eot])
         avg_logprob = result.scores[0] * n / (n + 1) if result.scores else 0.0  # as faster-whisper does
         no_speech = result.no_speech_prob
         if (no_speech > s.no_speech_threshold and avg_logprob < s.logprob_threshold) or (
@@ -117,3 +120,25 @@ class WhisperEngine:
         ):
             text = ""
         return Transcript(text=text, language=language, no_speech_prob=no_speech, avg_logprob=avg_logprob)
+
+
+def tokens_within(ids: list[int], timestamp_begin: int, eot: int, duration: float, slack: float = 0.1) -> list[int]:
+    """Text tokens of the segments that start inside the audio (Whisper timestamps: 20 ms steps)."""
+    out: list[int] = []
+    segment: list[int] = []
+    start: float | None = None
+    for t in ids:
+        if t >= timestamp_begin:
+            if start is None:
+                start = (t - timestamp_begin) * 0.02
+                continue
+            if start < duration - slack:
+                out += segment
+            segment, start = [], None
+        elif t < eot:
+            segment.append(t)
+    if start is not None and start < duration - slack:
+        out += segment  # an unterminated last segment
+    elif start is None and segment and not out:
+        out = segment  # no timestamps at all
+    return out
