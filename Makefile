@@ -9,12 +9,17 @@ SPEAKERS ?= 1
 AUDIO_DIR ?= /usr/share/pocketsphinx/test/data/librivox
 DURATION ?= 180
 
-.PHONY: setup run test lint typecheck pytest bench lock clean
+.PHONY: setup run migrate test lint typecheck pytest bench lock clean
 setup:
 	scripts/bootstrap.sh
 
-run: setup
+run: setup migrate
 	scripts/run-local.sh
+
+# Postgres schema: `alembic upgrade head` (parley-migrate waits for the server and creates the database).
+migrate: setup
+	scripts/ensure-postgres.sh
+	$(VENV)/bin/parley-migrate
 
 lint: setup
 	$(VENV)/bin/ruff check services tests bench
@@ -25,6 +30,7 @@ typecheck: setup
 
 pytest: setup
 	scripts/ensure-redis.sh
+	scripts/ensure-postgres.sh
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc redis-server redis-tools apertium apertium-eng-spa
-              pocketsphinx-testdata espeak-ng sox procps curl iproute2)
+              pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -35,7 +35,7 @@ return id
 # confirmed for the same attempt. Whichever side comes second (decoder or end-of-speech decision)
 # publishes, exactly once. A Lua function body shared by the scripts below.
 PUBLISH_FINAL_IF_READY_LUA = """
-local function publish_final_if_ready(ukey, captions, translate, maxlen)
+local function publish_final_if_ready(ukey, captions, translate, maxlen, persist)
   local confirmed = redis.call('HGET', ukey, 'confirmed')
   if not confirmed then return false end
   local data = redis.call('HGET', ukey, 'result:' .. confirmed)
@@ -46,16 +46,20 @@ local function publish_final_if_ready(ukey, captions, translate, maxlen)
   local now = string.format('%d.%06d', t[1], t[2])
   local id = redis.call('XADD', captions, 'MAXLEN', '~', maxlen, '*', 'v', '1', 'data', data, 'eos', eos, 'pub', now)
   redis.call('XADD', translate, 'MAXLEN', '~', maxlen, '*', 'v', '1', 'data', data, 'eos', eos, 'pub', now)
+  redis.call('XADD', persist, 'MAXLEN', '~', maxlen, '*', 'v', '1', 'data', data, 'eos', eos, 'pub', now)
   return id
 end
 """
 
-# KEYS: utterance hash, captions stream, translate final stream  ARGV: maxlen, attempt, data, ttl
-_STORE_FINAL = PUBLISH_FINAL_IF_READY_LUA + """
+# KEYS: utterance hash, captions stream, translate final stream, persist stream  ARGV: maxlen, attempt, data, ttl
+_STORE_FINAL = (
+    PUBLISH_FINAL_IF_READY_LUA
+    + """
 redis.call('HSET', KEYS[1], 'result:' .. ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return publish_final_if_ready(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+return publish_final_if_ready(KEYS[1], KEYS[2], KEYS[3], ARGV[1], KEYS[4])
 """
+)
 
 
 class Publisher:
@@ -66,28 +70,38 @@ class Publisher:
         self._store_final = r.register_script(_STORE_FINAL)
 
     async def partial(self, caption: Caption, *, translate: bool) -> bool:
-        stamped = caption.model_copy(update={"timing": caption.timing.model_copy(update={"published": time.time()})})
+        stamped = caption.model_copy(
+            update={"timing": caption.timing.model_copy(update={"published": time.time()})}
+        )
         streams = [keys.captions_stream(caption.room)]
         if translate:
             streams.append(keys.TRANSLATE_JOBS_PARTIAL)
         res = await self._partial(
-            keys=[keys.utterance_state(caption.id), *streams], args=[CAPTIONS_MAXLEN, stamped.model_dump_json()]
+            keys=[keys.utterance_state(caption.id), *streams],
+            args=[CAPTIONS_MAXLEN, stamped.model_dump_json()],
         )
         return res is not None
 
     async def store_final_result(self, caption: Caption, attempt: int) -> bool:
         """Store a decoded final for `attempt`; publish it if its end of speech is already confirmed."""
         res = await self._store_final(
-            keys=[keys.utterance_state(caption.id), keys.captions_stream(caption.room), keys.TRANSLATE_JOBS_FINAL],
+            keys=[
+                keys.utterance_state(caption.id),
+                keys.captions_stream(caption.room),
+                keys.TRANSLATE_JOBS_FINAL,
+                keys.PERSIST_CAPTIONS,
+            ],
             args=[CAPTIONS_MAXLEN, attempt, caption.model_dump_json(), MARKER_TTL_S],
         )
         return res is not None
 
     async def once(self, marker: str, caption: Caption) -> bool:
-        """Publish a caption (a translation) at most once per marker."""
-        stamped = caption.model_copy(update={"timing": caption.timing.model_copy(update={"published": time.time()})})
+        """Publish a final translation at most once per marker (to the room and the transcript store)."""
+        stamped = caption.model_copy(
+            update={"timing": caption.timing.model_copy(update={"published": time.time()})}
+        )
         res = await self._once(
-            keys=[marker, keys.captions_stream(caption.room)],
+            keys=[marker, keys.captions_stream(caption.room), keys.PERSIST_CAPTIONS],
             args=[CAPTIONS_MAXLEN, MARKER_TTL_S, stamped.model_dump_json()],
         )
         return res is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"dev-secret-change-me", "change-me", ""}
@@ -10,10 +11,11 @@ PLACEHOLDER_SECRETS = {"dev-secret-change-me", "change-me", ""}
 class BaseServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore")
 
-    env: str = "development"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    log_level: str = "INFO"
-    log_json: bool = False
+    # Shared by every service: one variable each, whatever the service's own prefix.
+    env: str = Field("development", validation_alias=AliasChoices("PARLEY_ENV"))
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("PARLEY_REDIS_URL"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("PARLEY_LOG_LEVEL"))
+    log_json: bool = Field(False, validation_alias=AliasChoices("PARLEY_LOG_JSON"))
     # Port of the service's /healthz + /metrics HTTP endpoint (0 = pick a free port).
     metrics_port: int = 0
     instance: str = ""  # replica name; hostname-pid when empty

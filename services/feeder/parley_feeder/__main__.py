@@ -1,6 +1,6 @@
 """parley-feeder: play WAV (or any audio) files into a room as a speaker.
 
-  parley-feeder --room demo --speaker alice --name Alice talk.wav other.wav
+parley-feeder --room demo --speaker alice --name Alice talk.wav other.wav
 """
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ import asyncio
 import sys
 
 import redis.asyncio as aioredis
-
 from parley_common.schemas import BadMessage
 from parley_common.settings import BaseServiceSettings
+
 from parley_feeder.feeder import load_audio, open_speaker
 
 
 async def amain(args: argparse.Namespace) -> None:
     r = aioredis.from_url(args.redis_url or BaseServiceSettings().redis_url)
     try:
-        sp = await open_speaker(r, args.room, args.speaker, args.name, realtime=not args.fast, language=args.language)
+        sp = await open_speaker(
+            r, args.room, args.speaker, args.name, realtime=not args.fast, language=args.language
+        )
         for _ in range(args.loop):
             for path in args.files:
                 started = await sp.play(load_audio(path))
@@ -31,7 +33,9 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="parley-feeder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="parley-feeder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("files", nargs="+", help="audio files (WAV or anything ffmpeg reads)")
     p.add_argument("--room", required=True)
     p.add_argument("--speaker", required=True, help="speaker id (letters, digits, _ . -)")

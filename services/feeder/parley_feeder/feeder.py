@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import redis.asyncio as aioredis
-
 from parley_common import keys
 from parley_common.schemas import SAMPLE_RATE, AudioFrame, check_name
 from parley_common.streams import xadd_bounded
@@ -26,7 +25,7 @@ def load_audio(path: str) -> np.ndarray:
 
 
 def to_pcm16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return bytes((np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
 
 
 async def ensure_room(r: aioredis.Redis, room: str, *, language: str | None = None) -> float:
@@ -85,12 +84,22 @@ class Speaker:
 
     async def end(self) -> None:
         """The speaker left: whatever they were saying becomes a final now."""
-        await xadd_bounded(self.r, self.stream, AudioFrame(ts=self.clock or time.time(), pcm=b"", eof=True).to_fields(),
-                           AUDIO_MAXLEN)
+        await xadd_bounded(
+            self.r,
+            self.stream,
+            AudioFrame(ts=self.clock or time.time(), pcm=b"", eof=True).to_fields(),
+            AUDIO_MAXLEN,
+        )
 
 
 async def open_speaker(
-    r: aioredis.Redis, room: str, speaker: str, name: str = "", *, realtime: bool = True, language: str | None = None
+    r: aioredis.Redis,
+    room: str,
+    speaker: str,
+    name: str = "",
+    *,
+    realtime: bool = True,
+    language: str | None = None,
 ) -> Speaker:
     await ensure_room(r, room, language=language)
     await register_speaker(r, room, speaker, name or speaker)

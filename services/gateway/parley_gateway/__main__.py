@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-
 from parley_common.log import setup_logging
+
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
 
@@ -15,8 +15,9 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     settings = GatewaySettings()
     setup_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                ws_max_size=64 * 1024)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None, ws_max_size=64 * 1024
+    )
 
 
 if __name__ == "__main__":

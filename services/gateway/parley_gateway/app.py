@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,12 +11,16 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Response
 from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
-from parley_gateway import captions_ws
+from parley_gateway import api, captions_ws
+from parley_gateway.api.admin import ensure_admin
+from parley_gateway.db.engine import Database
 from parley_gateway.fanout import Fanout
 from parley_gateway.settings import GatewaySettings
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("parley.gateway")
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -27,15 +32,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.redis = r
         app.state.fanout = Fanout(r, queue_size=settings.queue_size, language_ttl_s=settings.language_ttl_s)
         app.state.fanout.start()
+        app.state.db = Database(settings.database_url)
+        try:
+            async with app.state.db.session() as session:
+                await ensure_admin(session, settings.admin_username, settings.admin_password)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning(
+                "database not ready (run parley-migrate); the admin API will fail until it is: %s", exc
+            )
         try:
             yield
         finally:
             await app.state.fanout.stop()
+            await app.state.db.close()
             await r.aclose()
 
-    app = FastAPI(title="Parley gateway", lifespan=lifespan)
+    app = FastAPI(title="Parley gateway", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.include_router(captions_ws.router)
+    app.include_router(api.router)
+    api.install_error_handlers(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -14,10 +14,11 @@ import logging
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from parley_common.schemas import NAME_RE, Caption, CaptionType
 from pydantic import ValidationError
 
-from parley_common.schemas import NAME_RE, Caption, CaptionType
 from parley_gateway import metrics
+from parley_gateway.auth.ws import refuse_reason
 from parley_gateway.fanout import SOURCE, Fanout, Listener, parse_id
 
 log = logging.getLogger("parley.gateway.captions")
@@ -42,7 +43,9 @@ async def _send(ws: WebSocket, event_id: str, caption: Caption) -> None:
     if caption.timing.published:
         metrics.FANOUT_SECONDS.observe(max(0.0, now - caption.timing.published))
     if caption.type is CaptionType.FINAL and caption.text and caption.timing.speech_end:
-        metrics.E2E_FINAL_SECONDS.labels(str(caption.is_translation).lower()).observe(now - caption.timing.speech_end)
+        metrics.E2E_FINAL_SECONDS.labels(str(caption.is_translation).lower()).observe(
+            now - caption.timing.speech_end
+        )
 
 
 @router.websocket("/ws/rooms/{room}/captions")
@@ -50,6 +53,11 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
     fanout: Fanout = ws.app.state.fanout
     settings = ws.app.state.settings
     await ws.accept()
+    refused = await refuse_reason(ws, room)
+    if refused:
+        await ws.send_text(json.dumps({"type": "error", "error": refused}))
+        await ws.close(code=1008)
+        return
     if not NAME_RE.match(room) or not (lang == SOURCE or valid_lang(lang)):
         await ws.send_text(json.dumps({"type": "error", "error": "bad room or lang"}))
         await ws.close(code=1008)
@@ -69,7 +77,9 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
                     await _send(ws, eid, caption)
                     last = parse_id(eid)
         sender = asyncio.create_task(_pump(ws, listener, last), name="caption-sender")
-        receiver = asyncio.create_task(_receive(ws, listener, fanout, settings.max_client_message), name="client")
+        receiver = asyncio.create_task(
+            _receive(ws, listener, fanout, settings.max_client_message), name="client"
+        )
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:
             t.cancel()

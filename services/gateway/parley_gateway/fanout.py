@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-
 from parley_common import keys
 from parley_common.schemas import BadMessage, Caption, CaptionType
+
 from parley_gateway import metrics
 
 log = logging.getLogger("parley.gateway.fanout")
@@ -68,7 +68,9 @@ class Fanout:
         self._refresher = asyncio.create_task(self._refresh_languages(), name="language-refresh")
 
     async def stop(self) -> None:
-        tasks = [f.task for f in self.rooms.values() if f.task] + ([self._refresher] if self._refresher else [])
+        tasks = [f.task for f in self.rooms.values() if f.task] + (
+            [self._refresher] if self._refresher else []
+        )
         for t in tasks:
             t.cancel()
         for t in tasks:

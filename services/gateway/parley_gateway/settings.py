@@ -2,18 +2,61 @@
 
 from __future__ import annotations
 
+from parley_common.settings import PLACEHOLDER_SECRETS, BaseServiceSettings
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from parley_common.settings import BaseServiceSettings
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/parley"
+DEV_JOIN_TOKEN_SECRET = "dev-secret-change-me"
+DEV_ADMIN_PASSWORD = "change-me"
+
+
+class PlaceholderSecretError(ValueError):
+    """A secret still has its development placeholder outside development."""
 
 
 class GatewaySettings(BaseServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="PARLEY_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PARLEY_GATEWAY_", extra="ignore", populate_by_name=True)
 
+    env: str = Field(default="development", validation_alias=AliasChoices("PARLEY_ENV", "PARLEY_GATEWAY_ENV"))
     host: str = "127.0.0.1"
     port: int = 8080
-    redis_url: str = "redis://127.0.0.1:6379/0"
     queue_size: int = 500  # per listener; past it partials are dropped, then the listener resyncs
     max_client_message: int = 4096
     language_ttl_s: float = 30.0
     resume_limit: int = 2000  # most captions replayed to a reconnecting listener
+
+    # Control plane (issue 6): Postgres, join tokens, admin credentials, rate limits.
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("PARLEY_DATABASE_URL")
+    )
+    join_token_secret: str = Field(
+        default=DEV_JOIN_TOKEN_SECRET, validation_alias=AliasChoices("PARLEY_JOIN_TOKEN_SECRET")
+    )
+    auth_required: bool = True  # PARLEY_GATEWAY_AUTH_REQUIRED: caption WebSocket needs a join token
+    join_token_ttl_s: int = 4 * 3600
+    admin_token_ttl_s: int = 12 * 3600
+    invite_ttl_s: int = 7 * 24 * 3600
+    admin_username: str = Field(default="admin", validation_alias=AliasChoices("PARLEY_ADMIN_USERNAME"))
+    admin_password: str = Field(
+        default=DEV_ADMIN_PASSWORD, validation_alias=AliasChoices("PARLEY_ADMIN_PASSWORD")
+    )
+    public_url: str = "http://127.0.0.1:8080"  # base of invite links
+    token_rate_per_min: int = 60  # token issuance per client address (and per room)
+    login_rate_per_min: int = 10  # login attempts per client address and user name
+    stats_replica_window_s: float = 60.0  # a consumer idle longer than this is not counted as a replica
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> GatewaySettings:
+        if self.env != "development":
+            for name in ("join_token_secret", "admin_password"):
+                value = getattr(self, name)
+                if value in PLACEHOLDER_SECRETS or value in (DEV_JOIN_TOKEN_SECRET, DEV_ADMIN_PASSWORD):
+                    raise PlaceholderSecretError(
+                        f"{name} is a development placeholder; set a real secret when PARLEY_ENV={self.env}"
+                    )
+            if len(self.join_token_secret) < 32:
+                raise PlaceholderSecretError(
+                    "join_token_secret must be at least 32 characters outside development"
+                )
+        return self

@@ -8,9 +8,9 @@ import logging
 import os
 
 import redis.asyncio as aioredis
-
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
+
 from parley_stt.settings import SttSettings
 
 log = logging.getLogger("parley.stt")

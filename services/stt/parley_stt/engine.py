@@ -17,8 +17,8 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-
 from parley_common.schemas import SAMPLE_RATE, Word
+
 from parley_stt.models import resolve_model
 from parley_stt.settings import SttSettings
 
@@ -56,11 +56,19 @@ class WhisperEngine:
         path = resolve_model(settings.model)
         t0 = time.perf_counter()
         self.model = WhisperModel(
-            path, device=settings.device, compute_type=settings.compute_type,
-            cpu_threads=settings.cpu_threads, num_workers=1,
+            path,
+            device=settings.device,
+            compute_type=settings.compute_type,
+            cpu_threads=settings.cpu_threads,
+            num_workers=1,
         )
-        log.info("loaded Whisper %s (%s, %s) in %.1f s", settings.model, settings.device,
-                 settings.compute_type, time.perf_counter() - t0)
+        log.info(
+            "loaded Whisper %s (%s, %s) in %.1f s",
+            settings.model,
+            settings.device,
+            settings.compute_type,
+            time.perf_counter() - t0,
+        )
 
     def transcribe(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         t0 = time.perf_counter()
@@ -71,11 +79,18 @@ class WhisperEngine:
     def _full(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         s = self.settings
         segments, info = self.model.transcribe(
-            audio, language=opts.language, beam_size=s.beam_size, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=not opts.word_timestamps,
-            word_timestamps=opts.word_timestamps, initial_prompt=opts.prompt or None,
-            hotwords=opts.hotwords or None, no_speech_threshold=s.no_speech_threshold,
-            log_prob_threshold=s.logprob_threshold, compression_ratio_threshold=s.compression_ratio_threshold,
+            audio,
+            language=opts.language,
+            beam_size=s.beam_size,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            without_timestamps=not opts.word_timestamps,
+            word_timestamps=opts.word_timestamps,
+            initial_prompt=opts.prompt or None,
+            hotwords=opts.hotwords or None,
+            no_speech_threshold=s.no_speech_threshold,
+            log_prob_threshold=s.logprob_threshold,
+            compression_ratio_threshold=s.compression_ratio_threshold,
         )
         segs = list(segments)  # skipped segments (no speech) are not yielded
         words = [Word(w=w.word.strip(), start=w.start, end=w.end) for sg in segs for w in (sg.words or [])]
@@ -105,8 +120,14 @@ class WhisperEngine:
         # repeat itself into the padding, and those segments start after the audio ends.
         prompt = m.get_prompt(tokenizer, previous, without_timestamps=False, hotwords=opts.hotwords or None)
         result = m.model.generate(
-            encoder_output, [prompt], beam_size=s.beam_size, max_length=m.max_length // 2,
-            return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],
+            encoder_output,
+            [prompt],
+            beam_size=s.beam_size,
+            max_length=m.max_length // 2,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
             max_initial_timestamp_index=50,
         )[0]
         ids = result.sequences_ids[0]
@@ -122,7 +143,9 @@ class WhisperEngine:
         return Transcript(text=text, language=language, no_speech_prob=no_speech, avg_logprob=avg_logprob)
 
 
-def tokens_within(ids: list[int], timestamp_begin: int, eot: int, duration: float, slack: float = 0.1) -> list[int]:
+def tokens_within(
+    ids: list[int], timestamp_begin: int, eot: int, duration: float, slack: float = 0.1
+) -> list[int]:
     """Text tokens of the segments that start inside the audio (Whisper timestamps: 20 ms steps)."""
     out: list[int] = []
     segment: list[int] = []

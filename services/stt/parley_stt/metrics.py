@@ -10,10 +10,15 @@ DROPPED_PARTIALS = Counter("parley_stt_dropped_partials_total", "Partial jobs dr
 EOS_DECISION = Histogram(
     "parley_eos_decision_seconds", "Speech end to end-of-speech decision", buckets=LATENCY_BUCKETS
 )
-STT_SECONDS = Histogram("parley_stt_seconds", "Job emitted to transcript ready", ["kind"], buckets=LATENCY_BUCKETS)
-DECODE_SECONDS = Histogram("parley_stt_decode_seconds", "Model time per job", ["kind"], buckets=LATENCY_BUCKETS)
+STT_SECONDS = Histogram(
+    "parley_stt_seconds", "Job emitted to transcript ready", ["kind"], buckets=LATENCY_BUCKETS
+)
+DECODE_SECONDS = Histogram(
+    "parley_stt_decode_seconds", "Model time per job", ["kind"], buckets=LATENCY_BUCKETS
+)
 REAL_TIME_FACTOR = Histogram(
-    "parley_stt_real_time_factor", "Decode seconds per audio second (finals)",
+    "parley_stt_real_time_factor",
+    "Decode seconds per audio second (finals)",
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0),
 )
 SPEAKERS = Gauge("parley_stt_speakers_owned", "Speakers this replica segments")

@@ -12,10 +12,11 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
-
 from parley_common.schemas import SAMPLE_RATE
+
 from parley_stt.vad import WINDOW, StreamingVad
 
 
@@ -30,6 +31,9 @@ class SegmenterConfig:
     preroll_ms: int = 192  # audio kept before the detected speech start
     max_utterance_s: float = 15.0  # longer utterances are split at the quietest recent window
     split_search_s: float = 3.0
+    # Silero's LSTM state, after long noise, stays deaf to speech for a second or more: between
+    # utterances the state starts afresh every this many seconds.
+    vad_reset_s: float = 2.0
 
 
 class ActionKind(StrEnum):
@@ -67,7 +71,7 @@ class SpeakerState:
     vad: str = ""  # serialised StreamingVad
     utt: int = 0
     in_speech: bool = False
-    utt_start: dict[str, object] | None = None  # FrameMark as dict
+    utt_start: dict[str, Any] | None = None  # FrameMark as dict
     speech_samples: int = 0
     silence_samples: int = 0
     silence_start_sample: int = 0
@@ -77,7 +81,8 @@ class SpeakerState:
     pending: int = -1  # attempt decoded speculatively, awaiting confirm/cancel
     pending_end_ts: float = 0.0  # speech end (epoch s) of the pending attempt
     last_end_sample: int = 0
-    recent: list[dict[str, object]] = field(default_factory=list)  # FrameMarks for pre-roll + lookups
+    idle_samples: int = 0  # samples since the last speech window, between utterances
+    recent: list[dict[str, Any]] = field(default_factory=list)  # FrameMarks for pre-roll + lookups
     probs: list[tuple[int, float]] = field(default_factory=list)  # (window end sample, prob), last few s
 
     def to_json(self) -> str:
@@ -100,7 +105,9 @@ class SpeakerSegmenter:
         self.cfg = config
         self.s = state or SpeakerState()
         self.vad = StreamingVad.load(self.s.vad)
-        self._marks: deque[FrameMark] = deque((FrameMark(**m) for m in self.s.recent), maxlen=self._marks_len())  # type: ignore[arg-type]
+        self._marks: deque[FrameMark] = deque(
+            (FrameMark(**m) for m in self.s.recent), maxlen=self._marks_len()
+        )
 
     def _marks_len(self) -> int:
         # Enough frame marks to find any window of the utterance's last split_search_s + pre-roll.
@@ -154,7 +161,13 @@ class SpeakerSegmenter:
             del s.probs[:-keep]
         if not s.in_speech:
             if p >= cfg.threshold:
+                s.idle_samples = 0
                 self._start_utterance(end - WINDOW)
+            else:
+                s.idle_samples += WINDOW
+                if s.idle_samples >= cfg.vad_reset_s * SAMPLE_RATE:
+                    s.idle_samples = 0
+                    self.vad.reset()
             return out
         if p >= cfg.threshold:
             if s.silence_samples and s.pending >= 0:
@@ -175,7 +188,7 @@ class SpeakerSegmenter:
         if s.silence_samples and silence_ms >= cfg.eos_ms:
             out.extend(self._end_utterance())
             return out
-        utt_start = int(s.utt_start["sample"]) if s.utt_start else end  # type: ignore[call-overload]
+        utt_start = int(s.utt_start["sample"]) if s.utt_start else end
         if end - utt_start >= cfg.max_utterance_s * SAMPLE_RATE:
             out.extend(self._split())
             return out
@@ -199,7 +212,7 @@ class SpeakerSegmenter:
 
     def _range(self, end_sample: int) -> tuple[FrameMark, FrameMark, float]:
         assert self.s.utt_start is not None
-        first = FrameMark(**self.s.utt_start)  # type: ignore[arg-type]
+        first = FrameMark(**self.s.utt_start)
         last = self._mark_at(max(end_sample - 1, first.sample))
         return first, last, last.ts_at(end_sample)
 

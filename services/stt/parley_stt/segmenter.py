@@ -11,19 +11,21 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-
 from parley_common import keys
 from parley_common.publish import CAPTIONS_MAXLEN, MARKER_TTL_S, PUBLISH_FINAL_IF_READY_LUA
 from parley_common.schemas import AudioFrame, BadMessage, JobKind, SttJob
+
 from parley_stt import metrics
 from parley_stt.segmentation import Action, ActionKind, SpeakerSegmenter, SpeakerState
 from parley_stt.settings import SttSettings
 
 log = logging.getLogger("parley.stt.segmenter")
 
-# KEYS: lease, state, final jobs, partial jobs, captions stream, translate final stream
+# KEYS: lease, state, final jobs, partial jobs, captions stream, translate final stream, persist stream
 # ARGV: owner, state json, jobs maxlen, captions maxlen, ttl, then (op, caption id, attempt, data) x n
-_COMMIT = PUBLISH_FINAL_IF_READY_LUA + """
+_COMMIT = (
+    PUBLISH_FINAL_IF_READY_LUA
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
 for i = 6, #ARGV, 4 do
@@ -41,11 +43,12 @@ for i = 6, #ARGV, 4 do
   elseif op == 'confirm' then
     redis.call('HSET', ukey, 'confirmed', att, 'eos', data)
     redis.call('EXPIRE', ukey, ARGV[5])
-    publish_final_if_ready(ukey, KEYS[5], KEYS[6], ARGV[4])
+    publish_final_if_ready(ukey, KEYS[5], KEYS[6], ARGV[4], KEYS[7])
   end
 end
 return 1
 """
+)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -96,8 +99,9 @@ class Segmenter:
 
     async def _maintain_leases(self) -> None:
         for key, sp in list(self.owned.items()):
-            ok = await self._renew(keys=[keys.segmenter_lease(sp.room, sp.speaker)],
-                                   args=[self.owner, self.settings.lease_ms])
+            ok = await self._renew(
+                keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner, self.settings.lease_ms]
+            )
             if not ok:
                 log.warning("lost speaker lease [room:%s, speaker:%s]", sp.room, sp.speaker)
                 del self.owned[key]
@@ -141,7 +145,9 @@ class Segmenter:
                 log.info("speaker stalled mid-utterance, flushing [room:%s, speaker:%s]", sp.room, sp.speaker)
                 await self._commit_actions(sp, sp.seg.flush())
 
-    async def _consume(self, member: str, sp: OwnedSpeaker, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    async def _consume(
+        self, member: str, sp: OwnedSpeaker, entries: list[tuple[bytes, dict[bytes, bytes]]]
+    ) -> None:
         actions: list[Action] = []
         ended = False
         for eid, fields in entries:
@@ -172,9 +178,16 @@ class Segmenter:
             cid = keys.caption_id(sp.room, sp.speaker, a.utt)
             if a.kind in (ActionKind.FINAL, ActionKind.PARTIAL):
                 job = SttJob(
-                    kind=JobKind(a.kind.value), room=sp.room, speaker=sp.speaker, utt=a.utt,
-                    attempt=a.attempt, start_id=a.start_id, end_id=a.end_id,
-                    start_ts=a.start_ts, end_ts=a.end_ts, created=now,
+                    kind=JobKind(a.kind.value),
+                    room=sp.room,
+                    speaker=sp.speaker,
+                    utt=a.utt,
+                    attempt=a.attempt,
+                    start_id=a.start_id,
+                    end_id=a.end_id,
+                    start_ts=a.start_ts,
+                    end_ts=a.end_ts,
+                    created=now,
                 )
                 args += [a.kind.value, cid, a.attempt, job.model_dump_json()]
             elif a.kind is ActionKind.CONFIRM:
@@ -185,14 +198,20 @@ class Segmenter:
         checkpoint = _dump_checkpoint(sp.seg.state(), sp.last_id)
         ok = await self._commit(
             keys=[
-                keys.segmenter_lease(sp.room, sp.speaker), keys.segmenter_state(sp.room, sp.speaker),
-                keys.STT_JOBS_FINAL, keys.STT_JOBS_PARTIAL, keys.captions_stream(sp.room),
+                keys.segmenter_lease(sp.room, sp.speaker),
+                keys.segmenter_state(sp.room, sp.speaker),
+                keys.STT_JOBS_FINAL,
+                keys.STT_JOBS_PARTIAL,
+                keys.captions_stream(sp.room),
                 keys.TRANSLATE_JOBS_FINAL,
+                keys.PERSIST_CAPTIONS,
             ],
             args=[self.owner, checkpoint, self.settings.jobs_maxlen, CAPTIONS_MAXLEN, MARKER_TTL_S, *args],
         )
         if not ok:
-            log.warning("lease lost before commit; another replica owns [room:%s, speaker:%s]", sp.room, sp.speaker)
+            log.warning(
+                "lease lost before commit; another replica owns [room:%s, speaker:%s]", sp.room, sp.speaker
+            )
             self.owned.pop(f"{sp.room}/{sp.speaker}", None)
             return False
         return True
@@ -212,4 +231,3 @@ def _load_checkpoint(raw: bytes | None) -> tuple[SpeakerState | None, str]:
         return None, "0-0"
     d = json.loads(raw)
     return SpeakerState.from_json(json.dumps(d["seg"])), str(d["last_id"])
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from parley_common.settings import BaseServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from parley_common.settings import BaseServiceSettings
 from parley_stt.segmentation import SegmenterConfig
 
 

@@ -31,6 +31,9 @@ def _session() -> onnxruntime.InferenceSession:
 
 class StreamingVad:
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.h = np.zeros((1, 1, 128), dtype=np.float32)
         self.c = np.zeros((1, 1, 128), dtype=np.float32)
         self.context = np.zeros(CONTEXT, dtype=np.float32)

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 import redis.asyncio as aioredis
-
 from parley_common import keys
 from parley_common.publish import Publisher
 from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
+
 from parley_stt import metrics
 from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
 from parley_stt.settings import SttSettings
@@ -31,9 +31,12 @@ class Worker:
         self.settings = settings
         self.engine = engine
         consumer = settings.replica_name()
-        self.finals = ConsumerGroup(r, keys.STT_JOBS_FINAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms)
-        self.partials = ConsumerGroup(r, keys.STT_JOBS_PARTIAL, keys.STT_GROUP, consumer,
-                                      min_idle_ms=settings.claim_idle_ms)
+        self.finals = ConsumerGroup(
+            r, keys.STT_JOBS_FINAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
+        )
+        self.partials = ConsumerGroup(
+            r, keys.STT_JOBS_PARTIAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
+        )
         self.publisher = Publisher(r)
         self._last_claim = 0.0
 
@@ -110,13 +113,21 @@ class Worker:
 
     async def _do(self, job: SttJob) -> str:
         cid = keys.caption_id(job.room, job.speaker, job.utt)
-        ukey = keys.utterance_state(cid)
+        if not await self.r.exists(keys.room_info(job.room)):
+            metrics.BAD_INPUT.labels("unknown_room").inc()
+            log.warning("job for an unknown room dropped [room:%s, speaker:%s]", job.room, job.speaker)
+            return "unknown_room"
+        latest, published = await self.r.hmget(keys.utterance_state(cid), "attempt", "published")
         if job.kind is JobKind.PARTIAL:
-            if time.time() - job.created > self.settings.partial_max_age_s or await self.r.hexists(ukey, "published"):
+            # Stale, or the speaker paused and the final is already on its way: not worth a decode.
+            pausing = latest is not None and not await self.r.hexists(
+                keys.utterance_state(cid), f"cancel:{int(latest)}"
+            )
+            if time.time() - job.created > self.settings.partial_max_age_s or published or pausing:
                 metrics.DROPPED_PARTIALS.inc()
                 return "stale"
         else:
-            latest, cancelled, published = await self.r.hmget(ukey, "attempt", f"cancel:{job.attempt}", "published")
+            cancelled = await self.r.hexists(keys.utterance_state(cid), f"cancel:{job.attempt}")
             if cancelled or published or (latest is not None and int(latest) > job.attempt):
                 return "superseded"
         audio = await self._audio(job)
@@ -139,7 +150,9 @@ class Worker:
         done = time.time()
         metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
         metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
-        caption = await self._caption(job, result, t0, Timing(speech_end=job.end_ts, stt_start=stt_start, stt_done=done))
+        caption = await self._caption(
+            job, result, t0, Timing(speech_end=job.end_ts, stt_start=stt_start, stt_done=done)
+        )
         if job.kind is JobKind.PARTIAL:
             if not caption.text:
                 return "empty"
@@ -158,7 +171,12 @@ class Worker:
             except BadMessage:
                 continue
         if not chunks:
-            log.warning("audio of a job is gone (trimmed?) [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt)
+            log.warning(
+                "audio of a job is gone (trimmed?) [room:%s, speaker:%s, utt:%d]",
+                job.room,
+                job.speaker,
+                job.utt,
+            )
             return None
         return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
 
@@ -167,10 +185,21 @@ class Worker:
         start = job.start_ts - t0
         return Caption(
             type=CaptionType.FINAL if job.kind is JobKind.FINAL else CaptionType.PARTIAL,
-            id=keys.caption_id(job.room, job.speaker, job.utt), room=job.room, speaker=job.speaker,
-            speaker_name=(name or b"").decode() or job.speaker, utt=job.utt, rev=job.attempt,
-            lang=result.language, text=result.text, source_lang=result.language, source_text=result.text,
-            start=round(start, 3), end=round(job.end_ts - t0, 3),
-            words=[Word(w=w.w, start=round(start + w.start, 3), end=round(start + w.end, 3)) for w in result.words],
+            id=keys.caption_id(job.room, job.speaker, job.utt),
+            room=job.room,
+            speaker=job.speaker,
+            speaker_name=(name or b"").decode() or job.speaker,
+            utt=job.utt,
+            rev=job.attempt,
+            lang=result.language,
+            text=result.text,
+            source_lang=result.language,
+            source_text=result.text,
+            start=round(start, 3),
+            end=round(job.end_ts - t0, 3),
+            words=[
+                Word(w=w.w, start=round(start + w.start, 3), end=round(start + w.end, 3))
+                for w in result.words
+            ],
             timing=timing,
         )

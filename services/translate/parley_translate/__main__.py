@@ -7,9 +7,9 @@ import asyncio
 import logging
 
 import redis.asyncio as aioredis
-
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
+
 from parley_translate.engines.apertium import ApertiumEngine
 from parley_translate.engines.base import Engine
 from parley_translate.service import Translator
@@ -28,11 +28,18 @@ def build_engines(settings: TranslateSettings) -> list[Engine]:
                 raise SystemExit("PARLEY_TRANSLATE_ENGINES has ct2 but PARLEY_TRANSLATE_CT2_MODEL is empty")
             from parley_translate.engines.ct2 import CTranslate2Engine
 
-            engines.append(CTranslate2Engine(
-                settings.ct2_model, kind=settings.ct2_kind, tokenizer=settings.ct2_tokenizer,
-                device=settings.device, compute_type=settings.compute_type, threads=settings.threads,
-                pair=settings.ct2_pair, beam_size=settings.beam_size,
-            ))
+            engines.append(
+                CTranslate2Engine(
+                    settings.ct2_model,
+                    kind=settings.ct2_kind,
+                    tokenizer=settings.ct2_tokenizer,
+                    device=settings.device,
+                    compute_type=settings.compute_type,
+                    threads=settings.threads,
+                    pair=settings.ct2_pair,
+                    beam_size=settings.beam_size,
+                )
+            )
         else:
             raise SystemExit(f"unknown translation engine {name!r} (known: ct2, apertium)")
     return engines
@@ -43,8 +50,11 @@ async def amain(settings: TranslateSettings) -> None:
     translator = Translator(r, settings, build_engines(settings))
     task = asyncio.create_task(translator.run(), name="translator")
     await serve_health(settings.metrics_port, lambda: not task.done())
-    log.info("translate replica %s running (engines: %s)", settings.replica_name(),
-             ", ".join(e.name for e in translator.engines))
+    log.info(
+        "translate replica %s running (engines: %s)",
+        settings.replica_name(),
+        ", ".join(e.name for e in translator.engines),
+    )
     try:
         await task
     finally:

@@ -7,22 +7,26 @@ import logging
 import time
 
 import redis.asyncio as aioredis
-from prometheus_client import Counter, Histogram
-
 from parley_common import keys
 from parley_common.publish import Publisher
 from parley_common.schemas import BadMessage, Caption, CaptionType
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
+from prometheus_client import Counter, Histogram
+
 from parley_translate.engines.base import Engine, TranslationError
 from parley_translate.settings import TranslateSettings
 
 log = logging.getLogger("parley.translate")
 
 TRANSLATE_SECONDS = Histogram(
-    "parley_translation_seconds", "Source caption published to translation published", ["kind"],
+    "parley_translation_seconds",
+    "Source caption published to translation published",
+    ["kind"],
     buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0),
 )
-TRANSLATIONS = Counter("parley_translations_total", "Translations by engine and outcome", ["engine", "outcome"])
+TRANSLATIONS = Counter(
+    "parley_translations_total", "Translations by engine and outcome", ["engine", "outcome"]
+)
 DROPPED_PARTIALS = Counter("parley_translate_dropped_partials_total", "Partial translations skipped as stale")
 BAD_INPUT = Counter("parley_translate_bad_input_total", "Malformed translation jobs", ["reason"])
 
@@ -33,10 +37,12 @@ class Translator:
         self.settings = settings
         self.engines = engines
         consumer = settings.replica_name()
-        self.finals = ConsumerGroup(r, keys.TRANSLATE_JOBS_FINAL, keys.TRANSLATE_GROUP, consumer,
-                                    min_idle_ms=settings.claim_idle_ms)
-        self.partials = ConsumerGroup(r, keys.TRANSLATE_JOBS_PARTIAL, keys.TRANSLATE_GROUP, consumer,
-                                      min_idle_ms=settings.claim_idle_ms)
+        self.finals = ConsumerGroup(
+            r, keys.TRANSLATE_JOBS_FINAL, keys.TRANSLATE_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
+        )
+        self.partials = ConsumerGroup(
+            r, keys.TRANSLATE_JOBS_PARTIAL, keys.TRANSLATE_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
+        )
         self.publisher = Publisher(r)
         self._last_claim = 0.0
 
@@ -109,10 +115,14 @@ class Translator:
         start = time.time()
         results = await asyncio.gather(*(self._one(caption, t) for t in targets))
         for target, (text, error, engine_name) in zip(targets, results, strict=True):
-            out = caption.model_copy(update={
-                "lang": target, "text": text, "error": error,
-                "timing": caption.timing.model_copy(update={"translated": time.time()}),
-            })
+            out = caption.model_copy(
+                update={
+                    "lang": target,
+                    "text": text,
+                    "error": error,
+                    "timing": caption.timing.model_copy(update={"translated": time.time()}),
+                }
+            )
             if partial:
                 await self.publisher.partial(out, translate=False)
             else:
@@ -127,7 +137,9 @@ class Translator:
             # Every listener still gets every final: the original, flagged as untranslated.
             return caption.source_text, f"no translation engine for {caption.source_lang}->{target}", "none"
         try:
-            [text] = await asyncio.to_thread(engine.translate, [caption.source_text], caption.source_lang, target)
+            [text] = await asyncio.to_thread(
+                engine.translate, [caption.source_text], caption.source_lang, target
+            )
             return text, "", engine.name
         except TranslationError as exc:
             log.warning("translation error [caption_id:%s]: %s", caption.id, exc)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic_settings import SettingsConfigDict
-
 from parley_common.settings import BaseServiceSettings
+from pydantic_settings import SettingsConfigDict
 
 
 class TranslateSettings(BaseServiceSettings):

@@ -37,7 +37,11 @@ class ApertiumEngine:
         # One line per text, one process per batch: loading the pair dominates the cost.
         lines = [t.replace("\n", " ").strip() for t in texts]
         proc = subprocess.run(
-            [self.binary, "-u", mode], input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=30
+            [self.binary, "-u", mode],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if proc.returncode != 0:
             raise TranslationError(f"apertium {mode} failed: {proc.stderr.strip()[:200]}")

@@ -32,8 +32,16 @@ def _local_or_download(name: str) -> str:
 
 class CTranslate2Engine:
     def __init__(
-        self, model: str, *, kind: Kind = "nllb", tokenizer: str = "", device: str = "cpu",
-        compute_type: str = "int8", threads: int = 1, pair: str = "", beam_size: int = 2,
+        self,
+        model: str,
+        *,
+        kind: Kind = "nllb",
+        tokenizer: str = "",
+        device: str = "cpu",
+        compute_type: str = "int8",
+        threads: int = 1,
+        pair: str = "",
+        beam_size: int = 2,
     ) -> None:
         from transformers import AutoTokenizer
 
@@ -41,8 +49,9 @@ class CTranslate2Engine:
         self.kind = kind
         self.beam_size = beam_size
         path = _local_or_download(model)
-        self.translator = ctranslate2.Translator(path, device=device, compute_type=compute_type,
-                                                 intra_threads=threads)
+        self.translator = ctranslate2.Translator(
+            path, device=device, compute_type=compute_type, intra_threads=threads
+        )
         self.tokenizer: Any = AutoTokenizer.from_pretrained(tokenizer or path)
         self.vocab = set(self.tokenizer.get_vocab())
         self.pair = tuple(pair.split("-", 1)) if pair else None  # Marian: one pair per model
@@ -74,7 +83,10 @@ class CTranslate2Engine:
         if target_token is not None:
             prefix = [[target_token] for _ in texts]
         results = self.translator.translate_batch(
-            batch, target_prefix=prefix, beam_size=self.beam_size, max_decoding_length=256,
+            batch,
+            target_prefix=prefix,
+            beam_size=self.beam_size,
+            max_decoding_length=256,
             max_input_length=512,
         )
         out: list[str] = []
@@ -82,6 +94,9 @@ class CTranslate2Engine:
             tokens = r.hypotheses[0]
             if target_token is not None and tokens and tokens[0] == target_token:
                 tokens = tokens[1:]
-            out.append(self.tokenizer.decode(self.tokenizer.convert_tokens_to_ids(tokens),
-                                             skip_special_tokens=True).strip())
+            out.append(
+                self.tokenizer.decode(
+                    self.tokenizer.convert_tokens_to_ids(tokens), skip_special_tokens=True
+                ).strip()
+            )
         return out

@@ -1,0 +1,14 @@
+"""The admin REST API (/api/v1): rooms, tokens and invites, participants, transcripts, search, stats."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from parley_gateway.api import admin, participants, rooms, stats, tokens, transcripts
+from parley_gateway.api.errors import ERROR_RESPONSES, install_error_handlers
+
+__all__ = ["install_error_handlers", "router"]
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+for module in (admin, rooms, tokens, participants, transcripts, stats):
+    router.include_router(module.router)

@@ -1,0 +1,51 @@
+"""What the API writes into Redis for the live system: a room's STT settings, the removed set, and
+host commands for the SFU.
+
+`sfu:commands` (XADD, MAXLEN ~ 10000), all fields strings: `v` = "1", `type` = mute | remove | close,
+`room`, `peer` (participant id; empty for close), `by` (who asked), `ts` (ms since the epoch).
+The SFU is expected to pause the peer's audio producer (mute), close the peer's connection
+(remove), or close every connection of the room (close).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from parley_common import keys
+from parley_common.streams import xadd_bounded
+
+from parley_gateway.auth.ws import removed_key
+from parley_gateway.db.models import Room
+
+SFU_COMMANDS = "sfu:commands"
+SFU_COMMANDS_MAXLEN = 10_000
+
+
+async def write_room_state(r: aioredis.Redis, room: Room) -> None:
+    """The room's spoken language, glossary and prompt, where STT reads them (room:{slug})."""
+    langs = room.spoken_languages
+    language = langs[0] if len(langs) == 1 else ("auto" if langs else "")
+    mapping: Any = {  # redis' own typing and types-redis disagree on Mapping's key type
+        "language": language,
+        "hotwords": " ".join(room.glossary),
+        "prompt": room.prompt,
+        "name": room.name,
+        "status": room.status,
+    }
+    await r.hset(keys.room_info(room.slug), mapping=mapping)
+
+
+async def announce(r: aioredis.Redis, kind: str, room: str, peer: str, by: str) -> None:
+    fields = {
+        "v": "1",
+        "type": kind,
+        "room": room,
+        "peer": peer,
+        "by": by,
+        "ts": str(int(time.time() * 1000)),
+    }
+    await xadd_bounded(r, SFU_COMMANDS, fields, maxlen=SFU_COMMANDS_MAXLEN)
+    if kind == "remove":
+        await r.sadd(removed_key(room), peer)

@@ -1,0 +1,229 @@
+"""The API's request and response bodies (DTOs), layered Base -> Create / Update -> Out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from parley_common.schemas import NAME_RE, LangCode
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _printable(value: str) -> str:
+    if any(ord(c) < 32 and c not in "\t\n" for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Slug = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+Text200 = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), AfterValidator(_printable)
+]
+LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
+Lang = Annotated[str, LangCode, StringConstraints(max_length=16)]
+RoleName = Literal["host", "guest", "listener"]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoomBase(_In):
+    spoken_languages: list[Lang] = Field(
+        default_factory=list, max_length=8, description="first one is STT's language; several = auto-detect"
+    )
+    caption_languages: list[Lang] = Field(default_factory=list, max_length=32)
+    glossary: list[Text200] = Field(
+        default_factory=list, max_length=200, description="names and jargon (Whisper hotwords)"
+    )
+    prompt: LongText = ""
+    max_participants: int | None = Field(None, ge=1, le=10_000)
+    retention_days: int | None = Field(None, ge=1, le=36_500)
+
+
+class RoomCreate(RoomBase):
+    name: Text200
+    slug: Slug | None = Field(None, description="URL name; made from the name when omitted")
+
+
+class RoomUpdate(_In):
+    name: Text200 | None = None
+    spoken_languages: list[Lang] | None = Field(None, max_length=8)
+    caption_languages: list[Lang] | None = Field(None, max_length=32)
+    glossary: list[Text200] | None = Field(None, max_length=200)
+    prompt: LongText | None = None
+    max_participants: int | None = Field(None, ge=1, le=10_000)
+    retention_days: int | None = Field(None, ge=1, le=36_500)
+
+
+class RoomOut(BaseModel):
+    slug: str
+    name: str
+    status: Literal["open", "closed"]
+    spoken_languages: list[str]
+    caption_languages: list[str]
+    glossary: list[str]
+    prompt: str
+    max_participants: int | None
+    retention_days: int | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class JoinTokenRequest(_In):
+    name: Text200
+    role: RoleName = "guest"
+    participant_id: Slug | None = Field(
+        None, description="stable id (the token's sub); generated when omitted"
+    )
+    caption_lang: Lang | None = None
+    ttl_s: int | None = Field(None, ge=30, le=7 * 24 * 3600)
+
+
+class JoinTokenOut(BaseModel):
+    token: str
+    room: str
+    participant_id: str
+    name: str
+    role: RoleName
+    expires_at: datetime
+    captions_url: str
+
+
+class InviteCreate(_In):
+    ttl_s: int | None = Field(None, ge=60, le=90 * 24 * 3600)
+    max_uses: int | None = Field(None, ge=1, le=100_000)
+
+
+class InviteOut(BaseModel):
+    code: str
+    url: str
+    room: str
+    expires_at: datetime
+    max_uses: int | None
+
+
+class InviteJoin(_In):
+    name: Text200
+    caption_lang: Lang | None = None
+
+
+class SessionOut(BaseModel):
+    source: str
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class ParticipantOut(BaseModel):
+    participant_id: str
+    name: str
+    role: RoleName
+    caption_lang: str | None
+    live: bool
+    muted: bool
+    removed: bool
+    created_at: datetime
+    sessions: list[SessionOut]
+
+
+class HostActionOut(BaseModel):
+    room: str
+    action: Literal["mute", "remove", "close"]
+    participant_id: str | None
+    announced: bool = Field(description="the command was put on the sfu:commands stream")
+
+
+class TranscriptLine(BaseModel):
+    caption_id: str
+    speaker: str
+    speaker_name: str
+    start: float
+    end: float
+    lang: str
+    text: str
+    translated: bool
+
+
+class TranscriptOut(BaseModel):
+    room: str
+    lang: str | None
+    languages: list[str] = Field(description="every language this transcript can be read in")
+    lines: list[TranscriptLine]
+
+
+class SearchHit(BaseModel):
+    room: str
+    caption_id: str
+    speaker: str
+    speaker_name: str
+    start: float
+    end: float
+    lang: str
+    text: str
+    headline: str
+    rank: float
+
+
+class LoginIn(_In):
+    username: Text200
+    password: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class LoginOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class ApiKeyCreate(_In):
+    name: Text200
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="shown once; only its hash is stored")
+
+
+class StageStats(BaseModel):
+    stream: str
+    group: str
+    length: int
+    pending: int
+    lag: int = Field(description="entries not yet delivered to the group")
+    lag_s: float = Field(description="age of the oldest entry not yet delivered (s)")
+    consumers: int
+    replicas: int = Field(description="consumers active in the last window")
+
+
+class RoomLive(BaseModel):
+    room: str
+    speakers: int
+    listeners_languages: list[str]
+
+
+class StatsOut(BaseModel):
+    active_rooms: int
+    active_speakers: int
+    rooms: list[RoomLive]
+    stages: list[StageStats]
+    replicas: dict[str, int]

@@ -1,0 +1,1 @@
+"""Authentication: join tokens (JWT), admin credentials (API keys, login), rate limits."""

@@ -1,0 +1,1 @@
+"""Postgres: SQLAlchemy 2 async models and the engine (migrations live in migrations/)."""

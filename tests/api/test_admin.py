@@ -1,0 +1,55 @@
+"""Admin login (rate limited) and API keys (hashed, revocable)."""
+
+from __future__ import annotations
+
+import asyncpg
+from api_helpers import assert_error, bearer
+from conftest import ADMIN_PASSWORD, _plain, run_sync
+from fastapi.testclient import TestClient
+from parley_gateway.settings import GatewaySettings
+
+
+def test_login_and_keys(client: TestClient, settings: GatewaySettings) -> None:
+    assert_error(
+        client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong"}),
+        401,
+        "unauthorized",
+    )
+    assert_error(
+        client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x"}), 401, "unauthorized"
+    )
+    token = client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()[
+        "access_token"
+    ]
+    made = client.post("/api/v1/api-keys", json={"name": "ci"}, headers=bearer(token))
+    assert made.status_code == 201
+    key = made.json()["key"]
+    assert key.startswith("pk_")
+    listed = client.get("/api/v1/api-keys", headers={"X-API-Key": key}).json()
+    assert listed["total"] == 1 and "key" not in listed["items"][0] and listed["items"][0]["last_used_at"]
+
+    async def stored() -> list[str]:
+        conn = await asyncpg.connect(_plain(settings.database_url))
+        try:
+            return [r["key_hash"] for r in await conn.fetch("SELECT key_hash FROM api_keys")]
+        finally:
+            await conn.close()
+
+    hashes = run_sync(stored)
+    assert hashes and key not in hashes[0] and len(hashes[0]) == 64
+    key_id = made.json()["id"]
+    assert client.delete(f"/api/v1/api-keys/{key_id}", headers=bearer(token)).status_code == 204
+    assert_error(client.get("/api/v1/rooms", headers=bearer(key)), 401, "unauthorized")
+    assert_error(client.delete("/api/v1/api-keys/999", headers=bearer(token)), 404, "not_found")
+
+
+def test_login_rate_limited(client: TestClient, settings: GatewaySettings) -> None:
+    codes = [
+        client.post("/api/v1/auth/login", json={"username": "admin", "password": f"guess{i}"}).status_code
+        for i in range(settings.login_rate_per_min + 1)
+    ]
+    assert codes[:-1] == [401] * settings.login_rate_per_min
+    assert codes[-1] == 429
+    # even the right password waits out the window
+    right = client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert_error(right, 429, "rate_limited")

@@ -1,0 +1,122 @@
+"""Speech in, captions out: LibriVox clips through the feeder, the real model, real services."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from parley_common.procs import LocalStack
+from parley_common.wer import wer
+from parley_feeder.feeder import load_audio, open_speaker
+from parley_translate.engines.apertium import ApertiumEngine
+from pipeline_helpers import CaptionLog, Listener, librivox
+
+CLIPS = librivox()
+
+
+@pytest.fixture(scope="module")
+def librivox_run(stack: LocalStack) -> tuple[CaptionLog, CaptionLog]:
+    """The five LibriVox clips spoken in real time into room `lv`; an English and a Spanish listener."""
+
+    async def go() -> tuple[CaptionLog, CaptionLog]:
+        async with Listener(stack, "lv", "source") as src, Listener(stack, "lv", "es") as es:
+            r = aioredis.from_url(stack.redis_url)
+            sp = await open_speaker(r, "lv", "reader", "Reader", realtime=True, language="en")
+            for _, path, _ in CLIPS:
+                await sp.play(load_audio(str(path)))
+                await sp.silence(1.2)
+            await sp.end()
+            await src.wait_for(lambda log: len(log.finals()) >= len(CLIPS), 60)
+            await es.wait_for(lambda log: len(log.finals()) >= len(src.log.finals()), 30)
+            await asyncio.sleep(1.0)
+            await r.aclose()
+        return src.log, es.log
+
+    return asyncio.run(go())
+
+
+def test_each_clip_gives_one_final_matching_the_transcript(
+    librivox_run: tuple[CaptionLog, CaptionLog],
+) -> None:
+    src, _ = librivox_run
+    finals = src.finals()
+    assert len(finals) == len(CLIPS), [f["text"] for f in finals]
+    assert len({f["id"] for f in finals}) == len(finals)
+    error = wer([t for _, _, t in CLIPS], [str(f["text"]) for f in finals])
+    assert error <= 0.05, (error, [f["text"] for f in finals])
+    for f in finals:
+        assert f["speaker_name"] == "Reader" and f["lang"] == "en"
+        assert 0 <= float(f["start"]) < float(f["end"])  # type: ignore[arg-type]
+    starts = [float(f["start"]) for f in finals]  # type: ignore[arg-type]
+    assert starts == sorted(starts)
+
+
+def test_partials_come_first_and_the_final_replaces_them(librivox_run: tuple[CaptionLog, CaptionLog]) -> None:
+    src, _ = librivox_run
+    events = [e["caption"] for e in src.events if e["type"] == "caption"]
+    with_partials = 0
+    for final in src.finals():
+        idx = [i for i, c in enumerate(events) if c["id"] == final["id"]]  # type: ignore[index]
+        kinds = [events[i]["type"] for i in idx]  # type: ignore[index]
+        assert kinds[-1] == "final" and kinds.count("final") == 1, kinds  # nothing after the final
+        with_partials += "partial" in kinds
+    assert with_partials >= len(CLIPS) - 1  # the 3 s clip may end before its first partial is decoded
+
+
+def test_spanish_listener_gets_apertium_spanish_for_each_final(
+    librivox_run: tuple[CaptionLog, CaptionLog],
+) -> None:
+    src, es = librivox_run
+    by_id = {f["id"]: f for f in es.finals()}
+    assert set(by_id) == {f["id"] for f in src.finals()}
+    engine = ApertiumEngine()
+    for f in src.finals():
+        t = by_id[f["id"]]
+        assert t["lang"] == "es" and t["source_lang"] == "en" and t["source_text"] == f["text"]
+        assert t["text"] == engine.translate([str(f["text"])], "en", "es")[0]
+        assert t["text"] != f["text"]
+
+
+async def test_silence_and_noise_give_no_caption(stack: LocalStack, r: aioredis.Redis) -> None:
+    rng = np.random.default_rng(7)
+    white = rng.normal(0, 0.05, 16000 * 15).astype(np.float32)
+    brown = np.cumsum(rng.normal(0, 0.01, 16000 * 15)).astype(np.float32)
+    brown = 0.2 * brown / np.abs(brown).max()
+    async with Listener(stack, "quiet", "source") as li:
+        sp = await open_speaker(r, "quiet", "mic", "Mic", realtime=False, language="en")
+        await sp.silence(30.0)
+        await sp.play(white)
+        await sp.play(brown)
+        await sp.silence(1.0)
+        # Then real speech, so the test fails if the pipeline is simply not working.
+        await sp.play(load_audio(str(CLIPS[1][1])))
+        await sp.silence(1.0)
+        await sp.end()
+        assert await li.wait_for(lambda log: len(log.finals()) >= 1, 60)
+        await asyncio.sleep(1.0)
+    captions = li.log.captions()
+    assert all(float(c["start"]) > 60.5 for c in captions), [(c["start"], c["text"]) for c in captions]  # type: ignore[arg-type]
+    assert [f["text"] for f in li.log.finals()] == ["He was not an ill-disposed young man."]
+
+
+async def test_reconnecting_listener_gets_what_it_missed(stack: LocalStack, r: aioredis.Redis) -> None:
+    sp = await open_speaker(r, "rc", "talker", "Talker", realtime=False, language="en")
+    async with Listener(stack, "rc", "source") as everything:
+        async with Listener(stack, "rc", "source") as first:
+            await sp.play(load_audio(str(CLIPS[1][1])))
+            await sp.silence(1.0)
+            assert await first.wait_for(lambda log: len(log.finals()) == 1, 60)
+            since = first.last_event_id()
+        for _, path, _ in CLIPS[3:5]:
+            await sp.play(load_audio(str(path)))
+            await sp.silence(1.0)
+        await sp.end()
+        assert await everything.wait_for(lambda log: len(log.finals()) == 3, 90)
+    async with Listener(stack, "rc", "source", since=since) as back:
+        assert await back.wait_for(lambda log: len(log.finals()) == 2, 10)
+        await asyncio.sleep(0.5)
+    missed = [f["id"] for f in everything.log.finals()[1:]]
+    assert [f["id"] for f in back.log.finals()] == missed
+    assert first.log.finals()[0]["id"] not in {c["id"] for c in back.log.captions()}
