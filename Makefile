@@ -9,7 +9,7 @@ SPEAKERS ?= 1
 AUDIO_DIR ?= /usr/share/pocketsphinx/test/data/librivox
 DURATION ?= 180
 
-.PHONY: setup run migrate test lint typecheck pytest bench lock clean
+.PHONY: setup run migrate test lint typecheck pytest bench meeting-set bench-meeting lock clean
 setup:
 	scripts/bootstrap.sh
 
@@ -37,7 +37,15 @@ test: lint typecheck pytest
 
 bench: setup
 	scripts/ensure-redis.sh
-	$(PY) bench/pipeline.py --speakers $(SPEAKERS) --audio-dir $(AUDIO_DIR) --duration $(DURATION)
+	$(PY) bench/pipeline.py --speakers $(SPEAKERS) --audio-dir $(AUDIO_DIR) --duration $(DURATION) $(BENCH_ARGS)
+
+# A second, meeting-style audio set (names, numbers, jargon), synthesised with Piper TTS.
+MEETING_SET ?= bench/results/meeting-set
+meeting-set: setup
+	test -f $(MEETING_SET)/transcription || $(PY) bench/make_meeting_set.py $(MEETING_SET)
+
+bench-meeting: meeting-set
+	$(MAKE) bench AUDIO_DIR=$(MEETING_SET)
 
 # Re-pin requirements.lock after changing pyproject.toml.
 lock:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from typing import Any
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
+import asyncpg
 import jwt
 from parley_gateway.auth.tokens import issue_join_token
 
@@ -40,3 +44,28 @@ def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
     body = resp.json()
     assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
     return body["error"]  # type: ignore[no-any-return]
+
+
+def plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def recreate_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(plain_dsn(url.rsplit("/", 1)[0] + "/postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+PG = os.environ.get("PARLEY_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+ADMIN_PASSWORD = "test-admin-password"
+T = TypeVar("T")
+
+
+def run_sync(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, whether or not a loop runs in this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(fn())).result()

@@ -3,28 +3,20 @@ run, emptied before each test) and a real Redis (its own logical database, flush
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 import redis
 import redis.asyncio as aioredis
-from api_helpers import REDIS_URL, SECRET
+from api_helpers import ADMIN_PASSWORD, PG, REDIS_URL, SECRET, plain_dsn, recreate_database, run_sync
 from fastapi.testclient import TestClient
 from parley_gateway.app import create_app
 from parley_gateway.db import migrate
 from parley_gateway.db.engine import Database
 from parley_gateway.settings import GatewaySettings
 
-PG = os.environ.get("PARLEY_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 DATABASE_URL = f"{PG}/parley_test"
-
-ADMIN_PASSWORD = "test-admin-password"
-T = TypeVar("T")
 TABLES = (
     "caption_translations",
     "captions",
@@ -38,23 +30,9 @@ TABLES = (
 )
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def _recreate(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(_plain(url.rsplit("/", 1)[0] + "/postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    run_sync(lambda: _recreate(DATABASE_URL))
+    run_sync(lambda: recreate_database(DATABASE_URL))
     migrate.upgrade(DATABASE_URL)
     return DATABASE_URL
 
@@ -62,7 +40,7 @@ def database_url() -> str:
 @pytest.fixture
 def clean(database_url: str) -> Iterator[None]:
     async def truncate() -> None:
-        conn = await asyncpg.connect(_plain(database_url))
+        conn = await asyncpg.connect(plain_dsn(database_url))
         try:
             await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         finally:
@@ -71,12 +49,6 @@ def clean(database_url: str) -> Iterator[None]:
     run_sync(truncate)
     redis.Redis.from_url(REDIS_URL).flushdb()
     yield
-
-
-def run_sync(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from sync code, whether or not a loop runs in this thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(fn())).result()
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
-from api_helpers import assert_error, bearer
-from conftest import ADMIN_PASSWORD, _plain, run_sync
+from api_helpers import ADMIN_PASSWORD, assert_error, bearer, plain_dsn, run_sync
 from fastapi.testclient import TestClient
 from parley_gateway.settings import GatewaySettings
 
@@ -29,7 +28,7 @@ def test_login_and_keys(client: TestClient, settings: GatewaySettings) -> None:
     assert listed["total"] == 1 and "key" not in listed["items"][0] and listed["items"][0]["last_used_at"]
 
     async def stored() -> list[str]:
-        conn = await asyncpg.connect(_plain(settings.database_url))
+        conn = await asyncpg.connect(plain_dsn(settings.database_url))
         try:
             return [r["key_hash"] for r in await conn.fetch("SELECT key_hash FROM api_keys")]
         finally:

@@ -6,7 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import PG, _plain, run_sync
+from api_helpers import PG, plain_dsn, recreate_database, run_sync
 from parley_gateway.db import migrate
 from parley_gateway.db.models import Base
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -17,7 +17,7 @@ URL = f"{PG}/parley_test_migrations"
 async def _tables() -> set[str]:
     import asyncpg
 
-    conn = await asyncpg.connect(_plain(URL))
+    conn = await asyncpg.connect(plain_dsn(URL))
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
@@ -37,9 +37,7 @@ async def _diff() -> list[object]:
 
 
 def test_every_migration_up_and_down() -> None:
-    from conftest import _recreate
-
-    run_sync(lambda: _recreate(URL))
+    run_sync(lambda: recreate_database(URL))
     cfg = migrate.alembic_config(URL)
     revisions = list(reversed(list(ScriptDirectory.from_config(cfg).walk_revisions())))
     assert revisions, "no migrations found"

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 import uvicorn
-from api_helpers import bearer
-from conftest import ADMIN_PASSWORD
+from api_helpers import ADMIN_PASSWORD, bearer
 from hypothesis import HealthCheck, settings
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings

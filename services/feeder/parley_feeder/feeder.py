@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.schemas import SAMPLE_RATE, AudioFrame, check_name
-from parley_common.streams import xadd_bounded
+from parley_common.schemas import SAMPLE_RATE, AudioFrame
+from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
 
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
-AUDIO_MAXLEN = 6000  # two minutes of 20 ms frames: jobs name ranges that must still be there
 
 
 def load_audio(path: str) -> np.ndarray:
@@ -26,22 +25,6 @@ def load_audio(path: str) -> np.ndarray:
 
 def to_pcm16(audio: np.ndarray) -> bytes:
     return bytes((np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
-
-
-async def ensure_room(r: aioredis.Redis, room: str, *, language: str | None = None) -> float:
-    """Create the room's live record if needed; returns its meeting start (t0, epoch s)."""
-    check_name(room, "room")
-    key = keys.room_info(room)
-    await r.hsetnx(key, "t0", repr(time.time()))
-    if language:
-        await r.hset(key, "language", language)
-    return float(await r.hget(key, "t0") or 0.0)
-
-
-async def register_speaker(r: aioredis.Redis, room: str, speaker: str, name: str) -> None:
-    check_name(speaker, "speaker")
-    await r.hset(keys.room_speakers(room), speaker, name)
-    await r.zadd(keys.SPEAKERS_ACTIVE, {f"{room}/{speaker}": time.time()})
 
 
 @dataclass
@@ -72,11 +55,11 @@ class Speaker:
                 if delay > 0:
                     await asyncio.sleep(delay)
             frame = AudioFrame(ts=self.clock, pcm=pcm[off : off + step])
-            await xadd_bounded(self.r, self.stream, frame.to_fields(), AUDIO_MAXLEN)
+            await append_frame(self.r, self.room, self.speaker, frame)
             self.clock += frame.samples / SAMPLE_RATE
             if self.clock - last_seen > 1.0:
                 last_seen = self.clock
-                await self.r.zadd(keys.SPEAKERS_ACTIVE, {f"{self.room}/{self.speaker}": time.time()})
+                await mark_active(self.r, self.room, self.speaker)
         return started
 
     async def silence(self, seconds: float) -> None:
@@ -84,12 +67,7 @@ class Speaker:
 
     async def end(self) -> None:
         """The speaker left: whatever they were saying becomes a final now."""
-        await xadd_bounded(
-            self.r,
-            self.stream,
-            AudioFrame(ts=self.clock or time.time(), pcm=b"", eof=True).to_fields(),
-            AUDIO_MAXLEN,
-        )
+        await end_speaker(self.r, self.room, self.speaker, self.clock or time.time())
 
 
 async def open_speaker(

@@ -2,7 +2,7 @@
 
 `model` is a local CTranslate2 folder or a hub name (converted models such as
 "JustFrederik/nllb-200-distilled-600M-ct2-int8"); the tokenizer is a transformers tokenizer,
-read from `tokenizer` (default: the model folder, or the original hub model).
+read from `tokenizer` (a folder or hub name; default: the model folder).
 """
 
 from __future__ import annotations
@@ -71,17 +71,20 @@ class CTranslate2Engine:
         s, t = self._source_token(source), self._source_token(target)
         return s is not None and t is not None and s in self.vocab and t in self.vocab
 
-    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
-        if not self.supports(source, target):
-            raise TranslationError(f"{self.name} does not translate {source}->{target}")
+    def encode(self, texts: list[str], source: str) -> list[list[str]]:
+        """Source tokens as the model reads them (NLLB: `[src_lang] pieces </s>`)."""
         with self._lock:
             if self.kind != "marian":
                 self.tokenizer.src_lang = NLLB.get(source, source) if self.kind == "nllb" else source
-            batch = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(t)) for t in texts]
-        prefix = None
+            return [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(t)) for t in texts]
+
+    def hypotheses(self, texts: list[str], source: str, target: str) -> list[list[str]]:
+        """The best hypothesis of each text, as raw target tokens (the target-language prefix included)."""
+        if not self.supports(source, target):
+            raise TranslationError(f"{self.name} does not translate {source}->{target}")
+        batch = self.encode(texts, source)
         target_token = self._source_token(target)
-        if target_token is not None:
-            prefix = [[target_token] for _ in texts]
+        prefix = [[target_token] for _ in texts] if target_token is not None else None
         results = self.translator.translate_batch(
             batch,
             target_prefix=prefix,
@@ -89,14 +92,14 @@ class CTranslate2Engine:
             max_decoding_length=256,
             max_input_length=512,
         )
+        return [list(r.hypotheses[0]) for r in results]
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        target_token = self._source_token(target)
         out: list[str] = []
-        for r in results:
-            tokens = r.hypotheses[0]
+        for tokens in self.hypotheses(texts, source, target):
             if target_token is not None and tokens and tokens[0] == target_token:
                 tokens = tokens[1:]
-            out.append(
-                self.tokenizer.decode(
-                    self.tokenizer.convert_tokens_to_ids(tokens), skip_special_tokens=True
-                ).strip()
-            )
+            ids = self.tokenizer.convert_tokens_to_ids(tokens)
+            out.append(self.tokenizer.decode(ids, skip_special_tokens=True).strip())
         return out
