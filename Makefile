@@ -33,7 +33,7 @@ pytest: setup
 	scripts/ensure-postgres.sh
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck pytest mediasoup-test
 
 bench: setup
 	scripts/ensure-redis.sh

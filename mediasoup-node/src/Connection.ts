@@ -1,0 +1,184 @@
+import type { types } from 'mediasoup';
+import type { WebSocket } from 'ws';
+
+import type { Admission } from './Admission.js';
+import { RequestError, badRequest, forbidden, toClientError, unauthorized } from './errors.js';
+import { HANDLERS } from './handlers/index.js';
+import { Logger } from './logger.js';
+import { Peer, type PeerChannel } from './Peer.js';
+import type { Room } from './Room.js';
+import type { RoomRegistry } from './RoomRegistry.js';
+import type { Settings } from './settings.js';
+import { verifyJoinToken } from './token.js';
+import { asData, reqString, type Data } from './validate.js';
+
+const log = new Logger('Connection');
+
+/** WebSocket close codes this server uses (4000-4999 are the application's). */
+export const CLOSE_UNAUTHORIZED = 4401;
+export const CLOSE_FORBIDDEN = 4403;
+export const CLOSE_JOIN_TIMEOUT = 4408;
+export const CLOSE_FLOOD = 1008;
+export const JOIN_TIMEOUT_MS = 10_000;
+/** Requests waiting on one socket before it is closed as a flood (1008). */
+export const MAX_QUEUED_REQUESTS = 64;
+
+type Request = { id: number | string; method: string; data: Data };
+
+export type ConnectionDeps = Readonly<{
+	registry: RoomRegistry;
+	settings: Settings;
+	admission: Admission;
+	stats: { errors: number };
+}>;
+
+/**
+ * One signalling WebSocket. The first request must be `join` with a valid token; after
+ * that, requests go to HANDLERS one at a time (in arrival order), and the peer's
+ * notifications go out on the same socket. A bad request gets an error response; only
+ * authentication failures close the socket.
+ */
+export class Connection implements PeerChannel {
+	readonly #ws: WebSocket;
+	readonly #deps: ConnectionDeps;
+	#peer: Peer | undefined;
+	#room: Room | undefined;
+	#queue: Promise<void> = Promise.resolve();
+	#queued = 0;
+	#joinTimer: NodeJS.Timeout;
+	#closed = false;
+
+	constructor(ws: WebSocket, deps: ConnectionDeps) {
+		this.#ws = ws;
+		this.#deps = deps;
+		this.#joinTimer = setTimeout(() => this.close(CLOSE_JOIN_TIMEOUT, 'join timeout'), JOIN_TIMEOUT_MS);
+		ws.on('message', (raw, isBinary) => {
+			if (++this.#queued > MAX_QUEUED_REQUESTS) {
+				log.warn('request flood, closing [peer:%s]', this.#peer?.id ?? '-');
+				this.close(CLOSE_FLOOD, 'too many queued requests');
+				return;
+			}
+			this.#queue = this.#queue
+				.then(() => this.#onMessage(raw.toString(), isBinary))
+				.finally(() => this.#queued--);
+		});
+		ws.on('close', () => this.#onClose());
+		ws.on('error', (err) => log.warn('socket error [peer:%s]: %s', this.#peer?.id ?? '-', err.message));
+	}
+
+	notify(event: string, data: unknown): void {
+		this.#send({ event, data });
+	}
+
+	close(code: number, reason: string): void {
+		if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) {
+			this.#ws.close(code, reason.slice(0, 120));
+		}
+	}
+
+	async #onMessage(text: string, isBinary: boolean): Promise<void> {
+		if (this.#closed) return;
+		let id: number | string | null = null;
+		try {
+			if (isBinary) throw badRequest('binary messages are not accepted');
+			const msg = parseJson(text);
+			id = requestId(msg);
+			const request = parseRequest(msg, id);
+			const data = await this.#dispatch(request);
+			this.#send({ id, ok: true, data: data ?? {} });
+		} catch (err) {
+			const { code, message, internal } = toClientError(err);
+			this.#deps.stats.errors++;
+			if (internal) log.error('request failed [peer:%s, id:%s]: %s', this.#peer?.id ?? '-', String(id), errorText(err));
+			else log.debug('request refused [peer:%s, id:%s, code:%s]: %s', this.#peer?.id ?? '-', String(id), code, message);
+			this.#send({ id, ok: false, error: { code, message } });
+			if (code === 'UNAUTHORIZED') this.close(CLOSE_UNAUTHORIZED, message);
+			else if (this.#peer === undefined && code === 'FORBIDDEN') this.close(CLOSE_FORBIDDEN, message);
+		}
+	}
+
+	async #dispatch({ method, data }: Request): Promise<unknown> {
+		const peer = this.#peer;
+		const room = this.#room;
+		if (method === 'join') return this.#join(data);
+		if (peer === undefined || room === undefined) throw unauthorized('join first');
+		if (method === 'leave') {
+			setImmediate(() => this.close(1000, 'left'));
+			room.leave(peer);
+			return {};
+		}
+		const handler = HANDLERS.get(method);
+		if (handler === undefined) throw badRequest(`unknown method: ${method}`);
+		if (peer.closed) throw new RequestError('INVALID_STATE', 'peer left');
+		return handler({ room, peer, settings: this.#deps.settings }, data);
+	}
+
+	async #join(data: Data): Promise<unknown> {
+		if (this.#peer !== undefined) throw new RequestError('INVALID_STATE', 'already joined');
+		const roomSlug = reqString(data, 'room', 128);
+		const claims = verifyJoinToken(data['token'], this.#deps.settings.joinTokenSecret);
+		if (claims.room !== roomSlug) throw unauthorized('token is for another room');
+		if (await this.#deps.admission.isRemoved(claims.room, claims.sub)) throw forbidden('removed from this room');
+		if (this.#closed) throw new RequestError('INVALID_STATE', 'socket closed');
+		const peer = new Peer(claims, this);
+		if (data['rtpCapabilities'] !== undefined) {
+			peer.rtpCapabilities = asData(data['rtpCapabilities']) as types.RtpCapabilities;
+		}
+		const room = await this.#deps.registry.join(roomSlug, peer);
+		clearTimeout(this.#joinTimer);
+		this.#peer = peer;
+		this.#room = room;
+		if (this.#closed) room.leave(peer); // socket closed while the room was being created
+		return {
+			peerId: peer.id,
+			name: peer.name,
+			role: peer.role,
+			routerRtpCapabilities: room.router.rtpCapabilities,
+			peers: room.peers().filter((p) => p !== peer).map((p) => p.toJSON()),
+			producers: room.producerList(peer),
+		};
+	}
+
+	#onClose(): void {
+		if (this.#closed) return;
+		this.#closed = true;
+		clearTimeout(this.#joinTimer);
+		if (this.#peer && this.#room) this.#room.leave(this.#peer);
+	}
+
+	#send(message: unknown): void {
+		if (this.#ws.readyState !== this.#ws.OPEN) return;
+		this.#ws.send(JSON.stringify(message));
+	}
+}
+
+function parseJson(text: string): Record<string, unknown> {
+	let msg: unknown;
+	try {
+		msg = JSON.parse(text);
+	} catch {
+		throw badRequest('message is not valid JSON');
+	}
+	if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw badRequest('message must be an object');
+	return msg as Record<string, unknown>;
+}
+
+function requestId(msg: Record<string, unknown>): number | string {
+	const { id } = msg;
+	if ((typeof id === 'number' && Number.isFinite(id)) || (typeof id === 'string' && id.length > 0 && id.length <= 64)) {
+		return id;
+	}
+	throw badRequest('id must be a number or a short string');
+}
+
+function parseRequest(msg: Record<string, unknown>, id: number | string): Request {
+	const { method, data } = msg;
+	if (typeof method !== 'string' || method.length === 0 || method.length > 64) {
+		throw badRequest('method must be a non-empty string');
+	}
+	return { id, method, data: asData(data) };
+}
+
+function errorText(err: unknown): string {
+	return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}

@@ -1,0 +1,74 @@
+import type { Redis } from 'ioredis';
+
+import { Logger } from './logger.js';
+
+const log = new Logger('SfuEvents');
+
+/** Stream the gateway reads to learn which SSRC is which speaker. See docs/signalling.md. */
+export const SFU_EVENTS_STREAM = 'sfu:events';
+export const SFU_EVENTS_MAXLEN = 10000;
+export const SFU_EVENTS_VERSION = '1';
+
+export type ProducerEventType = 'producer.open' | 'producer.close' | 'producer.pause' | 'producer.resume';
+
+/** One audio producer as the gateway sees it: who speaks, and how its RTP arrives. */
+export type ProducerStream = Readonly<{
+	room: string;
+	peer: string;
+	name: string;
+	producer: string;
+	ssrc: number;
+	pt: number;
+	clockRate: number;
+}>;
+
+export interface EventSink {
+	publish(type: ProducerEventType, stream: ProducerStream): void;
+	close(): Promise<void>;
+}
+
+/** The stream entry's fields: all strings, `v` first. */
+export function eventFields(type: ProducerEventType, s: ProducerStream, nowMs = Date.now()): string[] {
+	return [
+		'v', SFU_EVENTS_VERSION,
+		'type', type,
+		'room', s.room,
+		'peer', s.peer,
+		'name', s.name,
+		'producer', s.producer,
+		'ssrc', String(s.ssrc),
+		'pt', String(s.pt),
+		'clock_rate', String(s.clockRate),
+		'ts', String(nowMs),
+	];
+}
+
+/**
+ * XADDs producer events to Redis (MAXLEN ~ 10000). One connection keeps them in order.
+ * Publishing never throws into the media path: while Redis is away ioredis queues and
+ * retries; a command that finally fails is logged and counted.
+ */
+export class RedisEventSink implements EventSink {
+	readonly #redis: Redis;
+	published = 0;
+	failed = 0;
+
+	constructor(redis: Redis) {
+		this.#redis = redis;
+	}
+
+	publish(type: ProducerEventType, stream: ProducerStream): void {
+		this.#redis
+			.xadd(SFU_EVENTS_STREAM, 'MAXLEN', '~', String(SFU_EVENTS_MAXLEN), '*', ...eventFields(type, stream))
+			.then(() => {
+				this.published++;
+			})
+			.catch((err: unknown) => {
+				this.failed++;
+				log.error('XADD failed [type:%s, producer:%s]: %s', type, stream.producer, String(err));
+			});
+	}
+
+	/** The connection belongs to the caller (Sfu), which closes it. */
+	async close(): Promise<void> {}
+}

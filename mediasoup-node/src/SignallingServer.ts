@@ -1,0 +1,93 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { WebSocketServer, type WebSocket } from 'ws';
+
+import type { Admission } from './Admission.js';
+import { Connection } from './Connection.js';
+import { Logger } from './logger.js';
+import type { RoomRegistry } from './RoomRegistry.js';
+import type { Settings } from './settings.js';
+
+const log = new Logger('SignallingServer');
+
+/** Largest accepted message; rtpCapabilities of a browser are ~10 KiB. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+const PING_INTERVAL_MS = 30_000;
+
+export type ServerStats = { errors: number; connections: number };
+
+/**
+ * HTTP server with the signalling WebSocket on `/ws` (plain ws: run it behind a TLS
+ * proxy outside localhost) plus `/healthz` and `/metrics` (Prometheus text format).
+ */
+export class SignallingServer {
+	readonly #http: http.Server;
+	readonly #wss: WebSocketServer;
+	readonly #alive = new WeakMap<WebSocket, boolean>();
+	readonly #ping: NodeJS.Timeout;
+	readonly stats: ServerStats = { errors: 0, connections: 0 };
+
+	private constructor(httpServer: http.Server, wss: WebSocketServer, ping: NodeJS.Timeout) {
+		this.#http = httpServer;
+		this.#wss = wss;
+		this.#ping = ping;
+	}
+
+	static async start(
+		settings: Settings,
+		registry: RoomRegistry,
+		admission: Admission,
+		metrics: () => string,
+	): Promise<SignallingServer> {
+		const httpServer = http.createServer((req, res) => {
+			if (req.url === '/healthz') {
+				res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, rooms: registry.size }));
+			} else if (req.url === '/metrics') {
+				res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics());
+			} else {
+				res.writeHead(404).end();
+			}
+		});
+		const wss = new WebSocketServer({ server: httpServer, path: settings.wsPath, maxPayload: MAX_MESSAGE_BYTES });
+		const ping = setInterval(() => server.#heartbeat(), PING_INTERVAL_MS);
+		ping.unref();
+		const server = new SignallingServer(httpServer, wss, ping);
+		wss.on('connection', (ws) => {
+			server.stats.connections++;
+			server.#alive.set(ws, true);
+			ws.on('pong', () => server.#alive.set(ws, true));
+			new Connection(ws, { registry, settings, admission, stats: server.stats });
+		});
+		await new Promise<void>((resolve, reject) => {
+			httpServer.once('error', reject);
+			httpServer.listen(settings.wsPort, settings.wsHost, () => resolve());
+		});
+		log.info('signalling on ws://%s:%d%s', settings.wsHost, server.port, settings.wsPath);
+		return server;
+	}
+
+	get port(): number {
+		return (this.#http.address() as AddressInfo).port;
+	}
+
+	#heartbeat(): void {
+		for (const ws of this.#wss.clients) {
+			if (this.#alive.get(ws) === false) {
+				ws.terminate();
+				continue;
+			}
+			this.#alive.set(ws, false);
+			ws.ping();
+		}
+	}
+
+	async close(): Promise<void> {
+		clearInterval(this.#ping);
+		for (const ws of this.#wss.clients) ws.close(1001, 'server shutting down');
+		await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+		const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+		this.#http.closeAllConnections();
+		await closed;
+	}
+}

@@ -1,0 +1,49 @@
+import type { types } from 'mediasoup';
+
+import { badRequest, forbidden, invalidState } from '../errors.js';
+import { MAX_PRODUCERS_PER_PEER } from '../Peer.js';
+import { optObject, reqObject, reqOneOf } from '../validate.js';
+import type { Handler } from './types.js';
+
+/** Produce on the peer's send (or ingest) transport. Listeners may not produce. */
+export const produce: Handler = async ({ room, peer }, data) => {
+	if (!peer.canProduce) throw forbidden('listeners may not produce');
+	const transport = peer.transport(data['transportId']);
+	const direction = (transport.appData as { direction?: string }).direction;
+	if (direction !== 'send' && direction !== 'ingest') throw invalidState('produce needs a send transport');
+	if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) {
+		throw invalidState(`at most ${MAX_PRODUCERS_PER_PEER} producers per peer`);
+	}
+	const kind = reqOneOf(data, 'kind', ['audio', 'video'] as const);
+	const rtpParameters = reqObject<types.RtpParameters>(data, 'rtpParameters');
+	if (!Array.isArray(rtpParameters.codecs)) throw badRequest('rtpParameters.codecs must be an array');
+	const appData = optObject(data, 'appData') ?? {};
+	const producer = await transport.produce({
+		kind,
+		rtpParameters,
+		paused: data['paused'] === true,
+		appData: { ...appData, peerId: peer.id },
+	});
+	try {
+		await room.addProducer(peer, producer);
+	} catch (error) {
+		producer.close();
+		throw error;
+	}
+	return { producerId: producer.id };
+};
+
+export const closeProducer: Handler = async ({ peer }, data) => {
+	peer.producer(data['producerId']).close();
+	return {};
+};
+
+export const pauseProducer: Handler = async ({ peer }, data) => {
+	await peer.producer(data['producerId']).pause();
+	return {};
+};
+
+export const resumeProducer: Handler = async ({ peer }, data) => {
+	await peer.producer(data['producerId']).resume();
+	return {};
+};

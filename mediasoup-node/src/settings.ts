@@ -1,0 +1,91 @@
+import os from 'node:os';
+
+/** Join tokens signed with this secret are forgeable by anyone who reads the repo. */
+export const DEV_JOIN_TOKEN_SECRET = 'dev-secret-change-me';
+
+export type Settings = Readonly<{
+	env: string;
+	listenIp: string;
+	announcedAddress: string | undefined;
+	rtcMinPort: number;
+	rtcMaxPort: number;
+	wsHost: string;
+	wsPort: number;
+	wsPath: string;
+	numWorkers: number;
+	gatewayRtpHost: string;
+	gatewayRtpPort: number;
+	redisUrl: string;
+	joinTokenSecret: string;
+	workerBin: string | undefined;
+	/** Lets a host peer send RTP over a PlainTransport (bots, ffmpeg, tests). Off by default. */
+	allowPlainIngest: boolean;
+	logLevel: 'debug' | 'info' | 'warn' | 'error';
+}>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export class SettingsError extends Error {
+	override name = 'SettingsError';
+}
+
+function str(env: Env, name: string, fallback: string): string {
+	const v = env[name];
+	return v === undefined || v === '' ? fallback : v;
+}
+
+function optional(env: Env, name: string): string | undefined {
+	const v = env[name];
+	return v === undefined || v === '' ? undefined : v;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+	const raw = env[name];
+	if (raw === undefined || raw === '') return fallback;
+	const n = Number(raw);
+	if (!Number.isInteger(n) || n < min || n > max) {
+		throw new SettingsError(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+	}
+	return n;
+}
+
+function bool(env: Env, name: string): boolean {
+	return ['1', 'true', 'yes', 'on'].includes((env[name] ?? '').toLowerCase());
+}
+
+/** Reads every setting from the environment once; throws SettingsError on bad values. */
+export function loadSettings(env: Env = process.env): Settings {
+	const settings: Settings = {
+		env: str(env, 'PARLEY_ENV', 'development'),
+		listenIp: str(env, 'SFU_LISTEN_IP', '127.0.0.1'),
+		announcedAddress: optional(env, 'SFU_ANNOUNCED_ADDRESS'),
+		rtcMinPort: int(env, 'SFU_RTC_MIN_PORT', 40000, 1024, 65535),
+		rtcMaxPort: int(env, 'SFU_RTC_MAX_PORT', 49999, 1024, 65535),
+		wsHost: str(env, 'SFU_WS_HOST', '127.0.0.1'),
+		wsPort: int(env, 'SFU_WS_PORT', 4443, 0, 65535),
+		wsPath: '/ws',
+		numWorkers: int(env, 'SFU_NUM_WORKERS', os.availableParallelism(), 1, 256),
+		gatewayRtpHost: str(env, 'GATEWAY_RTP_HOST', '127.0.0.1'),
+		gatewayRtpPort: int(env, 'GATEWAY_RTP_PORT', 5004, 1, 65535),
+		redisUrl: str(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0'),
+		joinTokenSecret: str(env, 'JOIN_TOKEN_SECRET', DEV_JOIN_TOKEN_SECRET),
+		workerBin: optional(env, 'MEDIASOUP_WORKER_BIN'),
+		allowPlainIngest: bool(env, 'SFU_ALLOW_PLAIN_INGEST'),
+		logLevel: parseLogLevel(str(env, 'SFU_LOG_LEVEL', 'info')),
+	};
+	if (settings.rtcMinPort > settings.rtcMaxPort) {
+		throw new SettingsError('SFU_RTC_MIN_PORT must not be above SFU_RTC_MAX_PORT');
+	}
+	if (settings.env === 'production' && settings.joinTokenSecret === DEV_JOIN_TOKEN_SECRET) {
+		throw new SettingsError('JOIN_TOKEN_SECRET is the development placeholder; set a real secret in production');
+	}
+	if (settings.env === 'production' && settings.joinTokenSecret.length < 32) {
+		throw new SettingsError('JOIN_TOKEN_SECRET must be at least 32 characters in production');
+	}
+	return settings;
+}
+
+function parseLogLevel(v: string): Settings['logLevel'] {
+	if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error') return v;
+	throw new SettingsError(`SFU_LOG_LEVEL must be debug|info|warn|error, got "${v}"`);
+}

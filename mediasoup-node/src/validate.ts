@@ -1,0 +1,48 @@
+import { badRequest } from './errors.js';
+
+/** Small readers for request `data`: each throws BAD_REQUEST naming the field. */
+export type Data = Readonly<Record<string, unknown>>;
+
+export function asData(value: unknown): Data {
+	if (value === undefined) return {};
+	if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+		throw badRequest('data must be an object');
+	}
+	return value as Data;
+}
+
+export function reqString(data: Data, field: string, maxLength = 256): string {
+	const v = data[field];
+	if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) {
+		throw badRequest(`${field} must be a non-empty string`);
+	}
+	return v;
+}
+
+export function reqObject<T = Record<string, unknown>>(data: Data, field: string): T {
+	const v = data[field];
+	if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+		throw badRequest(`${field} must be an object`);
+	}
+	return v as T;
+}
+
+export function reqOneOf<T extends string>(data: Data, field: string, allowed: readonly T[]): T {
+	const v = data[field];
+	if (typeof v !== 'string' || !allowed.includes(v as T)) {
+		throw badRequest(`${field} must be one of ${allowed.join(', ')}`);
+	}
+	return v as T;
+}
+
+export function reqPort(data: Data, field: string): number {
+	const v = data[field];
+	if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
+		throw badRequest(`${field} must be a port number`);
+	}
+	return v;
+}
+
+export function optObject(data: Data, field: string): Record<string, unknown> | undefined {
+	return data[field] === undefined ? undefined : reqObject(data, field);
+}

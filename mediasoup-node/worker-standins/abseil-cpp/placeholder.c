@@ -1,0 +1,2 @@
+/* Empty on purpose: stand-in libraries carry no code of their own. */
+typedef int parley_standin_placeholder;
