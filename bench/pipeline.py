@@ -235,6 +235,8 @@ def report(
     part_by_clip = match(spoken, partials)
 
     e2e, e2e_tr, first_partial, eos, stt, fanout, translation, lost = [], [], [], [], [], [], [], 0
+    decode: list[float] = []
+    queued: list[float] = []
     refs, hyps, e2e_series = [], [], []
     for i, s in enumerate(spoken):
         got = sorted(by_clip[i], key=lambda g: g.at)
@@ -250,6 +252,8 @@ def report(
         e2e_series.append((s.speech_end, last.at - s.speech_end))
         eos.append(timing["eos"] - s.speech_end)
         stt.append(max(0.0, timing["published"] - timing["eos"]))
+        decode.append(timing["stt_done"] - timing["stt_start"])
+        queued.append(timing["stt_start"] - timing["job"])
         fanout.append(last.at - timing["published"])
         if tr_by_clip[i]:
             tr_last = max(tr_by_clip[i], key=lambda g: g.at)
@@ -282,6 +286,8 @@ def report(
         "first_partial_p95_s": round(pct(first_partial, 95), 3),
         "stage_eos_decision_p50_s": round(pct(eos, 50), 3),
         "stage_stt_after_eos_p50_s": round(pct(stt, 50), 3),
+        "stt_final_decode_p50_s": round(pct(decode, 50), 3),
+        "stt_final_queued_p50_s": round(pct(queued, 50), 3),
         "stage_translation_p50_s": round(pct(translation, 50), 3),
         "stage_fanout_p50_s": round(pct(fanout, 50), 4),
         "lag_drift_s": round(drift, 3),
@@ -322,6 +328,8 @@ def print_table(res: dict[str, object]) -> None:
         ),
         ("  stage: end-of-speech decision (p50)", f"{res['stage_eos_decision_p50_s']} s"),
         ("  stage: STT after the decision (p50)", f"{res['stage_stt_after_eos_p50_s']} s"),
+        ("    of which: final waiting for the worker (p50)", f"{res['stt_final_queued_p50_s']} s"),
+        ("    of which: final decode (p50)", f"{res['stt_final_decode_p50_s']} s"),
         ("  stage: translation (p50)", f"{res['stage_translation_p50_s']} s"),
         ("  stage: fan-out (p50)", f"{res['stage_fanout_p50_s']} s"),
         ("lag drift (last third - first third, p50)", f"{res['lag_drift_s']} s"),

@@ -123,6 +123,7 @@ class Timing(BaseModel):
     model_config = ConfigDict(frozen=True)
     speech_end: float = 0.0  # end of the audio the caption covers
     eos: float = 0.0  # end-of-speech decision
+    job: float = 0.0  # the STT job was emitted
     stt_start: float = 0.0
     stt_done: float = 0.0
     translated: float = 0.0

@@ -60,7 +60,7 @@ class WhisperEngine:
             device=settings.device,
             compute_type=settings.compute_type,
             cpu_threads=settings.cpu_threads,
-            num_workers=1,
+            num_workers=2,  # a final and a partial can decode at the same time
         )
         log.info(
             "loaded Whisper %s (%s, %s) in %.1f s",

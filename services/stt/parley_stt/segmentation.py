@@ -24,7 +24,7 @@ from parley_stt.vad import WINDOW, StreamingVad
 class SegmenterConfig:
     threshold: float = 0.5  # speech starts at this probability ...
     neg_threshold: float = 0.35  # ... and counts as silence below this one
-    speculate_ms: int = 96  # silence after which the final is decoded speculatively
+    speculate_ms: int = 160  # silence after which the final is decoded speculatively
     eos_ms: int = 250  # silence after which the utterance has ended
     min_speech_ms: int = 250  # less speech than this in an utterance is noise, never a caption
     partial_interval_ms: int = 500

@@ -35,7 +35,7 @@ class SttSettings(BaseServiceSettings):
 
     vad_threshold: float = 0.5
     vad_neg_threshold: float = 0.35
-    speculate_ms: int = 96
+    speculate_ms: int = 160  # = eos_ms turns speculation off
     eos_ms: int = 250
     min_speech_ms: int = 250
     partial_interval_ms: int = 500

@@ -1,4 +1,4 @@
-"""Job worker: any replica takes any job. Finals always before partials; stale partials dropped.
+"""Job worker: any replica takes any job. Finals never wait behind partials; stale partials dropped.
 
 A job names a range of a speaker's audio stream, so no speaker state lives in this process: a
 replica that dies leaves its jobs pending and another claims them (XAUTOCLAIM) and redoes them;
@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.publish import Publisher
 from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
-from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
+from parley_common.streams import ConsumerGroup, Entry, dead_letter
 
 from parley_stt import metrics
 from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
@@ -38,31 +38,51 @@ class Worker:
             r, keys.STT_JOBS_PARTIAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
         )
         self.publisher = Publisher(r)
-        self._last_claim = 0.0
+        self._finals_busy = 0
 
     async def run(self) -> None:
         await self.finals.ensure()
         await self.partials.ensure()
-        while True:
-            await self.step()
+        lanes = [
+            asyncio.create_task(self._final_lane(), name="finals"),
+            asyncio.create_task(self._partial_lane(), name="partials"),
+            asyncio.create_task(self._claim_lane(), name="claims"),
+        ]
+        try:
+            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+        finally:
+            for t in lanes:
+                t.cancel()
 
-    async def step(self) -> None:
-        """One unit of work: a final if there is one, else the freshest partial, else wait."""
-        if time.monotonic() - self._last_claim > 1.0:
-            self._last_claim = time.monotonic()
+    async def _final_lane(self) -> None:
+        """Finals start the moment they arrive, never behind a partial (the model runs two at once)."""
+        while True:
+            for entry in await self.finals.read(count=1, block_ms=200):
+                self._finals_busy += 1
+                try:
+                    await self._handle(self.finals, entry)
+                finally:
+                    self._finals_busy -= 1
+
+    async def _partial_lane(self) -> None:
+        """The newest partial of each utterance, only while no final is being decoded."""
+        while True:
+            if self._finals_busy:
+                await asyncio.sleep(0.02)
+                continue
+            entries = await self.partials.read(count=50, block_ms=200)
+            if entries:
+                await self._handle_partials(entries)
+
+    async def _claim_lane(self) -> None:
+        """Take over the jobs of replicas that died (pending longer than claim_idle_ms)."""
+        while True:
+            await asyncio.sleep(1.0)
             for group in (self.finals, self.partials):
                 for entry in await group.claim_stale():
                     await self._handle(group, entry)
-        finals = await self.finals.read(count=1)
-        if finals:
-            await self._handle(self.finals, finals[0])
-            return
-        partials = await self.partials.read(count=50)
-        if partials:
-            await self._handle_partials(partials)
-            return
-        for group, entry in await read_groups([self.finals, self.partials], block_ms=100):
-            await self._handle(group, entry)
 
     async def _handle_partials(self, entries: list[Entry]) -> None:
         """Only the newest partial of each utterance is worth decoding; older ones are dropped."""
@@ -77,11 +97,11 @@ class Worker:
                 await self.partials.ack(newest[cid][0])
             newest[cid] = entry
         for entry in newest.values():
+            if self._finals_busy:
+                metrics.DROPPED_PARTIALS.inc()  # a final is decoding: this partial would be late
+                await self.partials.ack(entry[0])
+                continue
             await self._handle(self.partials, entry)
-            # A final that arrived meanwhile goes first.
-            finals = await self.finals.read(count=1)
-            if finals:
-                await self._handle(self.finals, finals[0])
 
     async def _parse(self, group: ConsumerGroup, entry: Entry) -> SttJob | None:
         eid, fields = entry
@@ -151,7 +171,10 @@ class Worker:
         metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
         metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
         caption = await self._caption(
-            job, result, t0, Timing(speech_end=job.end_ts, stt_start=stt_start, stt_done=done)
+            job,
+            result,
+            t0,
+            Timing(speech_end=job.end_ts, job=job.created, stt_start=stt_start, stt_done=done),
         )
         if job.kind is JobKind.PARTIAL:
             if not caption.text:
