@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc redis-server redis-tools apertium apertium-eng-spa
-              pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql)
+              pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql libopus0)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,7 +24,8 @@ if [ ! -f "$stamp" ]; then
   echo "bootstrap: creating $VENV from requirements.lock"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -r requirements.lock
+  "$VENV/bin/pip" install --progress-bar off -r requirements.lock
+  "$VENV/bin/pip" check
   "$VENV/bin/pip" install -q --no-deps -e .
   rm -f "$VENV"/.parley-lock-*
   touch "$stamp"
