@@ -122,3 +122,22 @@ async def test_reconnecting_listener_gets_what_it_missed(stack: LocalStack, r: a
     missed = [f["id"] for f in everything.log.finals()[1:]]
     assert [f["id"] for f in back.log.finals()] == missed
     assert first.log.finals()[0]["id"] not in {c["id"] for c in back.log.captions()}
+
+
+async def test_a_listener_can_switch_language_mid_meeting(stack: LocalStack, r: aioredis.Redis) -> None:
+    sp = await open_speaker(r, "switch", "talker", "Talker", realtime=False, language="en")
+    async with Listener(stack, "switch", "es") as li:
+        await sp.play(load_audio(str(CLIPS[1][1])))
+        await sp.silence(1.0)
+        assert await li.wait_for(lambda log: len(log.finals()) == 1, 60)
+        await li.send({"type": "set_lang", "lang": "source"})
+        assert await li.wait_for(lambda log: any(e["type"] == "lang" for e in log.events), 5)
+        await sp.play(load_audio(str(CLIPS[4][1])))
+        await sp.silence(1.0)
+        await sp.end()
+        assert await li.wait_for(lambda log: len(log.finals()) == 2, 60)
+        await li.send({"type": "set_lang", "lang": "??"})
+        assert await li.wait_for(lambda log: any(e["type"] == "error" for e in log.events), 5)
+    first, second = li.log.finals()
+    assert first["lang"] == "es" and first["text"] == "No fue un enfermo-hombre joven colocado."
+    assert second["lang"] == "en" and second["text"] == "He might even have been made amiable himself."
