@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PARLEY_REDIS_URL=${PARLEY_REDIS_URL:-redis://127.0.0.1:6379/0} HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 PORT=${PARLEY_GATEWAY_PORT:-8080}
+# The SFU sends every audio producer as RTP to the gateway's RTP port (docs/media.md).
+export PARLEY_GATEWAY_RTP_PORT=${PARLEY_GATEWAY_RTP_PORT:-5004}
+SFU_WS_PORT=${SFU_WS_PORT:-4443}
 # One join-token secret for the gateway (issues and checks tokens) and the SFU (checks them).
 export PARLEY_JOIN_TOKEN_SECRET=${PARLEY_JOIN_TOKEN_SECRET:-${JOIN_TOKEN_SECRET:-dev-secret-change-me}}
 export JOIN_TOKEN_SECRET=$PARLEY_JOIN_TOKEN_SECRET
@@ -18,13 +21,22 @@ trap cleanup EXIT INT TERM
 .venv/bin/parley-translate & pids+=($!)
 .venv/bin/parley-persister & pids+=($!)
 PARLEY_GATEWAY_PORT=$PORT .venv/bin/parley-gateway & pids+=($!)
+[ -f mediasoup-node/dist/src/main.js ] || make --no-print-directory mediasoup-build
+(cd mediasoup-node && GATEWAY_RTP_HOST=127.0.0.1 GATEWAY_RTP_PORT=$PARLEY_GATEWAY_RTP_PORT \
+  REDIS_URL=$PARLEY_REDIS_URL SFU_WS_PORT=$SFU_WS_PORT exec scripts/with-env.sh node dist/src/main.js) & pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+# A listener's join token for the caption viewer (the caption socket refuses anonymous listeners).
+VIEWER_TOKEN=$(.venv/bin/python -c "import os; from parley_gateway.auth.tokens import issue_join_token as t; print(t(os.environ['PARLEY_JOIN_TOKEN_SECRET'], 'demo', 'viewer', 'Viewer', 'listener', 12 * 3600))")
 cat <<MSG
 
-  Parley is running:  http://127.0.0.1:$PORT/
+  Parley is running:  http://127.0.0.1:$PORT/?room=demo&token=$VIEWER_TOKEN
 
   Speak into room "demo" from a file:
     .venv/bin/parley-feeder --room demo --speaker alice --name Alice /usr/share/pocketsphinx/test/data/librivox/*.wav
+
+  Or through the SFU and WebRTC, as a participant (ws://127.0.0.1:$SFU_WS_PORT/ws):
+    .venv/bin/parley-bot --sfu ws://127.0.0.1:$SFU_WS_PORT/ws --room demo --id bob --name Bob --loopback-ice \
+      --token-secret "\$PARLEY_JOIN_TOKEN_SECRET" /usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav
 
 MSG
 wait -n "${pids[@]}"
