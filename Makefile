@@ -13,7 +13,7 @@ DURATION ?= 180
 setup:
 	scripts/bootstrap.sh
 
-run: setup migrate
+run: setup migrate mediasoup-build
 	scripts/run-local.sh
 
 # Postgres schema: `alembic upgrade head` (parley-migrate waits for the server and creates the database).

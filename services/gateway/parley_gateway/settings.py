@@ -46,6 +46,11 @@ class GatewaySettings(BaseServiceSettings):
     login_rate_per_min: int = 10  # login attempts per client address and user name
     stats_replica_window_s: float = 60.0  # a consumer idle longer than this is not counted as a replica
 
+    # Media path (issue 4): RTP from the SFU's PlainTransports (GATEWAY_RTP_HOST/PORT on the SFU side).
+    rtp_host: str = "127.0.0.1"  # keep it on the internal network: the RTP is plain, not SRTP
+    rtp_port: int = 5004  # 0 turns the RTP receiver off
+    rtp_jitter_ms: int = Field(default=40, ge=0, le=40)
+
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> GatewaySettings:
         if self.env != "development":

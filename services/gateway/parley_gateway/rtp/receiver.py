@@ -1,0 +1,232 @@
+"""The gateway's RTP port: one UDP socket for every room the SFU forwards, demuxed by SSRC.
+
+Only SSRCs announced on `sfu:events` are accepted; the first packet of each pins its source
+address (a spoofed packet with a known SSRC from elsewhere is dropped). Frames go to Redis through
+one writer task, in order, so registration, audio and end-of-utterance never overtake each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from parley_common.schemas import AudioFrame, BadMessage
+from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
+
+from parley_gateway.rtp import metrics, registry
+from parley_gateway.rtp.packet import RtpError, is_rtcp, parse_rtp
+from parley_gateway.rtp.stream import OutFrame, SsrcStream
+
+log = logging.getLogger("parley.gateway.rtp")
+ACTIVE_EVERY_S = 1.0
+TICK_S = 0.01
+
+
+@dataclass
+class _Live:
+    producer: registry.Producer
+    stream: SsrcStream
+    paused: bool = False
+    source: tuple[str, int] | None = None
+    last_active: float = 0.0
+    sent: bool = False  # frames since the last end
+    registered: bool = False  # room/speaker written (at the first frame: "active" means audio arrived)
+
+
+@dataclass(frozen=True, slots=True)
+class _Register:
+    room: str
+    speaker: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    room: str
+    speaker: str
+    frame: AudioFrame
+    arrival: float  # monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    room: str
+    speaker: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Active:
+    room: str
+    speaker: str
+
+
+_Item = _Register | _Frame | _End | _Active
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, receiver: RtpReceiver) -> None:
+        self.receiver = receiver
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.receiver.on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("rtp socket error: %s", exc)
+
+
+@dataclass
+class RtpReceiver:
+    r: aioredis.Redis
+    host: str = "127.0.0.1"
+    port: int = 5004
+    jitter_s: float = 0.04
+    queue_max: int = 5000
+    events_stream: str = registry.STREAM
+    live: dict[int, _Live] = field(default_factory=dict)
+    _queue: asyncio.Queue[_Item] = field(init=False)
+    _transport: asyncio.DatagramTransport | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue = asyncio.Queue(self.queue_max)
+
+    @property
+    def bound_port(self) -> int:
+        assert self._transport is not None
+        port: int = self._transport.get_extra_info("sockname")[1]
+        return port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.bind((self.host, self.port))
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        self._transport = transport
+        self._tasks = [
+            asyncio.create_task(registry.follow(self.r, self, self.events_stream), name="rtp-events"),
+            asyncio.create_task(self._write(), name="rtp-writer"),
+            asyncio.create_task(self._tick(), name="rtp-tick"),
+        ]
+        log.info("RTP receiver on %s:%d", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        for ssrc in list(self.live):
+            self._end(ssrc)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), 2.0)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    # -- sfu:events ------------------------------------------------------------------------------
+
+    async def on_event(self, event: registry.Event, replay: bool) -> None:
+        p = event.producer
+        cur = self.live.get(p.ssrc)
+        if event.type == "producer.open":
+            if cur is not None:
+                self._end(p.ssrc)
+            self.live[p.ssrc] = _Live(p, SsrcStream(p.clock_rate, self.jitter_s))
+        elif cur is None or cur.producer.producer != p.producer:
+            return
+        elif event.type == "producer.close":
+            self._end(p.ssrc)
+            del self.live[p.ssrc]
+        elif event.type == "producer.pause":
+            self._end(p.ssrc)
+            cur.paused = True
+        else:
+            cur.paused = False
+
+    # -- packets ---------------------------------------------------------------------------------
+
+    def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        arrival = time.monotonic()
+        if is_rtcp(data):
+            return
+        try:
+            pkt = parse_rtp(data)
+            cur = self.live.get(pkt.ssrc)
+            if cur is None:
+                raise RtpError("unknown_ssrc")
+            if pkt.pt != cur.producer.pt:
+                raise RtpError("unknown_pt")
+            if cur.source is None:
+                cur.source = addr[:2]
+            elif cur.source != addr[:2]:
+                raise RtpError("wrong_source")
+            if cur.paused:
+                raise RtpError("paused")
+            frames = cur.stream.push(pkt, arrival)
+        except RtpError as exc:
+            metrics.DROPPED.labels(exc.reason).inc()
+            return
+        metrics.PACKETS.inc()
+        self._emit(cur, frames)
+
+    def _emit(self, cur: _Live, frames: list[OutFrame]) -> None:
+        p = cur.producer
+        if frames and not cur.registered:
+            cur.registered = True
+            self._put(_Register(p.room, p.peer, p.name))
+        for f in frames:
+            self._put(_Frame(p.room, p.peer, AudioFrame(ts=f.ts, pcm=f.pcm), f.arrival))
+            cur.sent = True
+        if frames and frames[-1].arrival - cur.last_active > ACTIVE_EVERY_S:
+            cur.last_active = frames[-1].arrival
+            self._put(_Active(p.room, p.peer))
+
+    def _end(self, ssrc: int) -> None:
+        cur = self.live[ssrc]
+        frames, end = cur.stream.finish()
+        self._emit(cur, frames)
+        if cur.sent:
+            self._put(_End(cur.producer.room, cur.producer.peer, end))
+            cur.sent = False
+
+    def _put(self, item: _Item) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            metrics.DROPPED.labels("backlog").inc()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            for cur in list(self.live.values()):
+                if len(cur.stream.jitter):
+                    self._emit(cur, cur.stream.tick(now))
+
+    # -- Redis -----------------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                if isinstance(item, _Frame):
+                    await append_frame(self.r, item.room, item.speaker, item.frame)
+                    metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
+                elif isinstance(item, _Register):
+                    await ensure_room(self.r, item.room)
+                    await register_speaker(self.r, item.room, item.speaker, item.name)
+                elif isinstance(item, _End):
+                    await end_speaker(self.r, item.room, item.speaker, item.ts)
+                else:
+                    await mark_active(self.r, item.room, item.speaker)
+            except (OSError, aioredis.RedisError, BadMessage) as exc:
+                metrics.DROPPED.labels("redis_error").inc()
+                log.warning("rtp: Redis write failed: %s", exc)
+            finally:
+                self._queue.task_done()

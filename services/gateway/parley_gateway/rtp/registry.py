@@ -1,0 +1,122 @@
+"""Which speaker each SSRC is, from the SFU's announcements on the Redis stream `sfu:events`.
+
+Cold start: replay the stream from `0` up to its newest entry, keeping the producers whose last
+entry is not `producer.close`; then follow it with XREAD BLOCK from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from parley_common.schemas import NAME_RE
+
+from parley_gateway.rtp import metrics
+
+STREAM = "sfu:events"
+EVENT_TYPES = ("producer.open", "producer.pause", "producer.resume", "producer.close")
+log = logging.getLogger("parley.gateway.rtp")
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    room: str
+    peer: str
+    name: str
+    producer: str
+    ssrc: int
+    pt: int
+    clock_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    producer: Producer
+
+
+class EventSink(Protocol):
+    async def on_event(self, event: Event, replay: bool) -> None: ...
+
+
+def parse_event(fields: dict[bytes, bytes]) -> Event:
+    f = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
+    if f.get("v") != "1" or f.get("type") not in EVENT_TYPES:
+        raise ValueError(f"unknown version/type: {f.get('v')!r} {f.get('type')!r}")
+    room, peer = f.get("room", ""), f.get("peer", "")
+    if not NAME_RE.match(room) or not NAME_RE.match(peer):
+        raise ValueError(f"bad room/peer {room!r} {peer!r}")
+    ssrc, pt, rate = int(f["ssrc"]), int(f["pt"]), int(f.get("clock_rate") or 48000)
+    if not 0 <= ssrc < 2**32 or not 0 <= pt < 128 or rate <= 0:
+        raise ValueError(f"bad ssrc/pt/clock_rate {ssrc} {pt} {rate}")
+    name = f.get("name") or peer
+    return Event(f["type"], Producer(room, peer, name[:200], f.get("producer", ""), ssrc, pt, rate))
+
+
+async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block_ms: int = 1000) -> None:
+    """Replay then follow `stream` forever, handing each valid event to `sink`."""
+    last = "0"
+    while True:
+        try:
+            newest: list[Any] = await r.xrevrange(stream, count=1)
+            break
+        except (OSError, aioredis.RedisError) as exc:
+            log.warning("sfu:events: %s; retrying", exc)
+            await asyncio.sleep(1.0)
+    if newest:
+        end = newest[0][0]
+        live: dict[int, Event] = {}
+        paused: set[int] = set()
+        while True:
+            entries: list[Any] = await r.xrange(
+                stream, min=f"({last}" if last != "0" else "-", max=end, count=500
+            )
+            for entry_id, fields in entries:
+                last = entry_id.decode()
+                ev = _parse(fields)
+                if ev is None:
+                    continue
+                ssrc = ev.producer.ssrc
+                if ev.type == "producer.open":
+                    live[ssrc] = ev
+                    paused.discard(ssrc)
+                elif ev.type == "producer.close":
+                    live.pop(ssrc, None)
+                    paused.discard(ssrc)
+                elif ev.type == "producer.pause":
+                    paused.add(ssrc)
+                else:
+                    paused.discard(ssrc)
+            if len(entries) < 500:
+                break
+        last = end.decode()
+        for ssrc, ev in live.items():
+            await sink.on_event(ev, replay=True)
+            if ssrc in paused:
+                await sink.on_event(Event("producer.pause", ev.producer), replay=True)
+        log.info("sfu:events: %d live producers after replay", len(live))
+    while True:
+        try:
+            reply: list[Any] = await r.xread({stream: last}, block=block_ms, count=100)
+        except (OSError, aioredis.RedisError) as exc:
+            log.warning("sfu:events: %s; retrying", exc)
+            await asyncio.sleep(1.0)
+            continue
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                last = entry_id.decode()
+                ev = _parse(fields)
+                if ev is not None:
+                    await sink.on_event(ev, replay=False)
+
+
+def _parse(fields: dict[bytes, bytes]) -> Event | None:
+    try:
+        return parse_event(fields)
+    except (KeyError, ValueError) as exc:
+        metrics.DROPPED.labels("bad_event").inc()
+        log.warning("sfu:events: skipped entry: %s", exc)
+        return None

@@ -1,0 +1,279 @@
+"""The media tests' world: a loopback-only network namespace holding Redis, the STT/translate/gateway
+processes, the SFU (real mediasoup worker) and the WebRTC bots (../shared/ENVIRONMENT.md, last section)."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import websockets
+from parley_common.procs import LocalStack, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SFU_DIR = ROOT / "mediasoup-node"
+ARTIFACTS = ROOT / "artifacts" / "logs" / "media"
+CLONE_NEWNET = 0x40000000
+REDIS_DB = 9  # no other test uses it
+
+
+def skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root for a network namespace (ip netns); CI runs as root"
+    if not shutil.which("ip") or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
+        return "`ip netns` is unavailable (apt-get install iproute2)"
+    if not shutil.which("redis-server"):
+        return "redis-server is not installed"
+    if not (SFU_DIR / "dist" / "src" / "main.js").exists():
+        return "the SFU is not built: run `make mediasoup-build` first"
+    return None
+
+
+def _setns(path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns({path})")
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def loopback_netns() -> Iterator[str]:
+    """Move this (test) thread, and every process and thread it starts, into a new namespace with only `lo`."""
+    name = f"parley-media-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    original = f"/proc/{os.getpid()}/task/{os.getpid()}/ns/net"
+    keep = os.open(original, os.O_RDONLY)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        _setns(f"/var/run/netns/{name}")
+        yield name
+    finally:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.setns(keep, CLONE_NEWNET)
+        os.close(keep)
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@dataclass
+class MediaWorld:
+    stack: LocalStack
+    redis_url: str
+    sfu_url: str
+    rtp_port: int
+    secret: str
+
+    def token(self, room: str, sub: str, name: str, role: str = "guest") -> str:
+        from parley_gateway.auth.tokens import issue_join_token
+
+        return issue_join_token(self.secret, room, sub, name, role, 600)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.stack.gateway_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith(name) and (not want or f"{{{want}}}" in line or want in line):
+                head = line.split(" ")[0]
+                if head.split("{")[0] == name:
+                    total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+@contextmanager
+def media_world() -> Iterator[MediaWorld]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with loopback_netns():
+        redis_port = free_port()
+        redis_proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=open(ARTIFACTS / "redis.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        redis_url = f"redis://127.0.0.1:{redis_port}/{REDIS_DB}"
+        rtp_port = free_port()
+        stack = LocalStack(
+            redis_url,
+            ARTIFACTS,
+            env={
+                "PARLEY_GATEWAY_RTP_PORT": str(rtp_port),
+                "PARLEY_STT_PARTIAL_MAX_AGE_S": "2.0",
+                "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+            },
+        )
+        ws_port = free_port()
+        env = {
+            **os.environ,
+            "SFU_WS_PORT": str(ws_port),
+            "SFU_WS_HOST": "127.0.0.1",
+            "GATEWAY_RTP_HOST": "127.0.0.1",
+            "GATEWAY_RTP_PORT": str(rtp_port),
+            "JOIN_TOKEN_SECRET": stack.join_token_secret,
+            "REDIS_URL": redis_url,
+            "SFU_NUM_WORKERS": "1",
+            "SFU_LISTEN_IP": "127.0.0.1",
+            "SFU_RTC_MIN_PORT": "43000",
+            "SFU_RTC_MAX_PORT": "43999",
+            "SFU_LOG_LEVEL": "warn",
+        }
+        sfu = subprocess.Popen(
+            ["scripts/with-env.sh", "node", "dist/src/main.js"],
+            cwd=SFU_DIR,
+            env=env,
+            stdout=open(ARTIFACTS / "sfu.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_redis(redis_port)
+            stack.start_default()
+            _wait_http(f"http://127.0.0.1:{ws_port}/healthz", sfu, 60)
+            yield MediaWorld(
+                stack, redis_url, f"ws://127.0.0.1:{ws_port}/ws", rtp_port, stack.join_token_secret
+            )
+        finally:
+            stack.stop()
+            for p in (sfu, redis_proc):
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def _wait_redis(port: int) -> None:
+    import redis
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis(port=port).ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up; see {ARTIFACTS}/sfu.log") from None
+            time.sleep(0.2)
+
+
+class CaptionListener:
+    """Records caption events from the gateway's caption WebSocket."""
+
+    def __init__(self, world: MediaWorld, room: str) -> None:
+        self.url = world.stack.caption_url(room, "source")
+        self.events: list[dict[str, Any]] = []
+        self._ws: websockets.ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def finals(self) -> list[dict[str, Any]]:
+        return [
+            e["caption"]
+            for e in self.events
+            if e.get("type") == "caption" and e["caption"]["type"] == "final" and e["caption"]["text"]
+        ]
+
+    async def __aenter__(self) -> CaptionListener:
+        self._ws = await websockets.connect(self.url)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for raw in self._ws:
+                self.events.append(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def wait_finals(self, n: int, timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.finals()) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return self.finals()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            await self._task
+
+
+async def consume_first_producer(world: MediaWorld, room: str, seconds: float) -> float:
+    """A second participant (listener role) consumes the first audio producer it is told of;
+    returns the seconds of non-silent audio it received."""
+    import av
+    import numpy as np
+    from parley_bot.client import Signalling, join, transport
+    from pymediasoup.rtp_parameters import RtpParameters
+
+    sig = await Signalling.connect(world.sfu_url)
+    try:
+        joined, device = await join(sig, room, world.token(room, "watcher", "Watcher", "listener"))
+        producers = [p for p in joined["producers"] if p["kind"] == "audio"]
+        while not producers:
+            ev = await asyncio.wait_for(sig.events.get(), 30)
+            if ev["event"] == "newProducer" and ev["data"]["kind"] == "audio":
+                producers.append(ev["data"])
+        recv = await transport(sig, device, "recv")
+        c = await sig.request("consume", {"transportId": recv.id, "producerId": producers[0]["producerId"]})
+        consumer = await recv.consume(
+            id=c["consumerId"],
+            producerId=c["producerId"],
+            kind=c["kind"],
+            rtpParameters=RtpParameters(**c["rtpParameters"]),
+        )
+        await sig.request("resumeConsumer", {"consumerId": c["consumerId"]})
+        to_mono = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        voiced = 0.0
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            try:
+                frame = await asyncio.wait_for(consumer.track.recv(), 0.5)
+            except TimeoutError:
+                continue
+            except Exception:  # the producer closed: the track ends
+                break
+            for mono in to_mono.resample(frame):
+                a = np.frombuffer(bytes(mono.planes[0])[: mono.samples * 2], dtype="<i2").astype(np.float64)
+                if a.size and np.sqrt(np.mean(a * a)) > 300:
+                    voiced += mono.samples / 48000
+        return voiced
+    finally:
+        await sig.close()

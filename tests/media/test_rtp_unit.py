@@ -1,0 +1,182 @@
+"""RTP receiver units with real Opus packets: parsing, the jitter buffer, loss, DTX and timestamps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from parley_gateway.rtp.jitter import JitterBuffer
+from parley_gateway.rtp.packet import MAX_DATAGRAM, RtpError, build_rtp, is_rtcp, parse_rtp, unwrap
+from parley_gateway.rtp.registry import parse_event
+from parley_gateway.rtp.stream import FRAME_BYTES, SsrcStream
+from rtp_helpers import CLIP, opus_packets, read_pcm48k, rtp_stream
+
+SSRC = 0x1234ABCD
+
+
+@pytest.fixture(scope="module")
+def payloads() -> list[bytes]:
+    return opus_packets(read_pcm48k(CLIP, seconds=3.0))
+
+
+def test_parse_full_header() -> None:
+    csrc = (7).to_bytes(4, "big") + (8).to_bytes(4, "big")
+    ext = b"\xbe\xde\x00\x01" + b"\x10\xaa\x00\x00"
+    payload = b"\x78opus-data"
+    pad = b"\x00\x00\x03"
+    data = bytes([0x80 | 0x20 | 0x10 | 2, 0x80 | 111]) + b"\x12\x34" + b"\x00\x00\x01\x00"
+    data += SSRC.to_bytes(4, "big") + csrc + ext + payload + pad
+    p = parse_rtp(data)
+    assert (p.pt, p.seq, p.timestamp, p.ssrc, p.marker, p.payload) == (111, 0x1234, 256, SSRC, True, payload)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "truncated"),
+        (b"\x80\x64\x00\x01", "truncated"),
+        (bytes([0x40, 100]) + bytes(20), "bad_version"),
+        (bytes([0x8F, 100]) + bytes(20), "truncated"),  # 15 CSRCs announced, 20 bytes present
+        (bytes([0x90, 100]) + bytes(10) + b"\x00\x00\x00\x09" + bytes(4), "truncated"),  # extension too long
+        (bytes([0xA0, 100]) + bytes(10) + b"\x01\x02\x50", "bad_padding"),
+        (bytes([0xA0, 100]) + bytes(10) + b"\x01\x02\x00", "bad_padding"),
+        (build_rtp(100, 1, 1, SSRC, b""), "empty_payload"),
+        (build_rtp(100, 1, 1, SSRC, bytes(MAX_DATAGRAM)), "oversized"),
+    ],
+)
+def test_parse_rejects(data: bytes, reason: str) -> None:
+    with pytest.raises(RtpError) as exc:
+        parse_rtp(data)
+    assert exc.value.reason == reason
+
+
+def test_rtcp_is_recognised() -> None:
+    assert is_rtcp(bytes([0x80, 200]) + bytes(26))
+    assert not is_rtcp(build_rtp(100, 1, 1, SSRC, b"x"))
+
+
+def test_unwrap() -> None:
+    assert unwrap(65535, 0, 16) == 65536
+    assert unwrap(65536, 65535, 16) == 65535
+    assert unwrap(2**32 - 10, 5, 32) == 2**32 + 5
+    assert unwrap(100, 90, 16) == 90
+
+
+def test_jitter_reorders_and_drops_late_and_duplicates(payloads: list[bytes]) -> None:
+    pkts = [parse_rtp(p) for p in rtp_stream(payloads[:5], SSRC)]
+    jb = JitterBuffer(0.04)
+    got = [s.packet.seq for s in jb.push(pkts[0], 0.0)]
+    assert jb.push(pkts[2], 0.02) == []  # held: 1 is missing
+    got += [s.packet.seq for s in jb.push(pkts[1], 0.025)]
+    assert got == [pkts[0].seq, pkts[1].seq, pkts[2].seq]
+    with pytest.raises(RtpError, match="late"):
+        jb.push(pkts[1], 0.03)
+    assert jb.push(pkts[4], 0.04) == []
+    with pytest.raises(RtpError, match="duplicate"):
+        jb.push(pkts[4], 0.045)
+    assert jb.expire(0.079) == []  # 39 ms: still waiting for 3
+    assert [s.packet.seq for s in jb.expire(0.081)] == [pkts[4].seq]  # gave up on 3 after 40 ms
+
+
+def _run(
+    stream: SsrcStream, packets: list[bytes], order: list[int] | None = None
+) -> list[tuple[float, bytes]]:
+    out: list[tuple[float, bytes]] = []
+    wall0 = 1_700_000_000.0
+    order = order if order is not None else list(range(len(packets)))
+    ts0 = parse_rtp(packets[order[0]]).timestamp
+    t = 0.0
+    for i in order:
+        pkt = parse_rtp(packets[i])
+        t = max(t, ((pkt.timestamp - ts0) % 2**32) / 48000 + 0.02)  # arrives when its audio ended
+        out += [(f.ts, f.pcm) for f in stream.push(pkt, t, wall0 + t)]
+        out += [(f.ts, f.pcm) for f in stream.tick(t + 0.001, wall0 + t)]
+    frames, _ = stream.finish(wall0 + 10)
+    return out + [(f.ts, f.pcm) for f in frames]
+
+
+def _energy(pcm: bytes) -> float:
+    a = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(a * a))) if len(a) else 0.0
+
+
+def test_clean_stream_gives_contiguous_20ms_frames(payloads: list[bytes]) -> None:
+    frames = _run(SsrcStream(), rtp_stream(payloads, SSRC))
+    assert len(frames) == len(payloads)
+    assert all(len(pcm) == FRAME_BYTES for _, pcm in frames)
+    steps = np.diff([ts for ts, _ in frames])
+    assert np.allclose(steps, 0.02, atol=1e-5)
+    assert _energy(b"".join(pcm for _, pcm in frames)) > 300  # speech, not silence
+
+
+def test_reordered_stream_decodes_the_same(payloads: list[bytes]) -> None:
+    pkts = rtp_stream(payloads, SSRC)
+    order = list(range(len(pkts)))
+    for i in range(10, len(order) - 1, 7):
+        order[i], order[i + 1] = order[i + 1], order[i]
+    a = _run(SsrcStream(), pkts)
+    b = _run(SsrcStream(), pkts, order)
+    assert [pcm for _, pcm in a] == [pcm for _, pcm in b]
+    assert np.allclose([ts for ts, _ in a], [ts for ts, _ in b])
+
+
+def test_loss_is_concealed_without_a_time_gap(payloads: list[bytes]) -> None:
+    pkts = rtp_stream(payloads, SSRC)
+    lost = {20, 40, 41, 60, 61, 62}
+    frames = _run(SsrcStream(), [p for i, p in enumerate(pkts) if i not in lost])
+    assert len(frames) == len(pkts)  # concealed frames stand in for the lost ones
+    steps = np.diff([ts for ts, _ in frames])
+    assert np.allclose(steps, 0.02, atol=1e-5)
+    assert _energy(frames[20][1]) > 0  # FEC/PLC, not zeros
+
+
+def test_dtx_gap_is_silence_frames(payloads: list[bytes]) -> None:
+    pkts = [parse_rtp(p) for p in rtp_stream(payloads[:20], SSRC)]
+    # seq contiguous, timestamp jumps 1 s: the sender sent nothing (DTX) for a second.
+    shifted = [
+        build_rtp(p.pt, p.seq, p.timestamp + (48000 if i >= 10 else 0), p.ssrc, p.payload)
+        for i, p in enumerate(pkts)
+    ]
+    frames = _run(SsrcStream(), shifted)
+    assert len(frames) == 20 + 50
+    assert all(_energy(pcm) == 0 for _, pcm in frames[10:60])
+    assert np.allclose(np.diff([ts for ts, _ in frames]), 0.02, atol=1e-5)
+
+
+def test_bad_opus_payload_is_rejected() -> None:
+    with pytest.raises(RtpError, match="bad_opus"):
+        SsrcStream().push(parse_rtp(build_rtp(100, 1, 1, SSRC, b"\xff\xff\xff\xff\xff")), 0.0)
+
+
+def test_parse_event() -> None:
+    ev = parse_event(
+        {
+            b"v": b"1",
+            b"type": b"producer.open",
+            b"room": b"demo",
+            b"peer": b"p-1",
+            b"name": b"Ana",
+            b"producer": b"abc",
+            b"ssrc": b"1234",
+            b"pt": b"100",
+            b"clock_rate": b"48000",
+            b"ts": b"1",
+        }
+    )
+    assert (ev.type, ev.producer.room, ev.producer.peer, ev.producer.ssrc, ev.producer.pt) == (
+        "producer.open",
+        "demo",
+        "p-1",
+        1234,
+        100,
+    )
+    with pytest.raises(ValueError):
+        parse_event(
+            {
+                b"v": b"1",
+                b"type": b"producer.open",
+                b"room": b"../x",
+                b"peer": b"p",
+                b"ssrc": b"1",
+                b"pt": b"1",
+            }
+        )
