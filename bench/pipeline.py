@@ -17,12 +17,13 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
-import websockets
+from parley_common.caption_client import CaptionClient
 from parley_common.procs import LocalStack
 from parley_common.schemas import SAMPLE_RATE
 from parley_common.wer import read_transcription, wer
@@ -59,7 +60,7 @@ class Spoken:
 @dataclass
 class Received:
     at: float
-    caption: dict[str, object]
+    caption: dict[str, Any]
     room: str
 
 
@@ -67,7 +68,17 @@ class Received:
 class Listener:
     room: str
     lang: str
-    got: list[Received] = field(default_factory=list)
+    client: CaptionClient | None = None
+
+    @property
+    def got(self) -> list[Received]:
+        if self.client is None:
+            return []
+        return [
+            Received(at, m["caption"], self.room)
+            for at, m in self.client.received
+            if m.get("type") == "caption"
+        ]
 
 
 def speech_bounds(audio: np.ndarray) -> tuple[float, float]:
@@ -95,16 +106,9 @@ def load_clips(audio_dir: Path) -> list[Clip]:
 
 
 async def listen(stack: LocalStack, listener: Listener, stop: asyncio.Event) -> None:
-    url = stack.caption_url(listener.room, listener.lang)
-    async with websockets.connect(url, max_size=2**20) as ws:
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
-            msg = json.loads(raw)
-            if msg.get("type") == "caption":
-                listener.got.append(Received(time.time(), msg["caption"], listener.room))
+    listener.client = CaptionClient(stack.caption_url(listener.room, listener.lang))
+    async with listener.client:
+        await stop.wait()
 
 
 async def speak(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import json
 import os
 import shutil
 import subprocess
@@ -15,9 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import websockets
+from parley_common.caption_client import CaptionClient
 from parley_common.procs import LocalStack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,46 +190,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
             time.sleep(0.2)
 
 
-class CaptionListener:
-    """Records caption events from the gateway's caption WebSocket."""
-
-    def __init__(self, world: MediaWorld, room: str) -> None:
-        self.url = world.stack.caption_url(room, "source")
-        self.events: list[dict[str, Any]] = []
-        self._ws: websockets.ClientConnection | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def finals(self) -> list[dict[str, Any]]:
-        return [
-            e["caption"]
-            for e in self.events
-            if e.get("type") == "caption" and e["caption"]["type"] == "final" and e["caption"]["text"]
-        ]
-
-    async def __aenter__(self) -> CaptionListener:
-        self._ws = await websockets.connect(self.url)
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        assert self._ws is not None
-        try:
-            async for raw in self._ws:
-                self.events.append(json.loads(raw))
-        except websockets.ConnectionClosed:
-            pass
-
-    async def wait_finals(self, n: int, timeout: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.finals()) < n and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        return self.finals()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._task is not None:
-            await self._task
+def CaptionListener(world: MediaWorld, room: str) -> CaptionClient:
+    """Records caption events from the gateway's caption WebSocket (source language)."""
+    return CaptionClient(world.stack.caption_url(room, "source"))
 
 
 async def consume_first_producer(world: MediaWorld, room: str, seconds: float) -> float:

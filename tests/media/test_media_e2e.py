@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as aioredis
 from media_helpers import CaptionListener, MediaWorld, consume_first_producer, media_world, skip_reason
+from parley_common.caption_client import CaptionClient
 from parley_common.wer import read_transcription, wer
 from parley_gateway.rtp.packet import build_rtp
 from rtp_helpers import LIBRIVOX
@@ -47,7 +48,7 @@ async def speak(world: MediaWorld, room: str, peer: str, name: str, clip: str) -
     await play(world.sfu_url, room, world.token(room, peer, name), pcm(clip), lead_in_s=0.3)
 
 
-async def settle(cap: CaptionListener, n: int, timeout: float = 40.0) -> list[dict[str, object]]:
+async def settle(cap: CaptionClient, n: int, timeout: float = 40.0) -> list[dict[str, object]]:
     """Finals once `n` arrived and nothing new came for 2 s."""
     await cap.wait_finals(n, timeout)
     count = -1

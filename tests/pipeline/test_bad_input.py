@@ -61,7 +61,7 @@ async def test_malformed_frames_and_jobs_are_dropped_counted_and_harmless(
         await sp.play(load_audio(str(librivox()[1][1])))
         await sp.silence(1.0)
         await sp.end()
-        assert await li.wait_for(lambda log: len(log.finals()) == 1, 60), "the worker stopped working"
+        assert await li.wait_for(lambda c: len(c.finals()) == 1, 60), "the worker stopped working"
     after = bad_input_counts(stack)
     grew = {k for k in after if after[k] > before.get(k, 0.0)}
     assert {
@@ -73,5 +73,5 @@ async def test_malformed_frames_and_jobs_are_dropped_counted_and_harmless(
         "bad_fields",
         "oversized",
     } <= grew, after
-    assert li.log.finals()[0]["text"] == "He was not an ill-disposed young man."
+    assert li.finals()[0]["text"] == "He was not an ill-disposed young man."
     assert await r.xlen(keys.DEAD_LETTERS) >= 4

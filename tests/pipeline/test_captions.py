@@ -8,19 +8,20 @@ import subprocess
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
+from parley_common.caption_client import CaptionClient
 from parley_common.procs import LocalStack
 from parley_common.wer import wer
 from parley_feeder.feeder import load_audio, open_speaker
-from pipeline_helpers import CaptionLog, Listener, librivox
+from pipeline_helpers import Listener, librivox
 
 CLIPS = librivox()
 
 
 @pytest.fixture(scope="module")
-def librivox_run(stack: LocalStack) -> tuple[CaptionLog, CaptionLog]:
+def librivox_run(stack: LocalStack) -> tuple[CaptionClient, CaptionClient]:
     """The five LibriVox clips spoken in real time into room `lv`; an English and a Spanish listener."""
 
-    async def go() -> tuple[CaptionLog, CaptionLog]:
+    async def go() -> tuple[CaptionClient, CaptionClient]:
         async with Listener(stack, "lv", "source") as src, Listener(stack, "lv", "es") as es:
             r = aioredis.from_url(stack.redis_url)
             sp = await open_speaker(r, "lv", "reader", "Reader", realtime=True, language="en")
@@ -28,17 +29,17 @@ def librivox_run(stack: LocalStack) -> tuple[CaptionLog, CaptionLog]:
                 await sp.play(load_audio(str(path)))
                 await sp.silence(1.2)
             await sp.end()
-            await src.wait_for(lambda log: len(log.finals()) >= len(CLIPS), 60)
-            await es.wait_for(lambda log: len(log.finals()) >= len(src.log.finals()), 30)
+            await src.wait_for(lambda c: len(c.finals()) >= len(CLIPS), 60)
+            await es.wait_for(lambda c: len(c.finals()) >= len(src.finals()), 30)
             await asyncio.sleep(1.0)
             await r.aclose()
-        return src.log, es.log
+        return src, es
 
     return asyncio.run(go())
 
 
 def test_each_clip_gives_one_final_matching_the_transcript(
-    librivox_run: tuple[CaptionLog, CaptionLog],
+    librivox_run: tuple[CaptionClient, CaptionClient],
 ) -> None:
     src, _ = librivox_run
     finals = src.finals()
@@ -53,7 +54,9 @@ def test_each_clip_gives_one_final_matching_the_transcript(
     assert starts == sorted(starts)
 
 
-def test_partials_come_first_and_the_final_replaces_them(librivox_run: tuple[CaptionLog, CaptionLog]) -> None:
+def test_partials_come_first_and_the_final_replaces_them(
+    librivox_run: tuple[CaptionClient, CaptionClient],
+) -> None:
     src, _ = librivox_run
     events = [e["caption"] for e in src.events if e["type"] == "caption"]
     with_partials = 0
@@ -66,7 +69,7 @@ def test_partials_come_first_and_the_final_replaces_them(librivox_run: tuple[Cap
 
 
 def test_spanish_listener_gets_apertium_spanish_for_each_final(
-    librivox_run: tuple[CaptionLog, CaptionLog],
+    librivox_run: tuple[CaptionClient, CaptionClient],
 ) -> None:
     src, es = librivox_run
     by_id = {f["id"]: f for f in es.finals()}
@@ -96,11 +99,11 @@ async def test_silence_and_noise_give_no_caption(stack: LocalStack, r: aioredis.
         await sp.play(load_audio(str(CLIPS[1][1])))
         await sp.silence(1.0)
         await sp.end()
-        assert await li.wait_for(lambda log: len(log.finals()) >= 1, 60)
+        assert await li.wait_for(lambda c: len(c.finals()) >= 1, 60)
         await asyncio.sleep(1.0)
-    captions = li.log.captions()
+    captions = li.captions()
     assert all(float(c["start"]) > 60.5 for c in captions), [(c["start"], c["text"]) for c in captions]  # type: ignore[arg-type]
-    assert [f["text"] for f in li.log.finals()] == ["He was not an ill-disposed young man."]
+    assert [f["text"] for f in li.finals()] == ["He was not an ill-disposed young man."]
 
 
 async def test_reconnecting_listener_gets_what_it_missed(stack: LocalStack, r: aioredis.Redis) -> None:
@@ -109,19 +112,19 @@ async def test_reconnecting_listener_gets_what_it_missed(stack: LocalStack, r: a
         async with Listener(stack, "rc", "source") as first:
             await sp.play(load_audio(str(CLIPS[1][1])))
             await sp.silence(1.0)
-            assert await first.wait_for(lambda log: len(log.finals()) == 1, 60)
+            assert await first.wait_for(lambda c: len(c.finals()) == 1, 60)
             since = first.last_event_id()
         for _, path, _ in CLIPS[3:5]:
             await sp.play(load_audio(str(path)))
             await sp.silence(1.0)
         await sp.end()
-        assert await everything.wait_for(lambda log: len(log.finals()) == 3, 90)
+        assert await everything.wait_for(lambda c: len(c.finals()) == 3, 90)
     async with Listener(stack, "rc", "source", since=since) as back:
-        assert await back.wait_for(lambda log: len(log.finals()) == 2, 10)
+        assert await back.wait_for(lambda c: len(c.finals()) == 2, 10)
         await asyncio.sleep(0.5)
-    missed = [f["id"] for f in everything.log.finals()[1:]]
-    assert [f["id"] for f in back.log.finals()] == missed
-    assert first.log.finals()[0]["id"] not in {c["id"] for c in back.log.captions()}
+    missed = [f["id"] for f in everything.finals()[1:]]
+    assert [f["id"] for f in back.finals()] == missed
+    assert first.finals()[0]["id"] not in {c["id"] for c in back.captions()}
 
 
 async def test_a_listener_can_switch_language_mid_meeting(stack: LocalStack, r: aioredis.Redis) -> None:
@@ -129,15 +132,15 @@ async def test_a_listener_can_switch_language_mid_meeting(stack: LocalStack, r: 
     async with Listener(stack, "switch", "es") as li:
         await sp.play(load_audio(str(CLIPS[1][1])))
         await sp.silence(1.0)
-        assert await li.wait_for(lambda log: len(log.finals()) == 1, 60)
+        assert await li.wait_for(lambda c: len(c.finals()) == 1, 60)
         await li.send({"type": "set_lang", "lang": "source"})
-        assert await li.wait_for(lambda log: any(e["type"] == "lang" for e in log.events), 5)
+        assert await li.wait_for(lambda c: any(e["type"] == "lang" for e in c.events), 5)
         await sp.play(load_audio(str(CLIPS[4][1])))
         await sp.silence(1.0)
         await sp.end()
-        assert await li.wait_for(lambda log: len(log.finals()) == 2, 60)
+        assert await li.wait_for(lambda c: len(c.finals()) == 2, 60)
         await li.send({"type": "set_lang", "lang": "??"})
-        assert await li.wait_for(lambda log: any(e["type"] == "error" for e in log.events), 5)
-    first, second = li.log.finals()
+        assert await li.wait_for(lambda c: any(e["type"] == "error" for e in c.events), 5)
+    first, second = li.finals()
     assert first["lang"] == "es" and first["text"] == "No fue un enfermo-hombre joven colocado."
     assert second["lang"] == "en" and second["text"] == "He might even have been made amiable himself."

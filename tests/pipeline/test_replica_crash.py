@@ -47,7 +47,7 @@ async def test_killed_replica_loses_no_final_and_duplicates_none(two_replicas: L
         async def killer() -> None:
             nonlocal killed
             # Mid-utterance: as soon as the first partial of the first clip is on screen.
-            assert await li.wait_for(lambda log: len(log.captions("partial")) >= 1, 30)
+            assert await li.wait_for(lambda c: len(c.captions("partial")) >= 1, 30)
             owner = await r.get(keys.segmenter_lease("crash", "speaker"))
             assert owner is not None
             killed = owner.decode()
@@ -59,11 +59,11 @@ async def test_killed_replica_loses_no_final_and_duplicates_none(two_replicas: L
             await sp.silence(1.5)
         await sp.end()
         await kill_task
-        assert await li.wait_for(lambda log: len(log.finals()) >= len(clips), 60)
+        assert await li.wait_for(lambda c: len(c.finals()) >= len(clips), 60)
         await asyncio.sleep(3.0)  # time for a duplicate to show up, if one were coming
     await r.aclose()
     assert killed in ("stt-1", "stt-2")
-    finals = li.log.finals()
+    finals = li.finals()
     per_id = Counter(str(f["id"]) for f in finals)
     assert all(n == 1 for n in per_id.values()), per_id
     assert len(finals) == len(clips), [f["text"] for f in finals]
