@@ -13,7 +13,7 @@ DURATION ?= 180
 setup:
 	scripts/bootstrap.sh
 
-run: setup migrate mediasoup-build
+run: setup migrate mediasoup-build frontend-build
 	scripts/run-local.sh
 
 # Postgres schema: `alembic upgrade head` (parley-migrate waits for the server and creates the database).
@@ -31,9 +31,9 @@ typecheck: setup
 pytest: setup
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --ignore=tests/browser  # tests/browser: make frontend-test
 
-test: lint typecheck pytest mediasoup-test
+test: lint typecheck pytest mediasoup-test frontend-test deploy-check
 
 bench: setup
 	scripts/ensure-redis.sh

@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc redis-server redis-tools apertium apertium-eng-spa
-              pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql libopus0)
+              pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql libopus0
+              prometheus prometheus-alertmanager chromium shellcheck)
+# `docker stack config` validates the stack file offline: any docker CLI will do.
+command -v docker >/dev/null || APT_PACKAGES+=(docker.io)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -95,7 +95,7 @@ class MediaWorld:
 
 
 @contextmanager
-def media_world() -> Iterator[MediaWorld]:
+def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with loopback_netns():
         redis_port = free_port()
@@ -116,6 +116,7 @@ def media_world() -> Iterator[MediaWorld]:
         )
         redis_url = f"redis://127.0.0.1:{redis_port}/{REDIS_DB}"
         rtp_port = free_port()
+        ws_port = free_port()
         stack = LocalStack(
             redis_url,
             ARTIFACTS,
@@ -123,9 +124,10 @@ def media_world() -> Iterator[MediaWorld]:
                 "PARLEY_GATEWAY_RTP_PORT": str(rtp_port),
                 "PARLEY_STT_PARTIAL_MAX_AGE_S": "2.0",
                 "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+                "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{ws_port}/ws",
+                **(extra_env or {}),
             },
         )
-        ws_port = free_port()
         env = {
             **os.environ,
             "SFU_WS_PORT": str(ws_port),

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Response
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +22,15 @@ from parley_gateway.rtp.receiver import RtpReceiver
 from parley_gateway.settings import GatewaySettings
 
 STATIC = Path(__file__).parent / "static"
+FRONTEND_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
+# Caption languages the page offers (apertium pairs from English, plus English itself).
+CAPTION_LANGUAGES = [
+    {"code": "en", "name": "English"},
+    {"code": "es", "name": "Spanish"},
+    {"code": "ca", "name": "Catalan"},
+    {"code": "gl", "name": "Galician"},
+    {"code": "vi", "name": "Vietnamese"},
+]
 log = logging.getLogger("parley.gateway")
 
 
@@ -73,8 +83,33 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
+    _mount_frontend(app, Path(settings.frontend_dir) if settings.frontend_dir else FRONTEND_DIST)
     return app
+
+
+def _mount_frontend(app: FastAPI, dist: Path) -> None:
+    """The browser UI (frontend/, `make frontend-build`) at / and its deep links; without a build, the
+    tiny caption viewer at /."""
+    settings: GatewaySettings = app.state.settings
+    page = dist / "index.html"
+
+    @app.get("/api/config", include_in_schema=False)
+    async def page_config() -> dict[str, object]:
+        return {"sfu_url": settings.sfu_url, "languages": CAPTION_LANGUAGES}
+
+    if not page.is_file():
+        log.info("no frontend build at %s: serving the static caption viewer", dist)
+
+        @app.get("/", include_in_schema=False)
+        async def viewer() -> FileResponse:
+            return FileResponse(STATIC / "index.html")
+
+        return
+
+    app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/rooms/{slug}", include_in_schema=False)
+    @app.get("/join/{code}", include_in_schema=False)
+    async def frontend() -> FileResponse:
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})

@@ -46,6 +46,10 @@ class GatewaySettings(BaseServiceSettings):
     login_rate_per_min: int = 10  # login attempts per client address and user name
     stats_replica_window_s: float = 60.0  # a consumer idle longer than this is not counted as a replica
 
+    # Browser UI (issue 5): the built frontend (frontend/dist) and the SFU's WebSocket URL for the page.
+    frontend_dir: str = ""  # empty: <repo>/frontend/dist; missing: the static caption viewer is served
+    sfu_url: str = ""  # empty: the page uses ws(s)://<its host>:4443/ws
+
     # Media path (issue 4): RTP from the SFU's PlainTransports (GATEWAY_RTP_HOST/PORT on the SFU side).
     rtp_host: str = "127.0.0.1"  # keep it on the internal network: the RTP is plain, not SRTP
     rtp_port: int = 5004  # 0 turns the RTP receiver off

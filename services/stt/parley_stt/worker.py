@@ -205,7 +205,7 @@ class Worker:
 
     async def _caption(self, job: SttJob, result: Transcript, t0: float, timing: Timing) -> Caption:
         name = await self.r.hget(keys.room_speakers(job.room), job.speaker)
-        start = job.start_ts - t0
+        start = max(0.0, job.start_ts - t0)  # pre-roll may reach back before the meeting's t0
         return Caption(
             type=CaptionType.FINAL if job.kind is JobKind.FINAL else CaptionType.PARTIAL,
             id=keys.caption_id(job.room, job.speaker, job.utt),
@@ -219,7 +219,7 @@ class Worker:
             source_lang=result.language,
             source_text=result.text,
             start=round(start, 3),
-            end=round(job.end_ts - t0, 3),
+            end=round(max(start, job.end_ts - t0), 3),
             words=[
                 Word(w=w.w, start=round(start + w.start, 3), end=round(start + w.end, 3))
                 for w in result.words

@@ -50,7 +50,7 @@ def frame(text: str) -> bytes:
 def unframe(raw: bytes) -> str:
     text = raw.decode(errors="replace").rstrip("\0")
     text = text.removesuffix(END).removesuffix(".")
-    return _UNESCAPE.sub(r"\1", _SUPERBLANK.sub("", text)).strip()
+    return " ".join(_UNESCAPE.sub(r"\1", _SUPERBLANK.sub("", text)).split())
 
 
 class WarmPipeline:

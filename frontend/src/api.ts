@@ -1,0 +1,57 @@
+/** The gateway's HTTP API, same origin: page config and join tokens (docs/api.md). */
+
+export interface PageConfig {
+  sfu_url: string;
+  languages: { code: string; name: string }[];
+}
+
+export interface JoinToken {
+  token: string;
+  room: string;
+  participant_id: string;
+  name: string;
+  role: string;
+}
+
+export async function fetchConfig(): Promise<PageConfig> {
+  const res = await fetch("/api/config");
+  if (!res.ok) throw new Error(`config: HTTP ${res.status}`);
+  const cfg = (await res.json()) as PageConfig;
+  if (!cfg.sfu_url) {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    cfg.sfu_url = `${proto}//${location.hostname}:4443/ws`;
+  }
+  return cfg;
+}
+
+/** Opens an invite link: a guest token for the invite's room. */
+export async function joinByInvite(code: string, name: string, captionLang: string): Promise<JoinToken> {
+  const body: Record<string, string> = { name };
+  if (captionLang !== "source") body.caption_lang = captionLang;
+  const res = await fetch(`/api/v1/invites/${encodeURIComponent(code)}/join`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = (await res.json().catch(() => ({}))) as { error?: { message?: string } } & Partial<JoinToken>;
+  if (!res.ok) throw new Error(data.error?.message ?? `invite: HTTP ${res.status}`);
+  return data as JoinToken;
+}
+
+/** The claims of a join token (not verified here: the SFU and the gateway do that). */
+export function tokenClaims(token: string): { room: string; sub: string; name: string; role: string } | null {
+  try {
+    const part = token.split(".")[1] ?? "";
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+    const claims = JSON.parse(decodeURIComponent(escape(json))) as Record<string, unknown>;
+    if (typeof claims.room !== "string" || typeof claims.sub !== "string") return null;
+    return {
+      room: claims.room,
+      sub: claims.sub,
+      name: typeof claims.name === "string" ? claims.name : claims.sub,
+      role: typeof claims.role === "string" ? claims.role : "guest",
+    };
+  } catch {
+    return null;
+  }
+}

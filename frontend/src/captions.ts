@@ -1,0 +1,115 @@
+/** The caption WebSocket (/ws/rooms/{room}/captions): reconnects with backoff and resumes with `since`. */
+import { Backoff } from "./backoff";
+
+export interface Caption {
+  type: "partial" | "final";
+  id: string;
+  speaker: string;
+  speaker_name: string;
+  lang: string;
+  text: string;
+  source_lang: string;
+  source_text: string;
+  start: number;
+  end: number;
+  rev: number;
+}
+
+export type ConnState = "connecting" | "live" | "reconnecting" | "closed";
+
+export interface CaptionEvents {
+  caption(c: Caption, eventId: string): void;
+  retract(id: string): void;
+  state(s: ConnState, detail: string): void;
+}
+
+const PING_MS = 15_000;
+const SILENT_MS = 40_000; // no message (not even a pong) for this long: the socket is dead
+
+export class CaptionSocket {
+  #ws: WebSocket | null = null;
+  #lastEventId = "";
+  #closed = false;
+  #backoff = new Backoff();
+  #timer: number | undefined;
+  #lastSeen = 0;
+
+  constructor(
+    private readonly room: string,
+    private readonly token: string,
+    private lang: string,
+    private readonly on: CaptionEvents,
+  ) {}
+
+  get lastEventId(): string {
+    return this.#lastEventId;
+  }
+
+  open(): void {
+    this.#connect("connecting");
+  }
+
+  setLang(lang: string): void {
+    this.lang = lang;
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: "set_lang", lang }));
+    // Not open: the next connection asks for `lang` in its URL.
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#ws?.close(1000);
+    this.on.state("closed", "");
+  }
+
+  #url(): string {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const q = new URLSearchParams({ lang: this.lang, token: this.token });
+    if (this.#lastEventId) q.set("since", this.#lastEventId);
+    return `${proto}//${location.host}/ws/rooms/${encodeURIComponent(this.room)}/captions?${q}`;
+  }
+
+  #connect(state: ConnState): void {
+    if (this.#closed) return;
+    this.on.state(state, state === "reconnecting" ? `attempt ${this.#backoff.attempt}` : "");
+    const ws = new WebSocket(this.#url());
+    this.#ws = ws;
+    let fatal = "";
+    ws.onmessage = (ev) => {
+      this.#lastSeen = Date.now();
+      const msg = JSON.parse(String(ev.data)) as Record<string, unknown>;
+      if (msg.type === "hello") {
+        this.#backoff.reset();
+        this.on.state("live", "");
+      } else if (msg.type === "caption") {
+        const eventId = String(msg.event_id);
+        this.#lastEventId = eventId;
+        this.on.caption(msg.caption as Caption, eventId);
+      } else if (msg.type === "retract") {
+        this.#lastEventId = String(msg.event_id);
+        this.on.retract(String(msg.id));
+      } else if (msg.type === "error") {
+        fatal = String(msg.error);
+      }
+    };
+    ws.onopen = () => {
+      this.#lastSeen = Date.now();
+      clearInterval(this.#timer);
+      this.#timer = window.setInterval(() => {
+        if (Date.now() - this.#lastSeen > SILENT_MS) ws.close(4000, "no answer");
+        else if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
+      }, PING_MS);
+    };
+    ws.onclose = (ev) => {
+      clearInterval(this.#timer);
+      if (this.#closed || this.#ws !== ws) return;
+      if (ev.code === 1008 && fatal.startsWith("unauthorized")) {
+        this.on.state("closed", fatal);
+        return;
+      }
+      const delay = this.#backoff.next();
+      this.on.state("reconnecting", `retrying in ${(delay / 1000).toFixed(1)} s`);
+      window.setTimeout(() => this.#connect("reconnecting"), delay);
+    };
+  }
+}

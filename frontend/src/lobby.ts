@@ -1,0 +1,119 @@
+/** The lobby: display name, caption language, microphone with a live level meter, join. */
+import { joinByInvite, type JoinToken, type PageConfig } from "./api";
+import { h, LevelMeter } from "./dom";
+
+export interface Target {
+  room: string;
+  invite: string;
+  token: string;
+  name: string;
+}
+
+export interface Choice {
+  token: JoinToken;
+  lang: string;
+  mic: MediaStreamTrack | null;
+}
+
+const AUDIO: MediaTrackConstraints = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+const STORE = "parley.lobby";
+
+export function showLobby(app: HTMLElement, target: Target, config: PageConfig): Promise<Choice> {
+  const saved = JSON.parse(localStorage.getItem(STORE) ?? "{}") as { name?: string; lang?: string };
+  const langs = [{ code: "source", name: "As spoken" }, ...config.languages];
+  const lang = h("select", { id: "lang", "data-testid": "lobby-lang" },
+    ...langs.map((l) => h("option", { value: l.code }, l.name)));
+  lang.value = saved.lang && langs.some((l) => l.code === saved.lang) ? saved.lang : "source";
+  const name = h("input", { id: "name", "data-testid": "lobby-name", maxlength: "200", autocomplete: "name" });
+  name.value = target.name || saved.name || "";
+  if (target.token) name.readOnly = true; // the name is in the token
+  const mic = h("select", { id: "mic", "data-testid": "lobby-mic" }, h("option", { value: "" }, "No microphone (listen only)"));
+  const bar = h("div");
+  const join = h("button", { class: "primary", type: "submit", "data-testid": "join" }, "Join meeting");
+  const error = h("p", { class: "error", role: "alert" });
+  const canJoin = Boolean(target.token || target.invite);
+  if (!canJoin) {
+    join.disabled = true;
+    error.textContent = "This link has no invitation: ask the host for an invite link.";
+  }
+  const form = h("form", { class: "lobby", "aria-labelledby": "lobby-title" },
+    h("h1", { id: "lobby-title" }, "Join the meeting"),
+    h("p", { class: "room", "data-testid": "lobby-room" }, target.room ? `Room ${target.room}` : "Room from your invitation"),
+    h("label", { for: "name" }, "Your name"), name,
+    h("label", { for: "lang" }, "Captions in"), lang,
+    h("label", { for: "mic" }, "Microphone"), mic,
+    h("div", { class: "meter", role: "meter", "aria-label": "Microphone level", "data-testid": "meter" }, bar),
+    h("div", { class: "actions" }, join), error);
+  app.replaceChildren(form);
+
+  let track: MediaStreamTrack | null = null;
+  let meter: LevelMeter | null = null;
+  let raf = 0;
+  const tick = () => {
+    const v = meter ? meter.level() : 0;
+    bar.style.width = `${Math.round(v * 100)}%`;
+    bar.parentElement!.setAttribute("aria-valuenow", String(Math.round(v * 100)));
+    raf = requestAnimationFrame(tick);
+  };
+  const openMic = async (deviceId: string) => {
+    meter?.close();
+    track?.stop();
+    track = null;
+    meter = null;
+    if (!deviceId) return;
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { ...AUDIO, deviceId: { exact: deviceId } } });
+    track = stream.getAudioTracks()[0] ?? null;
+    if (track) meter = new LevelMeter(track);
+  };
+  const listMics = async () => {
+    try {
+      const first = await navigator.mediaDevices.getUserMedia({ audio: AUDIO }); // asks permission, reveals labels
+      const firstId = first.getAudioTracks()[0]?.getSettings().deviceId ?? "";
+      first.getTracks().forEach((t) => t.stop());
+      const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
+      devices.forEach((d, i) => mic.append(h("option", { value: d.deviceId }, d.label || `Microphone ${i + 1}`)));
+      mic.value = devices.some((d) => d.deviceId === firstId) ? firstId : (devices[0]?.deviceId ?? "");
+      await openMic(mic.value);
+    } catch (err) {
+      error.textContent = `No microphone: ${(err as Error).message}. You can still listen and read captions.`;
+    }
+  };
+  mic.addEventListener("change", () => void openMic(mic.value).catch((e: Error) => (error.textContent = e.message)));
+  void listMics();
+  tick();
+  name.focus();
+
+  return new Promise((resolve) => {
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const who = name.value.trim();
+      if (!who) {
+        error.textContent = "Please enter your name.";
+        name.focus();
+        return;
+      }
+      join.disabled = true;
+      error.textContent = "";
+      localStorage.setItem(STORE, JSON.stringify({ name: who, lang: lang.value }));
+      const get = target.token
+        ? Promise.resolve(tokenFromUrl(target))
+        : joinByInvite(target.invite, who, lang.value);
+      get.then(
+        (token) => {
+          cancelAnimationFrame(raf);
+          meter?.close();
+          resolve({ token, lang: lang.value, mic: track });
+        },
+        (err: Error) => {
+          join.disabled = false;
+          error.textContent = `Could not join: ${err.message}`;
+        },
+      );
+    });
+  });
+}
+
+function tokenFromUrl(t: Target): JoinToken {
+  return { token: t.token, room: t.room, participant_id: "", name: t.name, role: "guest" };
+}
+

@@ -1,0 +1,267 @@
+/** The SFU connection (docs/signalling.md): join, send the microphone, receive others' audio;
+ * on a dropped socket it rejoins with backoff and sets everything up again. */
+import { Device } from "mediasoup-client";
+import type { types } from "mediasoup-client";
+import { Backoff } from "./backoff";
+
+export interface Peer {
+  id: string;
+  name: string;
+  role: string;
+}
+
+export interface SfuEvents {
+  state(s: "connecting" | "live" | "reconnecting" | "closed", detail: string): void;
+  joined(self: Peer, peers: Peer[]): void;
+  peerJoined(p: Peer): void;
+  peerLeft(id: string): void;
+  track(peerId: string, track: MediaStreamTrack): void;
+  levels(peerIds: string[]): void;
+  peerMuted(peerId: string, muted: boolean): void;
+  mutedByHost(): void;
+}
+
+type Pending = { resolve: (d: Record<string, unknown>) => void; reject: (e: Error) => void };
+
+/** Close codes after which reconnecting would not help. */
+const FINAL_CODES: Record<number, string> = {
+  1000: "left",
+  4401: "not authorised (token expired or invalid)",
+  4403: "removed by the host",
+  4409: "joined again from another window",
+  4410: "the host closed the room",
+};
+
+class Signalling {
+  #ws: WebSocket;
+  #next = 1;
+  #pending = new Map<number, Pending>();
+  onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
+  onClose: (code: number) => void = () => {};
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(String(ev.data)) as Record<string, unknown>;
+      if (typeof msg.event === "string") {
+        this.onEvent(msg.event, (msg.data ?? {}) as Record<string, unknown>);
+        return;
+      }
+      const p = this.#pending.get(msg.id as number);
+      if (!p) return;
+      this.#pending.delete(msg.id as number);
+      if (msg.ok) p.resolve((msg.data ?? {}) as Record<string, unknown>);
+      else {
+        const err = msg.error as { code: string; message: string };
+        p.reject(new Error(`${err.code}: ${err.message}`));
+      }
+    };
+    ws.onclose = (ev) => {
+      for (const p of this.#pending.values()) p.reject(new Error(`socket closed (${ev.code})`));
+      this.#pending.clear();
+      this.onClose(ev.code);
+    };
+  }
+
+  static open(url: string): Promise<Signalling> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => resolve(new Signalling(ws));
+      ws.onerror = () => reject(new Error("signalling socket failed"));
+    });
+  }
+
+  request(method: string, data: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#ws.send(JSON.stringify({ id, method, data }));
+    });
+  }
+
+  close(code = 1000): void {
+    this.#ws.close(code);
+  }
+}
+
+export class SfuSession {
+  #device: Device | null = null;
+  #sig: Signalling | null = null;
+  #send: types.Transport | null = null;
+  #recv: types.Transport | null = null;
+  #producer: types.Producer | null = null;
+  #closed = false;
+  #muted = false;
+  #backoff = new Backoff();
+
+  constructor(
+    private readonly url: string,
+    private readonly room: string,
+    private readonly token: string,
+    private readonly mic: MediaStreamTrack | null,
+    private readonly on: SfuEvents,
+  ) {}
+
+  async open(): Promise<void> {
+    this.on.state("connecting", "");
+    await this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        await this.#session();
+        this.#backoff.reset();
+        this.on.state("live", "");
+        return;
+      } catch (err) {
+        this.#teardown();
+        if (this.#closed) return;
+        const delay = this.#backoff.next();
+        this.on.state("reconnecting", `${(err as Error).message}; retrying in ${(delay / 1000).toFixed(1)} s`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  async #session(): Promise<void> {
+    const sig = await Signalling.open(this.url);
+    this.#sig = sig;
+    let joinedOk = false;
+    sig.onClose = (code) => {
+      if (this.#closed) return;
+      const final = FINAL_CODES[code];
+      if (final && (joinedOk || code !== 1000)) {
+        this.#closed = true;
+        this.#teardown();
+        this.on.state("closed", final);
+        return;
+      }
+      if (this.#sig !== sig || !joinedOk) return; // a failed attempt: #connect retries it
+      this.#teardown();
+      this.on.state("reconnecting", `signalling closed (${code})`);
+      void this.#connect();
+    };
+    sig.onEvent = (name, data) => this.#event(name, data);
+    const joined = await sig.request("join", { room: this.room, token: this.token });
+    joinedOk = true;
+    if (!this.#device) {
+      this.#device = new Device();
+      await this.#device.load({
+        routerRtpCapabilities: joined.routerRtpCapabilities as types.RtpCapabilities,
+      });
+    }
+    const device = this.#device;
+    await sig.request("setRtpCapabilities", { rtpCapabilities: device.rtpCapabilities });
+    this.on.joined(
+      { id: String(joined.peerId), name: String(joined.name), role: String(joined.role) },
+      joined.peers as Peer[],
+    );
+    this.#recv = await this.#transport("recv");
+    if (this.mic && joined.role !== "listener") {
+      this.#send = await this.#transport("send");
+      this.#producer = await this.#send.produce({
+        track: this.mic,
+        stopTracks: false,
+        codecOptions: { opusDtx: false, opusFec: true },
+      });
+      if (this.#muted) await this.setMuted(true);
+    }
+    for (const p of joined.producers as Record<string, unknown>[]) await this.#consume(p);
+  }
+
+  async #transport(direction: "send" | "recv"): Promise<types.Transport> {
+    const sig = this.#sig!;
+    const t = await sig.request("createWebRtcTransport", { direction });
+    const opts = {
+      id: String(t.id),
+      iceParameters: t.iceParameters as types.IceParameters,
+      iceCandidates: t.iceCandidates as types.IceCandidate[],
+      dtlsParameters: t.dtlsParameters as types.DtlsParameters,
+    };
+    const transport =
+      direction === "send" ? this.#device!.createSendTransport(opts) : this.#device!.createRecvTransport(opts);
+    transport.on("connect", ({ dtlsParameters }, ok, fail) => {
+      sig.request("connectWebRtcTransport", { transportId: transport.id, dtlsParameters }).then(() => ok(), fail);
+    });
+    transport.on("produce", ({ kind, rtpParameters, appData }, ok, fail) => {
+      sig
+        .request("produce", { transportId: transport.id, kind, rtpParameters, appData })
+        .then((d) => ok({ id: String(d.producerId) }), fail);
+    });
+    return transport;
+  }
+
+  async #consume(p: Record<string, unknown>): Promise<void> {
+    if (p.kind !== "audio" || !this.#recv || !this.#sig) return;
+    const c = await this.#sig.request("consume", { transportId: this.#recv.id, producerId: p.producerId });
+    const consumer = await this.#recv.consume({
+      id: String(c.consumerId),
+      producerId: String(c.producerId),
+      kind: "audio",
+      rtpParameters: c.rtpParameters as types.RtpParameters,
+    });
+    await this.#sig.request("resumeConsumer", { consumerId: consumer.id });
+    this.on.track(String(p.peerId), consumer.track);
+    this.on.peerMuted(String(p.peerId), Boolean(c.producerPaused ?? p.paused));
+  }
+
+  #event(name: string, d: Record<string, unknown>): void {
+    switch (name) {
+      case "peerJoined":
+        this.on.peerJoined({ id: String(d.id), name: String(d.name), role: String(d.role) });
+        break;
+      case "peerLeft":
+        this.on.peerLeft(String(d.peerId));
+        break;
+      case "newProducer":
+        this.on.peerJoined({ id: String(d.peerId), name: String(d.name), role: "guest" });
+        this.#consume(d).catch((e: Error) => console.warn("consume failed", e));
+        break;
+      case "producerPaused":
+      case "producerResumed":
+        this.on.peerMuted(String(d.peerId), name === "producerPaused");
+        break;
+      case "audioLevels":
+        this.on.levels((d.levels as { peerId: string }[]).map((l) => l.peerId));
+        break;
+      case "mutedByHost":
+        this.#muted = true;
+        this.#producer?.pause();
+        this.on.mutedByHost();
+        break;
+    }
+  }
+
+  async setMuted(muted: boolean): Promise<void> {
+    this.#muted = muted;
+    const p = this.#producer;
+    if (!p || !this.#sig) return;
+    if (muted) {
+      p.pause();
+      await this.#sig.request("pauseProducer", { producerId: p.id });
+    } else {
+      p.resume();
+      await this.#sig.request("resumeProducer", { producerId: p.id });
+    }
+  }
+
+  #teardown(): void {
+    this.#producer?.close();
+    this.#send?.close();
+    this.#recv?.close();
+    this.#producer = this.#send = this.#recv = null;
+    const sig = this.#sig;
+    this.#sig = null;
+    sig?.close();
+  }
+
+  leave(): void {
+    if (this.#closed) return;
+    const sig = this.#sig;
+    this.#closed = true;
+    sig?.request("leave").catch(() => {});
+    setTimeout(() => this.#teardown(), 200);
+    this.on.state("closed", "left");
+  }
+}

@@ -1,0 +1,224 @@
+"""The stack file and images: what `docker stack config` does not check (issue 7).
+
+Parses the stack as `docker stack config` renders it (interpolated, merged with the GPU override)
+and fails on undefined secrets/configs/networks/volumes, config files that do not exist, bad
+placement constraints, services without healthchecks or resource limits, and unpinned images.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "stack" / "docker-stack.yml"
+GPU = ROOT / "stack" / "docker-stack.gpu.yml"
+IMAGES = ROOT / "stack" / "images"
+ROLES = {"ai", "media", "monitoring"}
+# Where each service must run (issue 7: AI node, media node, monitoring node; promtail everywhere).
+PLACEMENT = {
+    "redis": "ai",
+    "postgres": "ai",
+    "migrate": "ai",
+    "stt": "ai",
+    "translate": "ai",
+    "persister": "ai",
+    "gateway": "media",
+    "sfu": "media",
+    "caddy": "media",
+    "coturn": "media",
+    "prometheus": "monitoring",
+    "alertmanager": "monitoring",
+    "loki": "monitoring",
+    "grafana": "monitoring",
+}
+CONSTRAINT = re.compile(r"^node\.labels\.parley\.role\s*==\s*(\S+)$")
+
+
+def render(*files: Path) -> dict[str, Any]:
+    docker = shutil.which("docker")
+    assert docker, "the docker CLI is needed for `docker stack config` (scripts/bootstrap.sh)"
+    args = [docker, "stack", "config"]
+    for f in files:
+        args += ["-c", str(f)]
+    out = subprocess.run(args, capture_output=True, text=True, check=False, env={**os.environ})
+    assert out.returncode == 0, out.stderr
+    doc: dict[str, Any] = yaml.safe_load(out.stdout)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    return render(STACK)
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(STACK.read_text())
+    return doc
+
+
+def refs(svc: dict[str, Any], key: str) -> list[str]:
+    items = svc.get(key) or []
+    if isinstance(items, dict):
+        return list(items)
+    return [i if isinstance(i, str) else i["source"] for i in items]
+
+
+def test_every_secret_config_network_and_volume_is_defined(stack: dict[str, Any]) -> None:
+    problems = []
+    for name, svc in stack["services"].items():
+        for key in ("secrets", "configs", "networks"):
+            for ref in refs(svc, key):
+                if ref not in (stack.get(key) or {}):
+                    problems.append(f"{name}: {key[:-1]} {ref!r} is not defined")
+        for vol in svc.get("volumes") or []:
+            if vol["type"] == "volume" and vol["source"] not in (stack.get("volumes") or {}):
+                problems.append(f"{name}: volume {vol['source']!r} is not defined")
+    assert not problems, problems
+
+
+def test_config_files_exist(raw: dict[str, Any]) -> None:
+    missing = [
+        f"{k}: {v['file']}" for k, v in raw["configs"].items() if not (STACK.parent / v["file"]).is_file()
+    ]
+    assert not missing
+
+
+def test_secrets_are_external_and_secret_values_never_inline(stack: dict[str, Any]) -> None:
+    assert all(s.get("external") for s in stack["secrets"].values()), (
+        "create secrets with docker secret create"
+    )
+    for name, svc in stack["services"].items():
+        for var, value in (svc.get("environment") or {}).items():
+            if re.search(r"SECRET|PASSWORD|TOKEN", var) and not var.endswith("_FILE"):
+                pytest.fail(f"{name}: {var}={value!r} inline; pass it as a Docker secret (*_FILE)")
+            if var.endswith("_FILE") and str(value).startswith("/run/secrets/"):
+                assert str(value).removeprefix("/run/secrets/") in refs(svc, "secrets"), (name, var)
+
+
+def test_placement_by_node_role(stack: dict[str, Any]) -> None:
+    services = stack["services"]
+    assert set(PLACEMENT) <= set(services), set(PLACEMENT) - set(services)
+    for name, svc in services.items():
+        deploy = svc.get("deploy") or {}
+        constraints = (deploy.get("placement") or {}).get("constraints") or []
+        if deploy.get("mode") == "global":
+            assert not constraints, f"{name}: global services (log shipping) run on every node"
+            continue
+        roles = []
+        for c in constraints:
+            m = CONSTRAINT.match(c)
+            assert m, f"{name}: constraint {c!r} is not node.labels.parley.role == <role>"
+            roles.append(m.group(1))
+        assert len(roles) == 1 and roles[0] in ROLES, f"{name}: {constraints}"
+        assert roles[0] == PLACEMENT.get(name, roles[0]), f"{name} belongs on the {PLACEMENT[name]} node"
+
+
+def test_healthchecks_limits_restart_and_update_policies(stack: dict[str, Any]) -> None:
+    for name, svc in stack["services"].items():
+        deploy = svc.get("deploy") or {}
+        job = deploy.get("mode", "").endswith("-job")
+        hc = svc.get("healthcheck") or {}
+        if job:
+            assert deploy["restart_policy"]["condition"] == "on-failure", name
+        else:
+            assert hc.get("test") and not hc.get("disable"), f"{name} has no healthcheck"
+            assert deploy.get("restart_policy", {}).get("condition") == "any", name
+            assert deploy.get("update_config", {}).get("order") in {"start-first", "stop-first"}, name
+        limits = (deploy.get("resources") or {}).get("limits") or {}
+        assert limits.get("cpus") and limits.get("memory"), f"{name} has no cpu/memory limits"
+
+
+def test_images_are_pinned(stack: dict[str, Any]) -> None:
+    for name, svc in stack["services"].items():
+        image = svc["image"]
+        repo, _, tag = image.rpartition(":")
+        assert repo and "/" not in tag and tag not in {"", "latest"}, f"{name}: {image} has no pinned tag"
+        assert re.search(r"\d", tag), f"{name}: {image}: pin a version, not a moving tag"
+
+
+def test_one_shot_migration_and_scaling_knobs(raw: dict[str, Any], stack: dict[str, Any]) -> None:
+    migrate = stack["services"]["migrate"]
+    assert migrate["deploy"]["mode"] == "replicated-job" and migrate["command"] == ["parley-migrate"]
+    assert "${PARLEY_STT_REPLICAS" in str(raw["services"]["stt"]["deploy"]["replicas"])
+    assert "${PARLEY_TRANSLATE_REPLICAS" in str(raw["services"]["translate"]["deploy"]["replicas"])
+    redis = stack["services"]["redis"]
+    assert (
+        "--appendonly" in redis["command"]
+        and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    )
+
+
+def test_networks_internal_where_possible(stack: dict[str, Any]) -> None:
+    nets = stack["networks"]
+    for name in ("backend", "media", "monitoring"):
+        assert nets[name].get("internal") is True, name
+    # Redis and Postgres are reachable only on the internal backend network.
+    for name in ("redis", "postgres", "stt", "translate", "persister"):
+        assert refs(stack["services"][name], "networks") == ["backend"], name
+
+
+def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None:
+    sfu = stack["services"]["sfu"]
+    env = sfu["environment"]
+    lo, hi = int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"])
+    udp = {p["published"] for p in sfu["ports"] if p["protocol"] == "udp" and p["mode"] == "host"}
+    assert udp == set(range(lo, hi + 1))
+    assert all(p["target"] == p["published"] for p in sfu["ports"]), "announced ports must equal bound ports"
+    assert env["GATEWAY_RTP_HOST"] == "gateway"
+    gw = stack["services"]["gateway"]
+    assert "media" in refs(sfu, "networks") and "media" in refs(gw, "networks")
+
+
+def test_gpu_override_runs_cuda_float16() -> None:
+    merged = render(STACK, GPU)
+    for name, prefix in (("stt", "PARLEY_STT_"), ("translate", "PARLEY_TRANSLATE_")):
+        env = merged["services"][name]["environment"]
+        assert env[prefix + "DEVICE"] == "cuda" and env[prefix + "COMPUTE_TYPE"] == "float16", env
+        assert merged["services"][name]["image"].endswith("-gpu")
+        assert merged["services"][name]["healthcheck"]["test"], "the override keeps the healthcheck"
+
+
+@pytest.mark.parametrize("dockerfile", sorted(IMAGES.glob("*/Dockerfile")), ids=lambda p: p.parent.name)
+def test_dockerfiles(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(froms) >= 2, "multi-stage"
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", text, re.M))
+    for f in froms:
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], f)
+        if image in stages:
+            continue
+        tag = image.rpartition(":")[2]
+        assert ":" in image and tag != "latest" and re.search(r"\d+\.\d+", tag), f"unpinned base {image}"
+    users = re.findall(r"^USER (\S+)", text, re.M)
+    assert users and users[-1] not in {"root", "0"}, "runs as root"
+    assert re.search(r"^HEALTHCHECK ", text, re.M)
+    assert (ROOT / ".dockerignore").is_file()
+
+
+def test_secrets_env_shim(tmp_path: Path) -> None:
+    (tmp_path / "jt").write_text("s3cret-join-token\n")
+    (tmp_path / "pw").write_text("p@ss/word")
+    env = {
+        "PATH": os.environ["PATH"],
+        "PARLEY_JOIN_TOKEN_SECRET_FILE": str(tmp_path / "jt"),
+        "PARLEY_DATABASE_PASSWORD_FILE": str(tmp_path / "pw"),
+        "PARLEY_DATABASE_URL": "postgresql+asyncpg://parley@postgres:5432/parley",
+    }
+    out = subprocess.run(
+        ["sh", str(IMAGES / "secrets-env.sh"), "env"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    got = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert got["PARLEY_JOIN_TOKEN_SECRET"] == "s3cret-join-token"
+    assert got["PARLEY_DATABASE_URL"] == "postgresql+asyncpg://parley:p%40ss%2Fword@postgres:5432/parley"
+    assert not any(k.endswith("_FILE") for k in got) and "PARLEY_DATABASE_PASSWORD" not in got
