@@ -28,7 +28,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-pytest: setup
+pytest: setup mediasoup-build  # tests/media need the built SFU
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
 	$(VENV)/bin/pytest -q --ignore=tests/browser  # tests/browser: make frontend-test
