@@ -9,6 +9,8 @@ APT_PACKAGES=(python3 python3-venv python3-dev gcc redis-server redis-tools aper
               prometheus prometheus-alertmanager chromium shellcheck)
 # `docker stack config` validates the stack file offline: any docker CLI will do.
 command -v docker >/dev/null || APT_PACKAGES+=(docker.io)
+# npm builds the front-end and type-checks dashboards (the SFU brings its own Node 22).
+command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
