@@ -6,6 +6,9 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5,
 
 BAD_INPUT = Counter("parley_stt_bad_input_total", "Malformed frames or jobs dropped", ["reason"])
 JOBS = Counter("parley_stt_jobs_total", "STT jobs by kind and outcome", ["kind", "outcome"])
+FINALS_CATCH_UP = Counter(
+    "parley_stt_finals_catch_up_total", "Finals decoded with the padded window because the replica was behind"
+)
 DROPPED_PARTIALS = Counter("parley_stt_dropped_partials_total", "Partial jobs dropped as stale")
 EOS_DECISION = Histogram(
     "parley_eos_decision_seconds", "Speech end to end-of-speech decision", buckets=LATENCY_BUCKETS

@@ -25,6 +25,10 @@ class SttSettings(BaseServiceSettings):
     # final_pad_s of silence (faster, less accurate on some speech; measure before choosing it).
     final_window: Literal["full", "padded"] = "full"
     final_pad_s: float = 5.0
+    # A "full" final that has already waited this long for a worker (the replica is behind) is
+    # decoded with the padded window to catch up; counted in parley_stt_finals_catch_up_total.
+    # 0 turns it off.
+    catch_up_after_s: float = 1.0
     partial_pad_s: float = 2.0
     word_timestamps: bool = False
     no_speech_threshold: float = 0.6

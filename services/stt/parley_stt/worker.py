@@ -157,8 +157,12 @@ class Worker:
         t0 = float(info[0] or job.start_ts)
         lang = (info[1] or b"").decode() or self.settings.language
         s = self.settings
+        window = s.final_window if job.kind is JobKind.FINAL else "padded"
+        if window == "full" and s.catch_up_after_s and time.time() - job.created > s.catch_up_after_s:
+            window = "padded"  # behind: a cheaper decode now beats an exact one later
+            metrics.FINALS_CATCH_UP.inc()
         opts = DecodeOptions(
-            window=s.final_window if job.kind is JobKind.FINAL else "padded",
+            window=window,
             pad_s=s.final_pad_s if job.kind is JobKind.FINAL else s.partial_pad_s,
             language=None if lang == "auto" else lang,
             prompt=(info[2] or b"").decode() or s.initial_prompt,
