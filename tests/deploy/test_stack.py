@@ -42,16 +42,60 @@ PLACEMENT = {
 CONSTRAINT = re.compile(r"^node\.labels\.parley\.role\s*==\s*(\S+)$")
 
 
-def render(*files: Path) -> dict[str, Any]:
+def docker_stack_config() -> str | None:
+    """The docker CLI, if it has `docker stack config` (23.0 and later; Debian 12's 20.10 has not)."""
     docker = shutil.which("docker")
-    assert docker, "the docker CLI is needed for `docker stack config` (scripts/bootstrap.sh)"
-    args = [docker, "stack", "config"]
+    if docker and subprocess.run([docker, "stack", "config", "--help"], capture_output=True).returncode == 0:
+        return docker
+    return None
+
+
+def render(*files: Path) -> dict[str, Any]:
+    """The stack as `docker stack config` renders it; with an older CLI, the same merge and
+    ${VAR:-default} interpolation done here (the checks below are what docker does not do)."""
+    docker = docker_stack_config()
+    if docker:
+        args = [docker, "stack", "config"]
+        for f in files:
+            args += ["-c", str(f)]
+        out = subprocess.run(args, capture_output=True, text=True, check=False, env={**os.environ})
+        assert out.returncode == 0, out.stderr
+        doc: dict[str, Any] = yaml.safe_load(out.stdout)
+        return doc
+    merged: dict[str, Any] = {}
     for f in files:
-        args += ["-c", str(f)]
-    out = subprocess.run(args, capture_output=True, text=True, check=False, env={**os.environ})
-    assert out.returncode == 0, out.stderr
-    doc: dict[str, Any] = yaml.safe_load(out.stdout)
-    return doc
+        merged = _merge(merged, yaml.safe_load(_interpolate(f.read_text())))
+    for svc in merged.get("services", {}).values():
+        svc["volumes"] = [_long_volume(v) for v in svc.get("volumes") or []]
+        if isinstance(svc.get("environment"), list):
+            svc["environment"] = dict(e.partition("=")[::2] for e in svc["environment"])
+    return merged
+
+
+def _long_volume(v: Any) -> Any:
+    """`name:/path[:ro]` as docker writes it out: {type, source, target}."""
+    if not isinstance(v, str):
+        return v
+    source, target = v.split(":")[:2]
+    kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
+    return {"type": kind, "source": source, "target": target}
+
+
+def _interpolate(text: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name, _, default = m.group(1).partition(":-")
+        return os.environ.get(name) or default
+
+    return re.sub(r"\$\{([^}]+)\}", sub, text)
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base.get(k), v) if k in base else v
+        return out
+    return over
 
 
 @pytest.fixture(scope="module")

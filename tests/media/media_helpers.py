@@ -30,11 +30,26 @@ def skip_reason() -> str | None:
         return "needs root for a network namespace (ip netns); CI runs as root"
     if not shutil.which("ip") or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
         return "`ip netns` is unavailable (apt-get install iproute2)"
+    if not _netns_usable():
+        return "network namespaces cannot be set up here (`ip -n NS link set lo up` fails, e.g. in a chroot)"
     if not shutil.which("redis-server"):
         return "redis-server is not installed"
     if not (SFU_DIR / "dist" / "src" / "main.js").exists():
         return "the SFU is not built: run `make mediasoup-build` first"
     return None
+
+
+def _netns_usable() -> bool:
+    probe = f"parley-probe-{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode:
+        return False
+    try:
+        return (
+            subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"], capture_output=True).returncode
+            == 0
+        )
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
 def _setns(path: str) -> None:
