@@ -52,7 +52,7 @@ cat <<MSG
   Parley is running. Open the meeting (share this link; each person picks a name in the lobby):
     http://127.0.0.1:$PORT/rooms/demo?invite=$INVITE
 
-  Listen only (a listener token in the link):  http://127.0.0.1:$PORT/?room=demo&token=$VIEWER_TOKEN
+  Listen only (a listener token in the link):  http://127.0.0.1:$PORT/rooms/demo#token=$VIEWER_TOKEN
 
   Speak into room "demo" from a file:
     .venv/bin/parley-feeder --room demo --speaker alice --name Alice /usr/share/pocketsphinx/test/data/librivox/*.wav
