@@ -10,7 +10,7 @@ GRAFANA_TC := monitoring/grafana/typecheck
 
 .PHONY: deploy-check
 deploy-check: setup
-	@if docker stack config --help >/dev/null 2>&1; then \
+	@if docker stack --help 2>/dev/null | grep -qE '^\s+config\s'; then \
 		docker stack config -c stack/docker-stack.yml >/dev/null && \
 		docker stack config -c stack/docker-stack.yml -c stack/docker-stack.gpu.yml >/dev/null && \
 		echo "docker stack config: OK (base, base + GPU)"; \

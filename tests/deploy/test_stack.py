@@ -45,9 +45,10 @@ CONSTRAINT = re.compile(r"^node\.labels\.parley\.role\s*==\s*(\S+)$")
 def docker_stack_config() -> str | None:
     """The docker CLI, if it has `docker stack config` (23.0 and later; Debian 12's 20.10 has not)."""
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "stack", "config", "--help"], capture_output=True).returncode == 0:
-        return docker
-    return None
+    if docker is None:
+        return None
+    commands = subprocess.run([docker, "stack", "--help"], capture_output=True, text=True).stdout
+    return docker if re.search(r"^\s+config\s", commands, re.M) else None
 
 
 def render(*files: Path) -> dict[str, Any]:
