@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -143,6 +143,35 @@ async def dead_letter(
     for k, v in fields.items():
         record[f"f:{_decode(k)}"] = v[:4096]
     await xadd_bounded(r, keys.DEAD_LETTERS, record, maxlen=10_000)
+
+
+def newest_per_key(
+    entries: Sequence[Entry], key_of: Callable[[Entry], Hashable | None]
+) -> tuple[list[Entry], list[bytes]]:
+    """Keep only the newest entry of each key (entries come oldest first, as XREADGROUP gives them).
+
+    Returns (kept, superseded ids): partials of one caption supersede each other, so only the
+    newest is worth the work and the older ones are acknowledged unprocessed. An entry whose key
+    is None (it does not parse) is kept, so its handler can dead-letter it.
+    """
+    newest: dict[Hashable, Entry] = {}
+    kept_unkeyed: list[Entry] = []
+    superseded: list[bytes] = []
+    for entry in entries:
+        key = key_of(entry)
+        if key is None:
+            kept_unkeyed.append(entry)
+            continue
+        if key in newest:
+            superseded.append(newest[key][0])
+        newest[key] = entry
+    kept = sorted([*kept_unkeyed, *newest.values()], key=lambda e: _id_order(e[0]))
+    return kept, superseded
+
+
+def _id_order(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = _decode(entry_id).partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _entries(reply: Any) -> list[Entry]:

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.publish import Publisher
 from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
-from parley_common.streams import ConsumerGroup, Entry, dead_letter
+from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
 
 from parley_stt import metrics
 from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
@@ -86,18 +86,11 @@ class Worker:
 
     async def _handle_partials(self, entries: list[Entry]) -> None:
         """Only the newest partial of each utterance is worth decoding; older ones are dropped."""
-        newest: dict[str, Entry] = {}
-        for entry in entries:
-            job = await self._parse(self.partials, entry)
-            if job is None:
-                continue
-            cid = keys.caption_id(job.room, job.speaker, job.utt)
-            if cid in newest:
-                metrics.DROPPED_PARTIALS.inc()
-                await self.partials.ack(newest[cid][0])
-            newest[cid] = entry
-        for entry in newest.values():
-            if self._finals_busy:
+        newest, superseded = newest_per_key(entries, _caption_id)
+        metrics.DROPPED_PARTIALS.inc(len(superseded))
+        await self.partials.ack(*superseded)
+        for entry in newest:
+            if self._finals_busy and _caption_id(entry) is not None:
                 metrics.DROPPED_PARTIALS.inc()  # a final is decoding: this partial would be late
                 await self.partials.ack(entry[0])
                 continue
@@ -230,3 +223,11 @@ class Worker:
             ],
             timing=timing,
         )
+
+
+def _caption_id(entry: Entry) -> str | None:
+    try:
+        job = SttJob.from_fields(entry[1])
+    except BadMessage:
+        return None
+    return keys.caption_id(job.room, job.speaker, job.utt) if isinstance(job, SttJob) else None

@@ -10,9 +10,10 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.publish import Publisher
 from parley_common.schemas import BadMessage, Caption, CaptionType
-from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
+from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key, read_groups
 from prometheus_client import Counter, Histogram
 
+from parley_translate.backfill import BATCH, translate_backfill
 from parley_translate.engines.base import Engine, TranslationError
 from parley_translate.settings import TranslateSettings
 
@@ -43,6 +44,13 @@ class Translator:
         self.partials = ConsumerGroup(
             r, keys.TRANSLATE_JOBS_PARTIAL, keys.TRANSLATE_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
         )
+        self.backfill = ConsumerGroup(
+            r,
+            keys.TRANSLATE_JOBS_BACKFILL,
+            keys.TRANSLATE_GROUP,
+            consumer,
+            min_idle_ms=settings.claim_idle_ms,
+        )
         self.publisher = Publisher(r)
         self._last_claim = 0.0
 
@@ -52,6 +60,7 @@ class Translator:
     async def run(self) -> None:
         await self.finals.ensure()
         await self.partials.ensure()
+        await self.backfill.ensure()
         while True:
             await self.step()
 
@@ -62,6 +71,8 @@ class Translator:
                 await self._handle(self.finals, entry)
             for entry in await self.partials.claim_stale():
                 await self.partials.ack(entry[0])  # a dead replica's partials are stale by now
+            if stale := await self.backfill.claim_stale():
+                await translate_backfill(self, self.backfill, stale)
         finals = await self.finals.read(count=1)
         if finals:
             await self._handle(self.finals, finals[0])
@@ -69,18 +80,21 @@ class Translator:
         partials = await self.partials.read(count=50)
         if partials:
             # Only the newest partial of each caption is worth translating.
-            newest: dict[bytes, Entry] = {}
-            for entry in partials:
-                cid = _caption_id(entry)
-                if cid in newest:
-                    DROPPED_PARTIALS.inc()
-                    await self.partials.ack(newest[cid][0])
-                newest[cid] = entry
-            for entry in newest.values():
+            newest, superseded = newest_per_key(partials, _caption_id)
+            DROPPED_PARTIALS.inc(len(superseded))
+            await self.partials.ack(*superseded)
+            for entry in newest:
                 await self._handle(self.partials, entry)
             return
-        for group, entry in await read_groups([self.finals, self.partials], block_ms=100):
-            await self._handle(group, entry)
+        backfill = await self.backfill.read(count=BATCH)  # history: after live work
+        if backfill:
+            await translate_backfill(self, self.backfill, backfill)
+            return
+        for group, entry in await read_groups([self.finals, self.partials, self.backfill], block_ms=100):
+            if group is self.backfill:
+                await translate_backfill(self, group, [entry])
+            else:
+                await self._handle(group, entry)
 
     async def _handle(self, group: ConsumerGroup, entry: Entry) -> None:
         eid, fields = entry
@@ -146,9 +160,8 @@ class Translator:
             return caption.source_text, str(exc), engine.name
 
 
-def _caption_id(entry: Entry) -> bytes:
+def _caption_id(entry: Entry) -> str | None:
     try:
-        c = Caption.from_fields(entry[1])
-        return c.id.encode()
+        return Caption.from_fields(entry[1]).id
     except BadMessage:
-        return entry[0]
+        return None
