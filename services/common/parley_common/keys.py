@@ -7,6 +7,7 @@ STT_JOBS_FINAL = "stt:jobs:final"
 STT_JOBS_PARTIAL = "stt:jobs:partial"
 TRANSLATE_JOBS_FINAL = "translate:jobs:final"
 TRANSLATE_JOBS_PARTIAL = "translate:jobs:partial"
+TRANSLATE_JOBS_BACKFILL = "translate:jobs:backfill"  # earlier finals a listener wants in a new language
 PERSIST_CAPTIONS = "persist:captions"  # every final and final translation, for the transcript store
 DEAD_LETTERS = "deadletter"
 STT_GROUP = "stt"
