@@ -18,7 +18,10 @@ export interface Caption {
 export type ConnState = "connecting" | "live" | "reconnecting" | "closed";
 
 export interface CaptionEvents {
-  caption(c: Caption, eventId: string): void;
+  /** `earlier`: an earlier final in the language just switched to (not a new line). */
+  caption(c: Caption, eventId: string, earlier: boolean): void;
+  /** The switch to `lang` took effect; `pending` earlier lines are being translated into it. */
+  langSwitched(lang: string, pending: string[]): void;
   retract(id: string): void;
   state(s: ConnState, detail: string): void;
 }
@@ -33,6 +36,7 @@ export class CaptionSocket {
   #backoff = new Backoff();
   #timer: number | undefined;
   #lastSeen = 0;
+  #switchPending = false; // a switch made while disconnected: ask for the earlier lines on `hello`
 
   constructor(
     private readonly room: string,
@@ -51,8 +55,14 @@ export class CaptionSocket {
 
   setLang(lang: string): void {
     this.lang = lang;
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: "set_lang", lang }));
-    // Not open: the next connection asks for `lang` in its URL.
+    this.#switchPending = true;
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#sendLang();
+    // Not open: the next connection asks for `lang` in its URL, and for the earlier lines on `hello`.
+  }
+
+  #sendLang(): void {
+    this.#switchPending = false;
+    this.#ws?.send(JSON.stringify({ type: "set_lang", lang: this.lang }));
   }
 
   close(): void {
@@ -81,10 +91,14 @@ export class CaptionSocket {
       if (msg.type === "hello") {
         this.#backoff.reset();
         this.on.state("live", "");
+        if (this.#switchPending) this.#sendLang();
       } else if (msg.type === "caption") {
         const eventId = String(msg.event_id);
-        this.#lastEventId = eventId;
-        this.on.caption(msg.caption as Caption, eventId);
+        const earlier = msg.earlier === true;
+        if (!earlier) this.#lastEventId = eventId; // an earlier line's id is old: keep the resume point
+        this.on.caption(msg.caption as Caption, eventId, earlier);
+      } else if (msg.type === "lang") {
+        this.on.langSwitched(String(msg.lang), Array.isArray(msg.pending) ? msg.pending.map(String) : []);
       } else if (msg.type === "retract") {
         this.#lastEventId = String(msg.event_id);
         this.on.retract(String(msg.id));

@@ -1,4 +1,5 @@
-/** The lobby: display name, caption language, microphone with a live level meter, join. */
+/** The lobby: display name, caption language, microphone with a live level meter, camera with a
+ * preview, join. */
 import { joinByInvite, type JoinToken, type PageConfig } from "./api";
 import { h, LevelMeter } from "./dom";
 
@@ -13,13 +14,24 @@ export interface Choice {
   token: JoinToken;
   lang: string;
   mic: MediaStreamTrack | null;
+  camera: MediaStreamTrack | null; // on at join, or null
+  cameraId: string; // the chosen camera ("" = none chosen: the default one if turned on later)
 }
 
 const AUDIO: MediaTrackConstraints = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
 const STORE = "parley.lobby";
+export const VIDEO: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } };
+
+/** Opens a camera (the default one for ""). */
+export async function openCamera(deviceId: string): Promise<MediaStreamTrack> {
+  const video = deviceId ? { ...VIDEO, deviceId: { exact: deviceId } } : VIDEO;
+  const track = (await navigator.mediaDevices.getUserMedia({ video })).getVideoTracks()[0];
+  if (!track) throw new Error("the camera gave no video");
+  return track;
+}
 
 export function showLobby(app: HTMLElement, target: Target, config: PageConfig): Promise<Choice> {
-  const saved = JSON.parse(localStorage.getItem(STORE) ?? "{}") as { name?: string; lang?: string };
+  const saved = JSON.parse(localStorage.getItem(STORE) ?? "{}") as { name?: string; lang?: string; camera?: string };
   const langs = [{ code: "source", name: "As spoken" }, ...config.languages];
   const lang = h("select", { id: "lang", "data-testid": "lobby-lang" },
     ...langs.map((l) => h("option", { value: l.code }, l.name)));
@@ -28,6 +40,9 @@ export function showLobby(app: HTMLElement, target: Target, config: PageConfig):
   name.value = target.name || saved.name || "";
   if (target.token) name.readOnly = true; // the name is in the token
   const mic = h("select", { id: "mic", "data-testid": "lobby-mic" }, h("option", { value: "" }, "No microphone (listen only)"));
+  const cam = h("select", { id: "cam", "data-testid": "lobby-camera" }, h("option", { value: "" }, "Camera off"));
+  const preview = h("video", { class: "preview", muted: "", playsinline: "", autoplay: "", "data-testid": "lobby-preview", hidden: "" });
+  preview.muted = true;
   const bar = h("div");
   const join = h("button", { class: "primary", type: "submit", "data-testid": "join" }, "Join meeting");
   const error = h("p", { class: "error", role: "alert" });
@@ -43,6 +58,7 @@ export function showLobby(app: HTMLElement, target: Target, config: PageConfig):
     h("label", { for: "lang" }, "Captions in"), lang,
     h("label", { for: "mic" }, "Microphone"), mic,
     h("div", { class: "meter", role: "meter", "aria-label": "Microphone level", "data-testid": "meter" }, bar),
+    h("label", { for: "cam" }, "Camera"), cam, preview,
     h("div", { class: "actions" }, join), error);
   app.replaceChildren(form);
 
@@ -65,6 +81,7 @@ export function showLobby(app: HTMLElement, target: Target, config: PageConfig):
     track = stream.getAudioTracks()[0] ?? null;
     if (track) meter = new LevelMeter(track);
   };
+  let micChosen = false; // the person picked a microphone (or none) themselves
   const listMics = async () => {
     try {
       const first = await navigator.mediaDevices.getUserMedia({ audio: AUDIO }); // asks permission, reveals labels
@@ -72,14 +89,39 @@ export function showLobby(app: HTMLElement, target: Target, config: PageConfig):
       first.getTracks().forEach((t) => t.stop());
       const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
       devices.forEach((d, i) => mic.append(h("option", { value: d.deviceId }, d.label || `Microphone ${i + 1}`)));
+      if (micChosen) return; // "listen only" picked while the list loaded: keep it
       mic.value = devices.some((d) => d.deviceId === firstId) ? firstId : (devices[0]?.deviceId ?? "");
       await openMic(mic.value);
     } catch (err) {
       error.textContent = `No microphone: ${(err as Error).message}. You can still listen and read captions.`;
     }
   };
-  mic.addEventListener("change", () => void openMic(mic.value).catch((e: Error) => (error.textContent = e.message)));
-  void listMics();
+  let video: MediaStreamTrack | null = null;
+  const openPreview = async (deviceId: string) => {
+    video?.stop();
+    video = null;
+    preview.srcObject = null;
+    preview.hidden = !deviceId;
+    if (!deviceId) return;
+    video = await openCamera(deviceId);
+    preview.srcObject = new MediaStream([video]);
+    void preview.play().catch(() => {});
+  };
+  const listCameras = async () => {
+    // Labels and ids show once the page may use a device; the mic prompt above grants that.
+    const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput" && d.deviceId);
+    devices.forEach((d, i) => cam.append(h("option", { value: d.deviceId }, d.label || `Camera ${i + 1}`)));
+    if (saved.camera && devices.some((d) => d.deviceId === saved.camera)) {
+      cam.value = saved.camera;
+      await openPreview(cam.value);
+    }
+  };
+  cam.addEventListener("change", () => void openPreview(cam.value).catch((e: Error) => (error.textContent = `Camera: ${e.message}`)));
+  mic.addEventListener("change", () => {
+    micChosen = true;
+    openMic(mic.value).catch((e: Error) => (error.textContent = e.message));
+  });
+  void listMics().then(listCameras).catch((e: Error) => (error.textContent = `Camera: ${e.message}`));
   tick();
   name.focus();
 
@@ -94,7 +136,7 @@ export function showLobby(app: HTMLElement, target: Target, config: PageConfig):
       }
       join.disabled = true;
       error.textContent = "";
-      localStorage.setItem(STORE, JSON.stringify({ name: who, lang: lang.value }));
+      localStorage.setItem(STORE, JSON.stringify({ name: who, lang: lang.value, camera: cam.value }));
       const get = target.token
         ? Promise.resolve(tokenFromUrl(target))
         : joinByInvite(target.invite, who, lang.value);
@@ -102,7 +144,8 @@ export function showLobby(app: HTMLElement, target: Target, config: PageConfig):
         (token) => {
           cancelAnimationFrame(raf);
           meter?.close();
-          resolve({ token, lang: lang.value, mic: track });
+          preview.srcObject = null;
+          resolve({ token, lang: lang.value, mic: track, camera: video, cameraId: cam.value });
         },
         (err: Error) => {
           join.disabled = false;

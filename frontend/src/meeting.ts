@@ -1,8 +1,9 @@
-/** The meeting: tiles, mute/leave, live captions, the transcript panel, connection state. */
+/** The meeting: tiles (video or avatar), mute, camera, leave, live captions, the transcript panel,
+ * connection state. */
 import type { PageConfig } from "./api";
 import { type Caption, CaptionSocket, type ConnState } from "./captions";
 import { download, h } from "./dom";
-import type { Choice } from "./lobby";
+import { type Choice, openCamera } from "./lobby";
 import { SfuSession, type Peer } from "./sfu";
 import { type Line, toSrt, toTxt, toVtt } from "./transcript";
 
@@ -19,6 +20,9 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
   const original = h("input", { type: "checkbox", "data-testid": "show-original" });
   const muteBtn = h("button", { "data-testid": "mute", "aria-pressed": "false" }, "Mute");
   muteBtn.disabled = !choice.mic;
+  const camBtn = h("button", { "data-testid": "camera", "aria-pressed": "false" }, "Start camera");
+  const listener = token.role === "listener";
+  camBtn.disabled = listener;
   const leaveBtn = h("button", { class: "danger", "data-testid": "leave" }, "Leave");
   const status = h("span", { class: "status", role: "status", "data-testid": "status", "data-state": "connecting" }, "Connecting…");
   const tiles = h("section", { class: "tiles", "aria-label": "Participants", "data-testid": "tiles" });
@@ -35,7 +39,7 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       h("h1", {}, `Room ${token.room}`), status, h("span", { class: "spacer" }),
       h("label", {}, "Captions in ", langSel),
       h("label", {}, original, " Show original"),
-      muteBtn, leaveBtn),
+      muteBtn, camBtn, leaveBtn),
     h("div", { class: "stage" }, tiles, live, announce),
     h("aside", { class: "side", "aria-label": "Transcript panel" },
       h("header", {}, h("h2", {}, "Transcript"), search, h("div", { class: "downloads" }, "Download ", txtBtn, srtBtn, vttBtn)),
@@ -84,6 +88,19 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
     }
     return el;
   };
+  // A tile shows the peer's video while their camera is on, else the avatar (name and ring stay).
+  const setVideo = (id: string, track: MediaStreamTrack | null) => {
+    const el = tileEls.get(id);
+    el?.querySelector("video")?.remove();
+    el?.classList.toggle("has-video", Boolean(track));
+    if (!el || !track) return;
+    const v = h("video", { autoplay: "", playsinline: "", muted: "", "data-testid": "video" });
+    v.muted = true; // its sound plays through the <audio> element
+    v.srcObject = new MediaStream([track]);
+    if (id === selfId) v.classList.add("self");
+    el.prepend(v);
+    void v.play().catch(() => {});
+  };
   const setMutedTile = (id: string, muted: boolean) => {
     const el = tileEls.get(id)?.querySelector(".muted");
     if (el) el.textContent = muted ? "muted" : "";
@@ -93,6 +110,8 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
     for (const [id, el] of tileEls) el.classList.toggle("speaking", now - (spokeAt.get(id) ?? 0) < SPEAKING_MS);
   }, 150);
 
+  let camera: MediaStreamTrack | null = listener ? null : choice.camera;
+  if (listener) choice.camera?.stop();
   const sfu = new SfuSession(config.sfu_url, token.room, token.token, choice.mic, {
     state: (s, d) => setState("media", s, d),
     joined: (self, peers) => {
@@ -101,6 +120,7 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       tileEls.clear();
       tile(self, true);
       peers.forEach((p) => tile(p));
+      setVideo(self.id, camera);
     },
     peerJoined: (p) => void tile(p),
     peerLeft: (id) => {
@@ -108,8 +128,13 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       tileEls.delete(id);
       audio.querySelector(`[data-peer="${CSS.escape(id)}"]`)?.remove();
     },
-    track: (peerId, track) => {
+    track: (peerId, kind, track) => {
+      if (kind === "video") {
+        setVideo(peerId, track);
+        return;
+      }
       audio.querySelector(`[data-peer="${CSS.escape(peerId)}"]`)?.remove();
+      if (!track) return;
       const el = h("audio", { autoplay: "", "data-peer": peerId });
       el.srcObject = new MediaStream([track]);
       audio.append(el);
@@ -121,7 +146,31 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       muted = true;
       renderMute();
     },
+  }, camera);
+
+  // Camera: on produces a video track, off closes it (and stops the camera).
+  const renderCamera = () => {
+    camBtn.textContent = camera ? "Stop camera" : "Start camera";
+    camBtn.setAttribute("aria-pressed", String(Boolean(camera)));
+    setVideo(selfId, camera);
+  };
+  camBtn.addEventListener("click", () => {
+    camBtn.disabled = true;
+    const next = camera ? Promise.resolve(null) : openCamera(choice.cameraId);
+    next
+      .then(async (track) => {
+        camera?.stop();
+        camera = track;
+        renderCamera();
+        await sfu.setCamera(track);
+      })
+      .catch((e: Error) => {
+        camBtn.title = `Camera: ${e.message}`;
+        console.warn("camera", e);
+      })
+      .finally(() => (camBtn.disabled = false));
   });
+  renderCamera();
 
   let muted = false;
   const renderMute = () => {
@@ -140,12 +189,15 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
   const finals = new Map<string, Caption>();
   const lastPaint = new Map<string, number>();
   const pendingPaint = new Map<string, number>();
+  const pendingIds = new Set<string>(); // earlier lines being translated after a language switch
+  const backfilled = new Set<string>(); // ids of every earlier final asked for in a new language
   const paint = (el: HTMLElement, c: Caption) => {
-    el.className = `cap ${c.type}`;
+    const pending = c.type === "final" && pendingIds.has(c.id);
+    el.className = `cap ${c.type}${pending ? " pending" : ""}`;
     el.dataset.type = c.type;
     el.dataset.lang = c.lang;
     el.querySelector(".who")!.textContent = `${c.speaker_name || c.speaker}:`;
-    el.querySelector(".text")!.textContent = c.text;
+    el.querySelector(".text")!.textContent = pending ? c.source_text : c.text;
     const translated = c.lang !== c.source_lang;
     el.querySelector(".orig")!.textContent = translated ? `${c.source_lang}: ${c.source_text}` : "";
     el.title = translated ? `Original (${c.source_lang}): ${c.source_text}` : "";
@@ -177,16 +229,21 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       .filter((c) => !q || c.text.toLowerCase().includes(q) || c.speaker_name.toLowerCase().includes(q) || c.source_text.toLowerCase().includes(q))
       .map((c) => {
         const text = h("span", { class: "text" });
-        if (q) {
-          const i = c.text.toLowerCase().indexOf(q);
-          if (i >= 0) text.append(c.text.slice(0, i), h("mark", {}, c.text.slice(i, i + q.length)), c.text.slice(i + q.length));
-          else text.append(c.text);
-        } else text.append(c.text);
+        const pending = pendingIds.has(c.id);
+        const shown = pending ? c.source_text : c.text; // the original until its translation comes
+        const i = q ? shown.toLowerCase().indexOf(q) : -1;
+        if (i >= 0) text.append(shown.slice(0, i), h("mark", {}, shown.slice(i, i + q.length)), shown.slice(i + q.length));
+        else text.append(shown);
         const at = Math.max(0, c.start);
         const m = Math.floor(at / 60), s = Math.floor(at % 60);
-        return h("li", { "data-id": c.id, "data-lang": c.lang, title: c.lang !== c.source_lang ? c.source_text : "" },
+        const li = h("li", { "data-id": c.id, "data-lang": c.lang, title: c.lang !== c.source_lang ? c.source_text : "" },
           h("span", { class: "t" }, `${m}:${String(s).padStart(2, "0")}`),
           h("span", { class: "who" }, `${c.speaker_name || c.speaker}:`), text);
+        if (pending) {
+          li.dataset.pending = "true";
+          li.append(h("span", { class: "pending-note" }, " (translating…)"));
+        }
+        return li;
       }));
     list.scrollTop = list.scrollHeight;
   };
@@ -200,12 +257,36 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
   vttBtn.addEventListener("click", () => download(`${base()}.vtt`, toVtt(lines()), "text/vtt"));
 
   const captions = new CaptionSocket(token.room, token.token, choice.lang, {
-    caption: (c) => {
+    caption: (c, _eventId, earlier) => {
+      const had = finals.get(c.id);
+      // An earlier line (or its translation) said before this page joined: not on it, nothing to turn.
+      if (!had && (earlier || backfilled.has(c.id))) return;
+      if (c.type === "final" && had && (earlier || pendingIds.has(c.id) || had.lang !== c.lang)) {
+        // An earlier line in the language just switched to: replace it where it is, no new line.
+        finals.set(c.id, c);
+        pendingIds.delete(c.id);
+        const el = liveEls.get(c.id);
+        if (el) paint(el, c);
+        renderTranscript();
+        return;
+      }
       showLive(c);
       if (c.type !== "final") return;
       const seen = finals.has(c.id);
       finals.set(c.id, c);
       if (!seen) announce.textContent = `${c.speaker_name}: ${c.text}`;
+      renderTranscript();
+    },
+    langSwitched: (lang, pending) => {
+      for (const id of pending) {
+        backfilled.add(id);
+        const c = finals.get(id);
+        if (c && c.lang !== lang) pendingIds.add(id); // lines this page shows, still in another language
+      }
+      for (const [id, el] of liveEls) {
+        const c = finals.get(id);
+        if (c && pendingIds.has(id)) paint(el, c);
+      }
       renderTranscript();
     },
     retract: (id) => {
@@ -215,13 +296,17 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
     },
     state: (s, d) => setState("captions", s, d),
   });
-  langSel.addEventListener("change", () => captions.setLang(langSel.value));
+  langSel.addEventListener("change", () => {
+    pendingIds.clear(); // the new switch's own pending list follows
+    captions.setLang(langSel.value);
+  });
   original.addEventListener("change", () => live.classList.toggle("show-original", original.checked));
   leaveBtn.addEventListener("click", () => {
     sfu.leave();
     captions.close();
     choice.mic?.stop();
-    leaveBtn.disabled = muteBtn.disabled = true;
+    camera?.stop();
+    leaveBtn.disabled = muteBtn.disabled = camBtn.disabled = true;
   });
 
   captions.open();

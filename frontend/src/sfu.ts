@@ -1,5 +1,5 @@
-/** The SFU connection (docs/signalling.md): join, send the microphone, receive others' audio;
- * on a dropped socket it rejoins with backoff and sets everything up again. */
+/** The SFU connection (docs/signalling.md): join, send the microphone and the camera, receive
+ * others' audio and video; on a dropped socket it rejoins with backoff and sets everything up again. */
 import { Device } from "mediasoup-client";
 import type { types } from "mediasoup-client";
 import { Backoff } from "./backoff";
@@ -15,11 +15,15 @@ export interface SfuEvents {
   joined(self: Peer, peers: Peer[]): void;
   peerJoined(p: Peer): void;
   peerLeft(id: string): void;
-  track(peerId: string, track: MediaStreamTrack): void;
+  /** A remote track started (audio or video), or ended (`track` null: producer closed, peer left, rejoin). */
+  track(peerId: string, kind: Kind, track: MediaStreamTrack | null): void;
   levels(peerIds: string[]): void;
   peerMuted(peerId: string, muted: boolean): void;
   mutedByHost(): void;
 }
+
+export type Kind = "audio" | "video";
+type Remote = { consumer: types.Consumer; peerId: string; kind: Kind };
 
 type Pending = { resolve: (d: Record<string, unknown>) => void; reject: (e: Error) => void };
 
@@ -90,6 +94,16 @@ export class SfuSession {
   #send: types.Transport | null = null;
   #recv: types.Transport | null = null;
   #producer: types.Producer | null = null;
+  #camera: MediaStreamTrack | null = null;
+  #video: types.Producer | null = null;
+  #canSend = false;
+  #sendP: Promise<types.Transport> | null = null;
+  #remotes = new Map<string, Remote>(); // consumer id -> whose track
+  /** TURN servers and ICE policy from `join` (docs/signalling.md): for both transports. */
+  #ice: { iceServers: RTCIceServer[]; iceTransportPolicy: RTCIceTransportPolicy } = {
+    iceServers: [],
+    iceTransportPolicy: "all",
+  };
   #closed = false;
   #muted = false;
   #backoff = new Backoff();
@@ -100,7 +114,10 @@ export class SfuSession {
     private readonly token: string,
     private readonly mic: MediaStreamTrack | null,
     private readonly on: SfuEvents,
-  ) {}
+    camera: MediaStreamTrack | null = null,
+  ) {
+    this.#camera = camera;
+  }
 
   async open(): Promise<void> {
     this.on.state("connecting", "");
@@ -145,6 +162,10 @@ export class SfuSession {
     sig.onEvent = (name, data) => this.#event(name, data);
     const joined = await sig.request("join", { room: this.room, token: this.token });
     joinedOk = true;
+    this.#ice = {
+      iceServers: (joined.iceServers as RTCIceServer[] | undefined) ?? [],
+      iceTransportPolicy: joined.iceTransportPolicy === "relay" ? "relay" : "all",
+    };
     if (!this.#device) {
       this.#device = new Device();
       await this.#device.load({
@@ -158,16 +179,40 @@ export class SfuSession {
       joined.peers as Peer[],
     );
     this.#recv = await this.#transport("recv");
-    if (this.mic && joined.role !== "listener") {
-      this.#send = await this.#transport("send");
-      this.#producer = await this.#send.produce({
+    this.#canSend = joined.role !== "listener";
+    if (this.mic && this.#canSend) {
+      this.#producer = await (await this.#sendTransport()).produce({
         track: this.mic,
         stopTracks: false,
         codecOptions: { opusDtx: false, opusFec: true },
       });
       if (this.#muted) await this.setMuted(true);
     }
+    if (this.#camera) await this.#produceCamera(this.#camera);
     for (const p of joined.producers as Record<string, unknown>[]) await this.#consume(p);
+  }
+
+  /** One send transport, made on first use (the camera may be turned on while it is being made). */
+  #sendTransport(): Promise<types.Transport> {
+    this.#sendP ??= this.#transport("send").then((t) => (this.#send = t));
+    return this.#sendP;
+  }
+
+  async #produceCamera(track: MediaStreamTrack): Promise<void> {
+    if (!this.#canSend || !this.#sig) return;
+    this.#video = await (await this.#sendTransport()).produce({ track, stopTracks: false });
+  }
+
+  /** Camera on (a track) or off (null: the producer is closed, the others' tiles show the avatar). */
+  async setCamera(track: MediaStreamTrack | null): Promise<void> {
+    this.#camera = track;
+    const old = this.#video;
+    this.#video = null;
+    if (old) {
+      old.close();
+      await this.#sig?.request("closeProducer", { producerId: old.id }).catch(() => {});
+    }
+    if (track) await this.#produceCamera(track);
   }
 
   async #transport(direction: "send" | "recv"): Promise<types.Transport> {
@@ -178,6 +223,7 @@ export class SfuSession {
       iceParameters: t.iceParameters as types.IceParameters,
       iceCandidates: t.iceCandidates as types.IceCandidate[],
       dtlsParameters: t.dtlsParameters as types.DtlsParameters,
+      ...this.#ice,
     };
     const transport =
       direction === "send" ? this.#device!.createSendTransport(opts) : this.#device!.createRecvTransport(opts);
@@ -193,17 +239,29 @@ export class SfuSession {
   }
 
   async #consume(p: Record<string, unknown>): Promise<void> {
-    if (p.kind !== "audio" || !this.#recv || !this.#sig) return;
+    const kind = p.kind;
+    if ((kind !== "audio" && kind !== "video") || !this.#recv || !this.#sig) return;
     const c = await this.#sig.request("consume", { transportId: this.#recv.id, producerId: p.producerId });
     const consumer = await this.#recv.consume({
       id: String(c.consumerId),
       producerId: String(c.producerId),
-      kind: "audio",
+      kind,
       rtpParameters: c.rtpParameters as types.RtpParameters,
     });
+    const peerId = String(p.peerId);
+    this.#remotes.set(consumer.id, { consumer, peerId, kind });
     await this.#sig.request("resumeConsumer", { consumerId: consumer.id });
-    this.on.track(String(p.peerId), consumer.track);
-    this.on.peerMuted(String(p.peerId), Boolean(c.producerPaused ?? p.paused));
+    this.on.track(peerId, kind, consumer.track);
+    if (kind === "audio") this.on.peerMuted(peerId, Boolean(c.producerPaused ?? p.paused));
+  }
+
+  /** The SFU closed a consumer (its producer closed: camera off, peer left). */
+  #consumerClosed(consumerId: string): void {
+    const r = this.#remotes.get(consumerId);
+    if (!r) return;
+    this.#remotes.delete(consumerId);
+    r.consumer.close();
+    this.on.track(r.peerId, r.kind, null);
   }
 
   #event(name: string, d: Record<string, unknown>): void {
@@ -217,6 +275,9 @@ export class SfuSession {
       case "newProducer":
         this.on.peerJoined({ id: String(d.peerId), name: String(d.name), role: "guest" });
         this.#consume(d).catch((e: Error) => console.warn("consume failed", e));
+        break;
+      case "consumerClosed":
+        this.#consumerClosed(String(d.consumerId));
         break;
       case "producerPaused":
       case "producerResumed":
@@ -248,9 +309,12 @@ export class SfuSession {
 
   #teardown(): void {
     this.#producer?.close();
+    this.#video?.close();
     this.#send?.close();
     this.#recv?.close();
-    this.#producer = this.#send = this.#recv = null;
+    this.#producer = this.#video = this.#send = this.#recv = null;
+    this.#sendP = null;
+    for (const id of [...this.#remotes.keys()]) this.#consumerClosed(id);
     const sig = this.#sig;
     this.#sig = null;
     sig?.close();

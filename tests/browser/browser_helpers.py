@@ -16,7 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import redis
+from parley_common import keys
 from parley_common.procs import ServiceProc
+from parley_common.schemas import AudioFrame, Caption, CaptionType
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "media"))
@@ -74,11 +78,19 @@ def read_references() -> dict[str, str]:
     return refs
 
 
-def speech_wav(path: Path, gap_s: float = 2.5) -> Path:
+def speech_wav(path: Path, gap_s: float = 2.5, lead_s: float = 0.0) -> Path:
     """The LibriVox clips one after another with `gap_s` of silence after each (16-bit PCM, which
-    Chromium's fake capture plays in a loop)."""
+    Chromium's fake capture plays in a loop), after `lead_s` of quiet room tone.
+
+    Chromium starts the file when the lobby opens the microphone, well before the participant
+    joins and sends: the lead keeps the first words for after the send transport is up (what a
+    person does: talk once in the meeting). Room tone (-50 dBFS noise), not digital silence, so
+    the lobby's level meter still moves; far below what the VAD calls speech."""
     rate = 0
     chunks = []
+    with wave.open(str(LIBRIVOX / f"{CLIPS[0]}.wav")) as w:
+        tone = np.random.default_rng(5).normal(0, 100, int(lead_s * w.getframerate()))
+        chunks.append(tone.astype("<i2").tobytes())
     for clip in CLIPS:
         with wave.open(str(LIBRIVOX / f"{clip}.wav")) as w:
             assert w.getnchannels() == 1 and w.getsampwidth() == 2
@@ -92,6 +104,70 @@ def speech_wav(path: Path, gap_s: float = 2.5) -> Path:
         out.setframerate(rate)
         out.writeframes(b"".join(chunks))
     return path
+
+
+# Records when the page's microphone opened (the moment Chromium's fake capture starts the WAV).
+MIC_OPEN_PROBE = """
+window.__micOpened = [];
+const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (c) => {
+  const s = await gum(c);
+  if (c && c.audio) window.__micOpened.push(Date.now() / 1000);
+  return s;
+};
+"""
+
+
+def wav_pcm(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32)
+
+
+def audio_stream_of(r: redis.Redis, room: str, name: str) -> str:
+    """The audio stream of the speaker shown as `name` (room:{room}:speakers names them)."""
+    speakers = {v.decode(): k.decode() for k, v in r.hgetall(keys.room_speakers(room)).items()}
+    assert name in speakers, speakers
+    return keys.audio_stream(room, speakers[name])
+
+
+def first_audio(redis_url: str, room: str, name: str, seconds: float = 8.0) -> tuple[float, np.ndarray]:
+    """The first audio the gateway wrote for speaker `name`: its `ts` (epoch s) and PCM."""
+    r = redis.Redis.from_url(redis_url)
+    rows = r.xrange(audio_stream_of(r, room, name), count=int(seconds * 50))
+    frames = [AudioFrame.from_fields(f) for _, f in rows]
+    pcm = np.concatenate([np.frombuffer(f.pcm, "<i2") for f in frames]).astype(np.float32)
+    return frames[0].ts, pcm
+
+
+def last_audio_ts(redis_url: str, room: str, name: str) -> float:
+    """`ts` of the newest audio frame of speaker `name`, 0 if none."""
+    r = redis.Redis.from_url(redis_url)
+    rows = r.xrevrange(audio_stream_of(r, room, name), count=1)
+    return AudioFrame.from_fields(rows[0][1]).ts if rows else 0.0
+
+
+def wav_position(received: np.ndarray, source: np.ndarray, rate: int = 16000) -> tuple[float, float]:
+    """Where in `source` the first received sample lies (s), found by cross-correlating 3 s of
+    received audio from its first voiced sample; and the normalised correlation (1 = identical)."""
+    voiced = int(np.argmax(np.abs(received) > 300))
+    seg = received[voiced : voiced + 3 * rate]
+    n = 1 << int(np.ceil(np.log2(len(source) + len(seg))))
+    corr = np.fft.irfft(np.fft.rfft(source, n) * np.conj(np.fft.rfft(seg, n)), n)[: len(source)]
+    at = int(np.argmax(corr))
+    match = source[at : at + len(seg)]
+    norm = float(corr[at] / (np.linalg.norm(seg) * np.linalg.norm(match) + 1e-9))
+    return (at - voiced) / rate, norm
+
+
+def source_finals(redis_url: str, room: str) -> dict[str, Caption]:
+    """The room's spoken-language finals (timings, original text) by caption id."""
+    r = redis.Redis.from_url(redis_url)
+    out = {}
+    for _, fields in r.xrange(keys.captions_stream(room)):
+        c = Caption.from_fields(fields)
+        if c.type is CaptionType.FINAL and not c.is_translation and c.text:
+            out[c.id] = c
+    return out
 
 
 @dataclass

@@ -7,6 +7,7 @@ import asyncio
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -81,12 +82,51 @@ def loopback_netns() -> Iterator[str]:
 
 
 @dataclass
+class SfuProcess:
+    """The SFU (node + its mediasoup worker) as a child process; restartable on the same port."""
+
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.proc = subprocess.Popen(
+            ["scripts/with-env.sh", "node", "dist/src/main.js"],
+            cwd=SFU_DIR,
+            env=self.env,
+            stdout=open(ARTIFACTS / "sfu.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        return self.proc
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
 class MediaWorld:
     stack: LocalStack
     redis_url: str
     sfu_url: str
     rtp_port: int
     secret: str
+    sfu: SfuProcess | None = None
+
+    def stop_sfu(self, sig: int = signal.SIGKILL) -> None:
+        """Stops the SFU (SIGKILL by default: a crash, no goodbye to the clients)."""
+        assert self.sfu is not None
+        self.sfu.stop(sig)
+
+    def start_sfu(self) -> None:
+        """Starts the SFU again on the same port."""
+        assert self.sfu is not None
+        proc = self.sfu.start()
+        _wait_http(self.sfu_url.replace("ws://", "http://").replace("/ws", "/healthz"), proc, 60)
 
     def token(self, room: str, sub: str, name: str, role: str = "guest") -> str:
         from parley_gateway.auth.tokens import issue_join_token
@@ -157,28 +197,25 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
             "SFU_RTC_MAX_PORT": "43999",
             "SFU_LOG_LEVEL": "warn",
         }
-        sfu = subprocess.Popen(
-            ["scripts/with-env.sh", "node", "dist/src/main.js"],
-            cwd=SFU_DIR,
-            env=env,
-            stdout=open(ARTIFACTS / "sfu.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        (ARTIFACTS / "sfu.log").write_bytes(b"")
+        sfu = SfuProcess(env)
+        sfu.start()
         try:
             _wait_redis(redis_port)
             stack.start_default()
-            _wait_http(f"http://127.0.0.1:{ws_port}/healthz", sfu, 60)
+            assert sfu.proc is not None
+            _wait_http(f"http://127.0.0.1:{ws_port}/healthz", sfu.proc, 60)
             yield MediaWorld(
-                stack, redis_url, f"ws://127.0.0.1:{ws_port}/ws", rtp_port, stack.join_token_secret
+                stack, redis_url, f"ws://127.0.0.1:{ws_port}/ws", rtp_port, stack.join_token_secret, sfu
             )
         finally:
             stack.stop()
-            for p in (sfu, redis_proc):
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            sfu.stop()
+            redis_proc.terminate()
+            try:
+                redis_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                redis_proc.kill()
 
 
 def _wait_redis(port: int) -> None:

@@ -3,6 +3,9 @@
 Server -> client: {"type": "hello", ...}, {"type": "caption", "event_id", "caption": {...}},
 {"type": "retract", "event_id", "id"} (an utterance that turned out to be noise),
 {"type": "error", "error"}. Client -> server: {"type": "set_lang", "lang": "en"}, {"type": "ping"}.
+After set_lang: the earlier finals already in the new language, each a caption event with
+"earlier": true, then {"type": "lang", "lang", "pending": [caption ids]}: those are being
+translated and come as ordinary caption events (relang.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from parley_common.schemas import NAME_RE, Caption, CaptionType
 from pydantic import ValidationError
 
-from parley_gateway import metrics
+from parley_gateway import metrics, relang
 from parley_gateway.auth.ws import refuse_reason
 from parley_gateway.fanout import SOURCE, Fanout, Listener, parse_id
 
@@ -109,6 +112,19 @@ async def _pump(ws: WebSocket, listener: Listener, last: tuple[int, int] | None)
         await _send(ws, eid, caption)
 
 
+async def _switch_language(ws: WebSocket, fanout: Fanout, room: str, lang: str) -> None:
+    """After a language switch: the earlier finals already in `lang` now (marked `earlier`: their
+    event ids are old, the client keeps its resume position), then the reply naming the rest, then
+    those are asked of the translators: their translations come as live captions, after the reply,
+    so the client knows them for earlier lines and not new ones."""
+    earlier = await relang.earlier_lines(fanout.r, room, lang)
+    for eid, caption in earlier.ready:
+        await ws.send_text(json.dumps({**event_for(eid, caption), "earlier": True}, ensure_ascii=False))
+    pending = [c.id for c in earlier.missing]
+    await ws.send_text(json.dumps({"type": "lang", "lang": lang, "pending": pending}))
+    await relang.request_translations(fanout.r, earlier.missing, lang)
+
+
 async def _receive(ws: WebSocket, listener: Listener, fanout: Fanout, max_bytes: int) -> None:
     while True:
         raw = await ws.receive_text()
@@ -127,7 +143,7 @@ async def _receive(ws: WebSocket, listener: Listener, fanout: Fanout, max_bytes:
                     raise ValueError("bad lang")
                 listener.lang = lang
                 await fanout.want_language(listener.room, lang)
-                await ws.send_text(json.dumps({"type": "lang", "lang": lang}))
+                await _switch_language(ws, fanout, listener.room, lang)
             elif kind == "ping":
                 await ws.send_text(json.dumps({"type": "pong"}))
             else:

@@ -28,6 +28,13 @@ def parse_id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def shows(lang: str, caption: Caption) -> bool:
+    """Whether a listener reading captions in `lang` gets this event."""
+    if lang == SOURCE:
+        return not caption.is_translation
+    return caption.lang == lang
+
+
 @dataclass(eq=False)
 class Listener:
     room: str
@@ -36,9 +43,7 @@ class Listener:
     overflowed: bool = False
 
     def wants(self, caption: Caption) -> bool:
-        if self.lang == SOURCE:
-            return not caption.is_translation
-        return caption.lang == self.lang
+        return shows(self.lang, caption)
 
     def offer(self, event_id: str, caption: Caption) -> None:
         try:
@@ -110,7 +115,7 @@ class Fanout:
     async def backlog(self, room: str, since: str, limit: int) -> list[tuple[str, Caption]]:
         ms, seq = parse_id(since)
         rows = await self.r.xrange(keys.captions_stream(room), min=f"{ms}-{seq + 1}", max="+", count=limit)
-        return [(eid.decode(), c) for eid, c in _captions(rows)]
+        return [(eid.decode(), c) for eid, c in captions_of(rows)]
 
     async def _last_id(self, room: str) -> str:
         rows = await self.r.xrevrange(keys.captions_stream(room), count=1)
@@ -127,7 +132,7 @@ class Fanout:
                 continue
             for _stream, rows in reply or []:
                 last_id = rows[-1][0].decode()
-                for eid, caption in _captions(rows):
+                for eid, caption in captions_of(rows):
                     for listener in list(feed.listeners):
                         if listener.wants(caption):
                             listener.offer(eid.decode(), caption)
@@ -141,7 +146,7 @@ class Fanout:
                         await self.want_language(feed.room, lang)
 
 
-def _captions(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[bytes, Caption]]:
+def captions_of(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[bytes, Caption]]:
     out: list[tuple[bytes, Caption]] = []
     for eid, fields in rows:
         try:

@@ -1,0 +1,157 @@
+"""A listener switches caption language mid-meeting: their earlier lines come in the new language.
+
+Real Redis, the real translate replica (apertium eng-spa) and the real gateway. Finals are put on
+the room's captions stream as the STT publishes them; the listener connects, switches, and must
+get every earlier final in the new language exactly once: those already translated at once,
+the others translated on request (translate:jobs:backfill) and delivered as live captions."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from parley_common import keys
+from parley_common.caption_client import CaptionClient
+from parley_common.procs import LocalStack
+from parley_common.schemas import Caption, CaptionType
+from pipeline_helpers import Listener, redis_url
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"
+ROOM = "relang"
+SPOKEN = [
+    "He was not an ill-disposed young man.",
+    "The house was large and the garden was green.",
+    "They had no money and nowhere to live.",
+]
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["sh", "-c", "command -v apertium"], capture_output=True).returncode != 0,
+    reason="apertium is not installed (apt-get install apertium-eng-spa)",
+)
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[LocalStack]:
+    url = redis_url(8)
+    r = aioredis.from_url(url)
+    await r.flushdb()
+    await r.aclose()
+    s = LocalStack(url, ARTIFACTS / "relang")
+    s.start("translate-1", "parley_translate")
+    s.start("gateway", "parley_gateway")
+    s.wait_healthy()
+    yield s
+    s.stop()
+
+
+def final(i: int, text: str, lang: str = "en", source_text: str = "") -> Caption:
+    return Caption(
+        type=CaptionType.FINAL,
+        id=keys.caption_id(ROOM, "alice", i),
+        room=ROOM,
+        speaker="alice",
+        speaker_name="Alice",
+        utt=i,
+        lang=lang,
+        text=text,
+        source_lang="en",
+        source_text=source_text or text,
+        start=3.0 * i,
+        end=3.0 * i + 2.5,
+    )
+
+
+def apertium(text: str, pair: str = "eng-spa") -> str:
+    out = subprocess.run(["apertium", "-u", pair], input=text, capture_output=True, text=True, check=True)
+    return " ".join(out.stdout.split())
+
+
+def finals_in(client: CaptionClient, lang: str) -> list[dict[str, Any]]:
+    return [c for c in client.finals() if c["lang"] == lang]
+
+
+async def test_earlier_lines_follow_a_language_switch(stack: LocalStack) -> None:
+    r = aioredis.from_url(stack.redis_url)
+    stream = keys.captions_stream(ROOM)
+    for i, text in enumerate(SPOKEN):
+        await r.xadd(stream, final(i, text).to_fields())
+    # Another listener had Spanish for the first line only; a noise utterance was retracted.
+    await r.xadd(stream, final(0, apertium(SPOKEN[0]), "es", SPOKEN[0]).to_fields())
+    await r.xadd(stream, final(9, "").to_fields())
+    ids = [keys.caption_id(ROOM, "alice", i) for i in range(len(SPOKEN))]
+
+    async with Listener(stack, ROOM, "source") as li:
+        assert await li.wait_for(lambda c: any(e["type"] == "hello" for e in c.events), 10)
+        assert li.finals() == []  # no `since`: nothing replayed on connect
+
+        await li.send({"type": "set_lang", "lang": "es"})
+        assert await li.wait_for(lambda c: any(e["type"] == "lang" for e in c.events), 10)
+        reply = next(e for e in li.events if e["type"] == "lang")
+        assert reply == {"type": "lang", "lang": "es", "pending": ids[1:]}
+        earlier = [e for e in li.events if e.get("earlier")]
+        assert [e["caption"]["id"] for e in earlier] == ids[:1]
+        assert earlier[0]["caption"]["text"] == apertium(SPOKEN[0])
+
+        # The other two are translated by the translate replica and arrive as live captions.
+        assert await li.wait_for(lambda c: len(finals_in(c, "es")) >= 3, 20), li.events
+        spanish = {c["id"]: c for c in finals_in(li, "es")}
+        assert sorted(spanish) == ids
+        for i, text in enumerate(SPOKEN):
+            c = spanish[ids[i]]
+            assert c["text"] == apertium(text) and c["text"] != text, c
+            assert c["source_text"] == text and c["error"] == "" and c["speaker_name"] == "Alice"
+        assert not any(e.get("earlier") for e in li.events if e.get("caption", {}).get("id") in ids[1:])
+        translated_live = [e for e in li.events if e["type"] == "caption" and not e.get("earlier")]
+        assert all(e["event_id"] > earlier[0]["event_id"] for e in translated_live)
+        order = [e["type"] for e in li.events if e["type"] in ("caption", "lang")]
+        assert order == ["caption", "lang", "caption", "caption"], order  # the reply names them first
+
+        # Back to the spoken language: every earlier line at once, nothing pending.
+        await li.send({"type": "set_lang", "lang": "source"})
+        assert await li.wait_for(lambda c: sum(e["type"] == "lang" for e in c.events) == 2, 10)
+        assert [e for e in li.events if e["type"] == "lang"][-1]["pending"] == []
+        english = [e["caption"] for e in li.events if e.get("earlier") and e["caption"]["lang"] == "en"]
+        assert [c["text"] for c in english] == SPOKEN
+
+        # No engine for the pair: the lines still arrive (the original, with the reason).
+        await li.send({"type": "set_lang", "lang": "vi"})
+        assert await li.wait_for(lambda c: len(finals_in(c, "vi")) >= 3, 20), li.events
+        for c in finals_in(li, "vi"):
+            assert c["text"] == c["source_text"] and "no translation engine" in c["error"]
+
+    # Each translation was published once, and reached the transcript store's queue.
+    events = [Caption.from_fields(f) for _, f in await r.xrange(stream)]
+    per_lang = [(c.id, c.lang) for c in events if c.type is CaptionType.FINAL and c.is_translation]
+    assert len(per_lang) == len(set(per_lang)) == 2 * len(SPOKEN)
+    persisted = [Caption.from_fields(f) for _, f in await r.xrange(keys.PERSIST_CAPTIONS)]
+    assert {(c.id, c.lang) for c in persisted} == set(per_lang) - {(ids[0], "es")}
+    # A second switch to Spanish finds them all in the stream: nothing is requested again.
+    async with Listener(stack, ROOM, "source") as again:
+        await again.send({"type": "set_lang", "lang": "es"})
+        assert await again.wait_for(lambda c: any(e["type"] == "lang" for e in c.events), 10)
+        assert next(e for e in again.events if e["type"] == "lang")["pending"] == []
+        assert sorted(e["caption"]["id"] for e in again.events if e.get("earlier")) == ids
+    await r.aclose()
+
+
+async def test_malformed_backfill_jobs_go_to_dead_letters(stack: LocalStack) -> None:
+    r = aioredis.from_url(stack.redis_url)
+    good = final(0, SPOKEN[0])
+    bad = [
+        {"v": "1", "data": "{not json", "lang": "es"},
+        {"v": "1", **good.to_fields(), "lang": "x"},
+        {"v": "1", **final(1, "ya traducido", "es", SPOKEN[1]).to_fields(), "lang": "fr"},
+    ]
+    async with Listener(stack, ROOM, "es") as li:
+        assert await li.wait_for(lambda c: any(e["type"] == "hello" for e in c.events), 10)
+        for fields in bad:
+            await r.xadd(keys.TRANSLATE_JOBS_BACKFILL, fields)
+        await r.xadd(keys.TRANSLATE_JOBS_BACKFILL, {"v": "1", **good.to_fields(), "lang": "es"})
+        assert await li.wait_for(lambda c: len(finals_in(c, "es")) == 1, 20), li.events
+        assert finals_in(li, "es")[0]["text"] == apertium(SPOKEN[0])
+    reasons = sorted(f[b"reason"].decode() for _, f in await r.xrange(keys.DEAD_LETTERS))
+    assert reasons == ["bad_fields", "bad_lang", "not_a_source_final"], reasons
+    await r.aclose()
