@@ -10,6 +10,7 @@ import type { Room } from './Room.js';
 import type { RoomRegistry } from './RoomRegistry.js';
 import type { Settings } from './settings.js';
 import { verifyJoinToken } from './token.js';
+import { turnCredentials } from './turn.js';
 import { asData, reqString, type Data } from './validate.js';
 
 const log = new Logger('Connection');
@@ -129,11 +130,14 @@ export class Connection implements PeerChannel {
 		this.#peer = peer;
 		this.#room = room;
 		if (this.#closed) room.leave(peer); // socket closed while the room was being created
+		const turn = this.#deps.settings.turn;
 		return {
 			peerId: peer.id,
 			name: peer.name,
 			role: peer.role,
 			routerRtpCapabilities: room.router.rtpCapabilities,
+			iceServers: turn ? [turnCredentials(turn, peer.id)] : [],
+			iceTransportPolicy: this.#deps.settings.iceTransportPolicy,
 			peers: room.peers().filter((p) => p !== peer).map((p) => p.toJSON()),
 			producers: room.producerList(peer),
 		};

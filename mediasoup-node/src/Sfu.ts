@@ -9,6 +9,7 @@ import { SfuCommandListener } from './SfuCommands.js';
 import { RedisEventSink, type EventSink } from './SfuEvents.js';
 import type { Settings } from './settings.js';
 import { SignallingServer } from './SignallingServer.js';
+import { WorkerMetrics } from './WorkerMetrics.js';
 import { WorkerPool } from './WorkerPool.js';
 
 const log = new Logger('Sfu');
@@ -38,6 +39,7 @@ type Parts = Readonly<{
 	server: SignallingServer;
 	events: EventSink;
 	commands: SfuCommandListener;
+	workerMetrics: WorkerMetrics;
 	redis: Redis;
 }>;
 
@@ -52,6 +54,7 @@ export class Sfu {
 	readonly server: SignallingServer;
 	readonly events: EventSink;
 	readonly commands: SfuCommandListener;
+	readonly workerMetrics: WorkerMetrics;
 	readonly #redis: Redis;
 	#closed = false;
 
@@ -61,6 +64,7 @@ export class Sfu {
 		this.server = parts.server;
 		this.events = parts.events;
 		this.commands = parts.commands;
+		this.workerMetrics = parts.workerMetrics;
 		this.#redis = parts.redis;
 	}
 
@@ -88,11 +92,19 @@ export class Sfu {
 				gatewayPort: settings.gatewayRtpPort,
 				emptyRoomCloseMs: options.emptyRoomCloseMs ?? 10_000,
 			});
+			const workerMetrics = new WorkerMetrics(pool.workers);
 			commands = await SfuCommandListener.start(redis.duplicate(), registry);
-			const metricsOf = { pool, registry, events, commands, server: undefined as SignallingServer | undefined };
+			const metricsOf = {
+				pool,
+				registry,
+				events,
+				commands,
+				workerMetrics,
+				server: undefined as SignallingServer | undefined,
+			};
 			const server = await SignallingServer.start(settings, registry, admission, () => renderMetrics(metricsOf));
 			metricsOf.server = server;
-			return new Sfu({ pool, registry, server, events, commands, redis });
+			return new Sfu({ pool, registry, server, events, commands, workerMetrics, redis });
 		} catch (error) {
 			await commands?.stop();
 			pool?.close();
@@ -114,13 +126,14 @@ export class Sfu {
 	}
 }
 
-function renderMetrics(m: {
+async function renderMetrics(m: {
 	pool: WorkerPool;
 	registry: RoomRegistry;
 	events: EventSink;
 	commands: SfuCommandListener;
+	workerMetrics: WorkerMetrics;
 	server: SignallingServer | undefined;
-}): string {
+}): Promise<string> {
 	const peers = m.registry.rooms().reduce((n, r) => n + r.peerCount, 0);
 	const sink = m.events as Partial<{ published: number; failed: number }>;
 	const metric = (name: string, type: 'gauge' | 'counter', value: number): string =>
@@ -134,5 +147,6 @@ function renderMetrics(m: {
 		metric('parley_sfu_events_published_total', 'counter', sink.published ?? 0),
 		metric('parley_sfu_events_failed_total', 'counter', sink.failed ?? 0),
 		metric('parley_sfu_commands_applied_total', 'counter', m.commands.applied),
+		await m.workerMetrics.render(),
 	].join('\n')}\n`;
 }

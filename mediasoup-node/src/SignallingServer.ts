@@ -38,13 +38,19 @@ export class SignallingServer {
 		settings: Settings,
 		registry: RoomRegistry,
 		admission: Admission,
-		metrics: () => string,
+		metrics: () => Promise<string>,
 	): Promise<SignallingServer> {
 		const httpServer = http.createServer((req, res) => {
 			if (req.url === '/healthz') {
 				res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, rooms: registry.size }));
 			} else if (req.url === '/metrics') {
-				res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics());
+				metrics().then(
+					(text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text),
+					(error: unknown) => {
+						log.error('metrics failed: %s', String(error));
+						res.writeHead(500).end();
+					},
+				);
 			} else {
 				res.writeHead(404).end();
 			}

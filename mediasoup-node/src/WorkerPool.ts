@@ -51,6 +51,11 @@ export class WorkerPool {
 		return this.#workers.length;
 	}
 
+	/** Every worker, in pool order (the index is the `worker` label of the metrics). */
+	get workers(): ReadonlyArray<types.Worker> {
+		return this.#workers;
+	}
+
 	/** The worker with the fewest rooms; the caller must release() it when the room closes. */
 	acquire(): types.Worker {
 		if (this.#closed) throw new Error('worker pool closed');

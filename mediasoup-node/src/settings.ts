@@ -1,5 +1,7 @@
 import os from 'node:os';
 
+import { parseTurnUrls, type TurnSettings } from './turn.js';
+
 /** Join tokens signed with this secret are forgeable by anyone who reads the repo. */
 export const DEV_JOIN_TOKEN_SECRET = 'dev-secret-change-me';
 
@@ -21,6 +23,10 @@ export type Settings = Readonly<{
 	/** Lets a host peer send RTP over a PlainTransport (bots, ffmpeg, tests). Off by default. */
 	allowPlainIngest: boolean;
 	logLevel: 'debug' | 'info' | 'warn' | 'error';
+	/** TURN servers handed to every participant at `join` (with its own credentials); none if unset. */
+	turn: TurnSettings | undefined;
+	/** `relay` makes clients use TURN only (the `iceTransportPolicy` they get at `join`). */
+	iceTransportPolicy: 'all' | 'relay';
 }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -72,7 +78,12 @@ export function loadSettings(env: Env = process.env): Settings {
 		workerBin: optional(env, 'MEDIASOUP_WORKER_BIN'),
 		allowPlainIngest: bool(env, 'SFU_ALLOW_PLAIN_INGEST'),
 		logLevel: parseLogLevel(str(env, 'SFU_LOG_LEVEL', 'info')),
+		turn: parseTurn(env),
+		iceTransportPolicy: parsePolicy(str(env, 'SFU_ICE_TRANSPORT_POLICY', 'all')),
 	};
+	if (settings.iceTransportPolicy === 'relay' && settings.turn === undefined) {
+		throw new SettingsError('SFU_ICE_TRANSPORT_POLICY=relay needs TURN servers (TURN_URLS and TURN_SECRET)');
+	}
 	if (settings.rtcMinPort > settings.rtcMaxPort) {
 		throw new SettingsError('SFU_RTC_MIN_PORT must not be above SFU_RTC_MAX_PORT');
 	}
@@ -83,6 +94,26 @@ export function loadSettings(env: Env = process.env): Settings {
 		throw new SettingsError('JOIN_TOKEN_SECRET must be at least 32 characters in production');
 	}
 	return settings;
+}
+
+function parseTurn(env: Env): TurnSettings | undefined {
+	const raw = optional(env, 'TURN_URLS');
+	if (raw === undefined) return undefined;
+	let urls: string[];
+	try {
+		urls = parseTurnUrls(raw);
+	} catch (error) {
+		throw new SettingsError(`TURN_URLS: ${(error as Error).message}`);
+	}
+	if (urls.length === 0) return undefined;
+	const secret = optional(env, 'TURN_SECRET');
+	if (secret === undefined) throw new SettingsError('TURN_URLS is set but TURN_SECRET (coturn static-auth-secret) is not');
+	return { urls, secret, ttlS: int(env, 'TURN_CREDENTIAL_TTL_S', 86_400, 60, 7 * 86_400) };
+}
+
+function parsePolicy(v: string): Settings['iceTransportPolicy'] {
+	if (v === 'all' || v === 'relay') return v;
+	throw new SettingsError(`SFU_ICE_TRANSPORT_POLICY must be all|relay, got "${v}"`);
 }
 
 function parseLogLevel(v: string): Settings['logLevel'] {

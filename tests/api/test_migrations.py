@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 URL = f"{PG}/parley_test_migrations"
 
 
-async def _tables() -> set[str]:
+async def _tables(url: str = URL) -> set[str]:
     import asyncpg
 
-    conn = await asyncpg.connect(plain_dsn(URL))
+    conn = await asyncpg.connect(plain_dsn(url))
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
@@ -49,3 +49,24 @@ def test_every_migration_up_and_down() -> None:
     assert {"rooms", "captions", "caption_translations", "participants", "api_keys"} <= run_sync(_tables)
     command.downgrade(cfg, "base")
     assert run_sync(_tables) == {"alembic_version"}
+
+
+def test_the_migrate_job_runs_in_production_with_only_the_database_url() -> None:
+    """The stack's one-shot job gets the database password and nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"{PG}/parley_test_migrate_job"
+    run_sync(lambda: recreate_database(url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update(PARLEY_ENV="production", PARLEY_DATABASE_URL=url)
+    done = subprocess.run(
+        [sys.executable, "-m", "parley_gateway.db.migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "captions" in run_sync(lambda: _tables(url))

@@ -1,11 +1,13 @@
 """Every Grafana panel's PromQL and every alert rule run against a real Prometheus that scraped the
-running services (STT, translate, gateway started by LocalStack, one LibriVox clip spoken into a
-room with a Spanish listener), and every metric name they use exists (issue 7)."""
+running services (STT, translate, gateway started by LocalStack, the SFU when it is built, one
+LibriVox clip spoken into a room with a Spanish listener), and every metric name they use exists
+(issue 7)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,9 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 MON = ROOT / "monitoring"
 LOGS = ROOT / "artifacts" / "logs" / "deploy"
 CLIP = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
+SFU_DIR = ROOT / "mediasoup-node"
+SFU_BUILT = (SFU_DIR / "dist" / "src" / "main.js").exists()
 JOB_OF = {"stt-1": "parley-stt", "translate-1": "parley-translate", "gateway": "parley-gateway"}
 # Services this test does not start: their metric names are checked against their source instead.
-NOT_STARTED = {"parley_sfu_": ROOT / "mediasoup-node" / "src", "parley_persist_": ROOT / "services"}
+NOT_STARTED = {"parley_persist_": ROOT / "services"}
+if not SFU_BUILT:  # `make test` builds it first; a bare pytest run may not have
+    NOT_STARTED["parley_sfu_"] = SFU_DIR / "src"
 TOKEN = re.compile(r"\b(parley_[a-z0-9_]+)\b")
 
 
@@ -58,10 +64,12 @@ def rule_queries() -> list[tuple[str, str]]:
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, LocalStack]]:
     binary = shutil.which("prometheus")
     assert binary, "Debian's prometheus is needed (scripts/bootstrap.sh)"
-    url = "redis://127.0.0.1:6379/9"
+    base_url = os.environ.get("PARLEY_REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = base_url.rsplit("/", 1)[0] + "/9"
     redis.Redis.from_url(url).flushdb()
     stack = LocalStack(url, LOGS)
     stack.start_default()
+    sfu, sfu_port = start_sfu(url) if SFU_BUILT else (None, 0)
     tmp = tmp_path_factory.mktemp("prom")
     # The committed config, with Swarm DNS discovery swapped for the local processes' ports.
     cfg = yaml.safe_load((MON / "prometheus" / "prometheus.yml").read_text())
@@ -74,8 +82,13 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         job = jobs[JOB_OF[name]]
         job.pop("dns_sd_configs")
         job["static_configs"] = [{"targets": [f"127.0.0.1:{sp.health_port}"]}]
+    scraped = [*JOB_OF.values()]
+    if sfu:
+        jobs["parley-sfu"].pop("dns_sd_configs")
+        jobs["parley-sfu"]["static_configs"] = [{"targets": [f"127.0.0.1:{sfu_port}"]}]
+        scraped.append("parley-sfu")
     port = free_port()
-    cfg["scrape_configs"] = [*(jobs[j] for j in JOB_OF.values()), jobs["prometheus"]]
+    cfg["scrape_configs"] = [*(jobs[j] for j in scraped), jobs["prometheus"]]
     jobs["prometheus"]["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(cfg))
     log = open(LOGS / "prometheus.log", "wb")
@@ -102,7 +115,42 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     finally:
         proc.terminate()
         proc.wait(10)
+        if sfu:
+            sfu.terminate()
+            sfu.wait(10)
         stack.stop()
+
+
+def start_sfu(redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    """The SFU (real mediasoup workers, two of them) on a free port; waits for /healthz."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SFU_WS_HOST": "127.0.0.1",
+        "SFU_WS_PORT": str(port),
+        "SFU_NUM_WORKERS": "2",
+        "REDIS_URL": redis_url,
+        "JOIN_TOKEN_SECRET": "dashboard-test-secret-0123456789abcdef",
+        "SFU_LOG_LEVEL": "warn",
+    }
+    LOGS.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        ["scripts/with-env.sh", "node", "dist/src/main.js"],
+        cwd=SFU_DIR,
+        env=env,
+        stdout=open(LOGS / "sfu.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(300):
+        try:
+            get(f"http://127.0.0.1:{port}/healthz")
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the SFU did not come up; see {LOGS / 'sfu.log'}")
 
 
 async def speak_one_clip(stack: LocalStack) -> None:
@@ -131,7 +179,8 @@ def test_every_panel_and_rule_query_runs_on_scraped_metrics(prometheus: tuple[st
     asyncio.run(speak_one_clip(stack))
     time.sleep(3)  # two more scrapes after the last caption
     targets = get(f"{base}/api/v1/targets")["data"]["activeTargets"]
-    assert {t["labels"]["job"] for t in targets if t["health"] == "up"} >= set(JOB_OF.values()), targets
+    want = set(JOB_OF.values()) | ({"parley-sfu"} if SFU_BUILT else set())
+    assert {t["labels"]["job"] for t in targets if t["health"] == "up"} >= want, targets
 
     # Names Prometheus saw: series, plus metadata (a labelled counter has HELP/TYPE before its first sample).
     series = set(get(f"{base}/api/v1/label/__name__/values")["data"])
@@ -167,6 +216,16 @@ def test_every_panel_and_rule_query_runs_on_scraped_metrics(prometheus: tuple[st
     ):
         result = query(base, f"sum({metric}_count)")
         assert result and float(result[0]["value"][1]) > 0, metric
+    if SFU_BUILT:  # per-worker series for both workers; their CPU counters have run
+        for metric in (
+            "parley_sfu_worker_transports",
+            "parley_sfu_worker_producers",
+            "parley_sfu_worker_consumers",
+        ):
+            result = query(base, f"count({metric})")
+            assert result and float(result[0]["value"][1]) == 2, (metric, result)
+        cpu = query(base, "sum(parley_sfu_worker_cpu_seconds_total)")
+        assert cpu and float(cpu[0]["value"][1]) > 0, cpu
     # The recording rule exists (its value is NaN while a new series has no rate yet); the
     # cumulative histogram gives a plausible p95 for the one clip.
     for _ in range(50):

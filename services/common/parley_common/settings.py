@@ -18,6 +18,9 @@ class BaseServiceSettings(BaseSettings):
     log_json: bool = Field(False, validation_alias=AliasChoices("PARLEY_LOG_JSON"))
     # Port of the service's /healthz + /metrics HTTP endpoint (0 = pick a free port).
     metrics_port: int = 0
+    # Its address: loopback by default; 0.0.0.0 where Prometheus scrapes from another host
+    # (the stack file sets it: Swarm scrapes tasks.<service> over the overlay network).
+    metrics_host: str = Field("127.0.0.1", validation_alias=AliasChoices("PARLEY_METRICS_HOST"))
     instance: str = ""  # replica name; hostname-pid when empty
 
     def replica_name(self) -> str:

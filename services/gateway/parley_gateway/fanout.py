@@ -126,7 +126,8 @@ class Fanout:
         while True:
             try:
                 reply = await self.r.xread({stream: last_id}, count=100, block=1000)
-            except (ConnectionError, OSError, aioredis.ConnectionError) as exc:
+            # TimeoutError too: redis-py 8 times a read out after 5 s (a network partition).
+            except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
                 log.warning("caption feed lost Redis, retrying [room:%s]: %s", feed.room, exc)
                 await asyncio.sleep(0.5)
                 continue

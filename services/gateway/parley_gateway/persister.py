@@ -166,7 +166,7 @@ async def amain(settings: PersisterSettings) -> None:
     r = aioredis.from_url(settings.redis_url)
     db = Database(settings.database_url, pool_size=2)
     persister = Persister(r, db, settings)
-    await serve_health(settings.metrics_port, lambda: persister.healthy)
+    await serve_health(settings.metrics_port, lambda: persister.healthy, settings.metrics_host)
     log.info(
         "persisting finals [stream:%s, group:%s, consumer:%s]",
         keys.PERSIST_CAPTIONS,

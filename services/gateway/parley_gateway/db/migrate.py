@@ -16,11 +16,24 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 from parley_common.log import setup_logging
+from parley_common.settings import BaseServiceSettings
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from parley_gateway.settings import GatewaySettings
+from parley_gateway.settings import DEFAULT_DATABASE_URL
 
 log = logging.getLogger("parley.migrate")
+
+
+class MigrateSettings(BaseServiceSettings):
+    """Only the database: the one-shot job needs none of the gateway's secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_MIGRATE_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("PARLEY_DATABASE_URL")
+    )
 
 
 def alembic_config(url: str) -> Config:
@@ -71,7 +84,7 @@ def main() -> None:
     )
     parser.add_argument("--url", help="database URL (default: PARLEY_DATABASE_URL)")
     args = parser.parse_args()
-    settings = GatewaySettings()
+    settings = MigrateSettings()
     setup_logging(settings.log_level, settings.log_json)
     url = args.url or settings.database_url
     asyncio.run(ensure_database(url))
