@@ -9,12 +9,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import redis
@@ -42,7 +44,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def skip_reason() -> str | None:
+def chromium_skip_reason() -> str | None:
+    """Why the meeting UI cannot be driven in Chromium on loopback here (None: it can)."""
     reason = media_skip_reason()
     if reason:
         return str(reason)
@@ -54,6 +57,26 @@ def skip_reason() -> str | None:
         return "playwright (Python) is not installed: pip install -r requirements.lock"
     if not (FRONTEND_DIST / "index.html").is_file():
         return "the frontend is not built: run `make frontend-build` first"
+    return None
+
+
+def wait_on_page(what: str, check: Any, timeout: float, page: Any, artifacts: Path) -> Any:
+    """Poll check() until it is truthy; on timeout, a screenshot of page into artifacts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(artifacts / "failure.png"))
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(250)
+
+
+def skip_reason() -> str | None:
+    reason = chromium_skip_reason()
+    if reason:
+        return reason
     if not Path(PG_SOCKET_DIR, ".s.PGSQL.5432").exists():
         return f"no Postgres socket in {PG_SOCKET_DIR} (run scripts/ensure-postgres.sh)"
     if not LIBRIVOX.is_dir():

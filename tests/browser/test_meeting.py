@@ -30,6 +30,7 @@ from browser_helpers import (
     skip_reason,
     source_finals,
     speech_wav,
+    wait_on_page,
     wav_pcm,
     wav_position,
 )
@@ -99,15 +100,7 @@ def finals(page: Any) -> list[dict[str, str]]:
 
 
 def wait_until(what: str, check: Any, timeout: float, page: Any) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"))
-            raise AssertionError(f"timed out waiting for {what}")
-        page.wait_for_timeout(250)
+    return wait_on_page(what, check, timeout, page, ARTIFACTS)
 
 
 def parse_vtt(text: str) -> list[tuple[float, float, str]]:

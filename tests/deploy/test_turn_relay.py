@@ -23,9 +23,8 @@ from parley_common.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, FRONTEND_DIST  # noqa: E402
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, FRONTEND_DIST, chromium_skip_reason, wait_on_page  # noqa: E402
 from media_helpers import MediaWorld, media_world  # noqa: E402
-from media_helpers import skip_reason as media_skip_reason  # noqa: E402
 from turn_helpers import Coturn, start_coturn  # noqa: E402
 
 LOGS = ROOT / "artifacts" / "logs" / "turn"
@@ -34,20 +33,9 @@ SECRET = "turn-test-shared-secret-0123456789"
 
 
 def skip_reason() -> str | None:
-    reason = media_skip_reason()
-    if reason:
-        return str(reason)
     if not Path("/usr/bin/turnserver").exists():
         return "coturn is not installed (apt-get install coturn; scripts/bootstrap.sh does)"
-    if not Path(CHROMIUM).exists():
-        return "Debian's chromium is not installed (apt-get install chromium)"
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "playwright (Python) is not installed: pip install -r requirements.lock"
-    if not (FRONTEND_DIST / "index.html").is_file():
-        return "the frontend is not built: run `make frontend-build` first"
-    return None
+    return chromium_skip_reason()
 
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
@@ -147,15 +135,7 @@ def relay_world() -> Iterator[tuple[MediaWorld, Coturn]]:
 
 
 def wait_until(what: str, check: Any, timeout: float, page: Any) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(LOGS / "failure.png"))
-            raise AssertionError(f"timed out waiting for {what}")
-        page.wait_for_timeout(250)
+    return wait_on_page(what, check, timeout, page, LOGS)
 
 
 def join(page: Any, url: str, mic: bool) -> None:
