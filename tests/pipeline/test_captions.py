@@ -135,12 +135,18 @@ async def test_a_listener_can_switch_language_mid_meeting(stack: LocalStack, r: 
         assert await li.wait_for(lambda c: len(c.finals()) == 1, 60)
         await li.send({"type": "set_lang", "lang": "source"})
         assert await li.wait_for(lambda c: any(e["type"] == "lang" for e in c.events), 5)
+        # The earlier line comes again, in the new language (marked earlier), before any new one.
+        assert await li.wait_for(lambda c: len(c.finals()) == 2, 10)
         await sp.play(load_audio(str(CLIPS[4][1])))
         await sp.silence(1.0)
         await sp.end()
-        assert await li.wait_for(lambda c: len(c.finals()) == 2, 60)
+        assert await li.wait_for(lambda c: len(c.finals()) == 3, 60)
         await li.send({"type": "set_lang", "lang": "??"})
         assert await li.wait_for(lambda c: any(e["type"] == "error" for e in c.events), 5)
-    first, second = li.finals()
+    first, again, second = li.finals()
     assert first["lang"] == "es" and first["text"] == "No fue un enfermo-hombre joven colocado."
+    assert again["id"] == first["id"]
+    assert again["lang"] == "en" and again["text"] == "He was not an ill-disposed young man."
     assert second["lang"] == "en" and second["text"] == "He might even have been made amiable himself."
+    final_events = [m for m in li.events if m.get("type") == "caption" and m["caption"]["type"] == "final"]
+    assert [bool(m.get("earlier")) for m in final_events] == [False, True, False]
