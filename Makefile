@@ -28,7 +28,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-pytest: setup mediasoup-build  # tests/media need the built SFU
+pytest: setup mediasoup-build frontend-build  # tests/media need the built SFU; the TURN relay test drives the UI
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
 	$(VENV)/bin/pytest -q --ignore=tests/browser  # tests/browser: make frontend-test
