@@ -10,6 +10,7 @@ import os
 import redis.asyncio as aioredis
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
+from parley_common.outage import ride_out
 
 from parley_stt.settings import SttSettings
 
@@ -24,17 +25,23 @@ async def amain(settings: SttSettings) -> None:
         from parley_stt.worker import Worker
 
         engine = await asyncio.to_thread(WhisperEngine, settings)
-        tasks["worker"] = asyncio.create_task(Worker(r, settings, engine).run(), name="worker")
+        worker = Worker(r, settings, engine)
+        tasks["worker"] = asyncio.create_task(ride_out("worker", r, worker.run), name="worker")
     if settings.role in ("all", "segmenter"):
         from parley_stt.segmenter import Segmenter
 
-        tasks["segmenter"] = asyncio.create_task(Segmenter(r, settings).run(), name="segmenter")
-    await serve_health(settings.metrics_port, lambda: all(not t.done() for t in tasks.values()))
+        seg = Segmenter(r, settings)
+        tasks["segmenter"] = asyncio.create_task(
+            ride_out("segmenter", r, seg.run, on_outage=seg.release_all), name="segmenter"
+        )
+    await serve_health(
+        settings.metrics_port, lambda: all(not t.done() for t in tasks.values()), settings.metrics_host
+    )
     log.info("stt replica %s running (%s)", settings.replica_name(), ", ".join(tasks))
     try:
         done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
         for t in done:
-            t.result()  # a loop that ended raised: let the process exit and be restarted
+            t.result()  # a loop that ended raised (or Redis stayed away): exit, to be restarted
     finally:
         for t in tasks.values():
             t.cancel()

@@ -9,6 +9,7 @@ import logging
 import redis.asyncio as aioredis
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
+from parley_common.outage import ride_out
 
 from parley_translate.engines.apertium import ApertiumEngine
 from parley_translate.engines.base import Engine
@@ -48,8 +49,8 @@ def build_engines(settings: TranslateSettings) -> list[Engine]:
 async def amain(settings: TranslateSettings) -> None:
     r = aioredis.from_url(settings.redis_url)
     translator = Translator(r, settings, build_engines(settings))
-    task = asyncio.create_task(translator.run(), name="translator")
-    await serve_health(settings.metrics_port, lambda: not task.done())
+    task = asyncio.create_task(ride_out("translator", r, translator.run), name="translator")
+    await serve_health(settings.metrics_port, lambda: not task.done(), settings.metrics_host)
     log.info(
         "translate replica %s running (engines: %s)",
         settings.replica_name(),

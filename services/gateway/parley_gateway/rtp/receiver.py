@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from parley_common.outage import REDIS_DOWN
 from parley_common.schemas import AudioFrame, BadMessage
 from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
 
@@ -87,6 +88,7 @@ class RtpReceiver:
     port: int = 5004
     jitter_s: float = 0.04
     queue_max: int = 5000
+    outage_s: float = 10.0  # how long a write waits for Redis to come back before dropping
     events_stream: str = registry.STREAM
     live: dict[int, _Live] = field(default_factory=dict)
     _queue: asyncio.Queue[_Item] = field(init=False)
@@ -215,18 +217,36 @@ class RtpReceiver:
         while True:
             item = await self._queue.get()
             try:
-                if isinstance(item, _Frame):
-                    await append_frame(self.r, item.room, item.speaker, item.frame)
-                    metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
-                elif isinstance(item, _Register):
-                    await ensure_room(self.r, item.room)
-                    await register_speaker(self.r, item.room, item.speaker, item.name)
-                elif isinstance(item, _End):
-                    await end_speaker(self.r, item.room, item.speaker, item.ts)
-                else:
-                    await mark_active(self.r, item.room, item.speaker)
+                await self._write_retrying(item)
             except (OSError, aioredis.RedisError, BadMessage) as exc:
                 metrics.DROPPED.labels("redis_error").inc()
                 log.warning("rtp: Redis write failed: %s", exc)
             finally:
                 self._queue.task_done()
+
+    async def _write_retrying(self, item: _Item) -> None:
+        """While Redis is away (a restart: ~1 s) the item is retried and what arrives meanwhile waits
+        in the queue (`queue_max` frames), so a Redis restart loses no speech; the frames keep
+        their spoken time. Past `outage_s` it is dropped and counted."""
+        since = 0.0
+        while True:
+            try:
+                await self._write_one(item)
+                return
+            except REDIS_DOWN:
+                since = since or time.monotonic()
+                if time.monotonic() - since > self.outage_s:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def _write_one(self, item: _Item) -> None:
+        if isinstance(item, _Frame):
+            await append_frame(self.r, item.room, item.speaker, item.frame)
+            metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
+        elif isinstance(item, _Register):
+            await ensure_room(self.r, item.room)
+            await register_speaker(self.r, item.room, item.speaker, item.name)
+        elif isinstance(item, _End):
+            await end_speaker(self.r, item.room, item.speaker, item.ts)
+        else:
+            await mark_active(self.r, item.room, item.speaker)
