@@ -67,6 +67,7 @@ class OwnedSpeaker:
     seg: SpeakerSegmenter
     last_id: str
     last_frame_at: float = field(default_factory=time.monotonic)
+    checkpointed: float = 0.0  # monotonic s of the last commit
 
     @property
     def stream(self) -> str:
@@ -164,14 +165,20 @@ class Segmenter:
                 actions.extend(sp.seg.flush())
                 ended = True
         sp.last_frame_at = time.monotonic()
-        ok = await self._commit_actions(sp, actions)
+        ok = await self._commit_actions(sp, actions, force=ended)
         if ended and ok:
             log.info("speaker stream ended [room:%s, speaker:%s]", sp.room, sp.speaker)
             await self.r.zrem(keys.SPEAKERS_ACTIVE, member)
             await self._release(keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner])
             del self.owned[member]
 
-    async def _commit_actions(self, sp: OwnedSpeaker, actions: list[Action]) -> bool:
+    async def _commit_actions(self, sp: OwnedSpeaker, actions: list[Action], force: bool = False) -> bool:
+        if not actions and not force and time.monotonic() - sp.checkpointed < self.settings.checkpoint_s:
+            # Nothing to publish: the checkpoint (~16 KB of JSON) can wait. A replica taking over
+            # replays these frames from the previous one and, the VAD being deterministic, reaches
+            # the same state. Committing every XREAD batch cost more CPU than the VAD itself.
+            return True
+        sp.checkpointed = time.monotonic()
         now = time.time()
         args: list[str | int | float] = []
         for a in actions:

@@ -46,6 +46,9 @@ class SttSettings(BaseServiceSettings):
     max_utterance_s: float = 15.0
 
     lease_ms: int = 3000
+    # A speaker's checkpoint is committed with every job, and otherwise at most this often
+    # (0: after every read). Longer = less CPU per speaker, more audio replayed on a takeover.
+    checkpoint_s: float = 0.5
     claim_idle_ms: int = 3000
     stall_s: float = 1.0  # a speaker whose frames stop this long mid-utterance is flushed
     partial_max_age_s: float = 1.0  # older partial jobs are dropped, not decoded
