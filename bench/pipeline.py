@@ -160,6 +160,13 @@ def match(spoken: list[Spoken], finals: list[Received]) -> dict[int, list[Receiv
     return out
 
 
+def lag_drift(series: list[tuple[float, float]]) -> float:
+    """Median latency of the last third minus the first third, (when, latency) pairs in time order."""
+    values = [v for _, v in sorted(series)]
+    third = max(1, len(values) // 3)
+    return statistics.median(values[-third:]) - statistics.median(values[:third]) if len(values) >= 3 else 0.0
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -268,11 +275,7 @@ def report(
         if part_by_clip[i]:
             first_partial.append(min(g.at for g in part_by_clip[i]) - s.speech_start)
     audio_s = sum(len(s.clip.audio) for s in spoken) / SAMPLE_RATE
-    third = max(1, len(e2e_series) // 3)
-    series = [v for _, v in sorted(e2e_series)]
-    drift = (
-        statistics.median(series[-third:]) - statistics.median(series[:third]) if len(series) >= 3 else 0.0
-    )
+    drift = lag_drift(e2e_series)
 
     wer_live = wer(refs, hyps)
     wer_stock = stock_wer(clips) if not args.skip_stock else float("nan")

@@ -66,8 +66,12 @@ class LocalStack:
     gateway_port: int = 0
     join_token_secret: str = "local-stack-join-token-secret-0123456789"
 
-    def start(self, name: str, module: str, extra_env: dict[str, str] | None = None) -> ServiceProc:
-        port = free_port()
+    def start(
+        self, name: str, module: str, extra_env: dict[str, str] | None = None, port: int = 0
+    ) -> ServiceProc:
+        """Start `module` as `name`; `port` (0: a free one) is its health port, for the gateway
+        also its listening port (a restart keeps it, so clients reconnect to the same URL)."""
+        port = port or free_port()
         env = {
             **os.environ,
             "PARLEY_REDIS_URL": self.redis_url,

@@ -1,0 +1,93 @@
+"""Faults under load (the 10-room scenario, two STT replicas): SIGKILL an STT replica, then the
+translate replica, then the gateway, then restart Redis. Each killed process is started again at
+once, as an orchestrator would. Listeners are never told: they recover by themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from .analyse import finals_of, late_after, lost_between, pct
+from .scenario import Run
+from .stack import LoadStack
+
+# (seconds into the speech, what)
+PLAN = (
+    (40.0, "kill stt-1"),
+    (80.0, "kill translate-1"),
+    (120.0, "kill gateway"),
+    (160.0, "restart redis"),
+)
+MODULES = {"stt-1": "parley_stt", "translate-1": "parley_translate", "gateway": "parley_gateway"}
+
+
+class Faults:
+    def __init__(self, stack: LoadStack, plan: tuple[tuple[float, str], ...] = PLAN) -> None:
+        self.stack = stack
+        self.plan = plan
+        self.events: list[dict[str, Any]] = []
+
+    async def __call__(self, run: Run) -> dict[str, Any]:
+        for at, what in self.plan:
+            delay = run.started + at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.time() > run.speech_until:
+                break
+            self.events.append(await asyncio.to_thread(self._inject, what))
+        return {"plan": [f"{w} at {at:.0f} s" for at, w in self.plan]}
+
+    def _inject(self, what: str) -> dict[str, Any]:
+        verb, name = what.split()
+        t = time.time()
+        if verb == "kill":
+            with self.stack.lock:  # the supervisor must not restart it too
+                self.stack.proc(name).kill(signal.SIGKILL)
+                self.stack.restart_service(name, MODULES[name])
+        else:
+            assert self.stack.redis is not None
+            self.stack.redis.restart()
+        return {"fault": what, "at": t, "back_after_s": round(time.time() - t, 2)}
+
+    def recovery(self, run: Run) -> list[dict[str, Any]]:
+        """Per fault: finals of speech that ended from 10 s before to 30 s after it that came later
+        than the pre-fault p95 + 1 s, and when the last of them arrived (= recovery time)."""
+        if not self.events:
+            return []
+        first = self.events[0]["at"]
+        base: list[float] = []
+        for u in run.users:
+            if u.lang != "source":
+                continue
+            for f in finals_of(u):
+                end = float(f.caption["timing"]["speech_end"])
+                if end < first - 2:
+                    base.append(f.at - end)
+        threshold = pct(base, 95) + 1.0
+        out = []
+        for ev in self.events:
+            t = ev["at"]
+            last, late, worst = late_after(run.users, run.spoken, t - 10, t + 30, threshold)
+            lost = lost_between(run.users, run.spoken, t - 10, t + 30)
+            drops = [
+                back - down
+                for u in run.users
+                if u.captions
+                for down, back in u.captions.drops
+                if t - 1 <= down <= t + 30
+            ]
+            out.append(
+                {
+                    **{k: v for k, v in ev.items() if k != "at"},
+                    "late_threshold_s": round(threshold, 2),
+                    "late_finals": late,
+                    "worst_e2e_s": round(worst, 2),
+                    "lost_finals": lost,
+                    "recovery_s": round(last - t, 2) if last else 0.0,
+                    "caption_reconnects": len(drops),
+                    "caption_reconnect_max_s": round(max(drops), 2) if drops else 0.0,
+                }
+            )
+        return out

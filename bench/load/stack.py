@@ -1,0 +1,270 @@
+"""The system under load: a Redis of its own (AOF, as stack/docker-stack.yml runs it), the SFU with
+plain-RTP ingest, STT replicas, translation and the gateway, all on 127.0.0.1 (LocalStack).
+Or a deployment elsewhere, reached by URL and a join-token secret (`Target`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from parley_common.procs import LocalStack, ServiceProc, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SFU_DIR = ROOT / "mediasoup-node"
+
+
+@dataclass
+class Target:
+    """Where the load goes: the SFU's signalling URL, the gateway's base WebSocket URL, and how to
+    get join tokens (the secret mints them; a real deployment's operator passes its own)."""
+
+    sfu_url: str
+    gateway_ws: str
+    token_secret: str
+    metrics_urls: dict[str, str] = field(default_factory=dict)  # service -> /metrics URL
+
+    def token(self, room: str, sub: str, name: str, role: str) -> str:
+        from parley_gateway.auth.tokens import issue_join_token
+
+        return issue_join_token(self.token_secret, room, sub, name, role, 4 * 3600)
+
+    def caption_url(self, room: str, lang: str, token: str, since: str = "") -> str:
+        url = f"{self.gateway_ws}/ws/rooms/{room}/captions?lang={lang}&token={token}"
+        return url + (f"&since={since}" if since else "")
+
+
+def sfu_ready() -> str | None:
+    """Why the local SFU cannot start, or None."""
+    if not (SFU_DIR / "dist" / "src" / "main.js").exists():
+        return "the SFU is not built: run `make mediasoup-build` first"
+    if not shutil.which("redis-server"):
+        return "redis-server is not installed"
+    return None
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of our own; `persist` = AOF every second, so a restart keeps the streams."""
+
+    port: int
+    persist: bool = True
+    dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="parley-load-redis-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                *aof,
+            ],
+            stdout=open(self.dir / "redis.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on {self.port} did not start; see {self.dir}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: Redis fsyncs its AOF and exits (a clean restart, as an orchestrator does it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def used_memory_mb(self) -> float:
+        try:
+            return float(redis.Redis(port=self.port).info("memory")["used_memory"]) / 2**20
+        except redis.ConnectionError:
+            return float("nan")
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class LoadStack:
+    """Everything on this machine. `stt_replicas` STT processes share the work (consumer groups)."""
+
+    log_dir: Path
+    stt_replicas: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    redis_port: int = 0
+    redis: RedisServer | None = None
+    services: LocalStack | None = None
+    sfu: subprocess.Popen[bytes] | None = None
+    sfu_port: int = 0
+    restart_delay_s: float = 5.0  # as stack/docker-stack.yml's restart policy (condition any, 5 s)
+    restarts: list[tuple[float, str, int | None]] = field(default_factory=list)  # (when, name, exit code)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _modules: dict[str, str] = field(default_factory=dict)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Target:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.redis_port or free_port())
+        self.redis.start()
+        rtp_port = free_port()
+        self.sfu_port = free_port()
+        self.services = LocalStack(
+            self.redis.url,
+            self.log_dir,
+            env={
+                "PARLEY_GATEWAY_RTP_PORT": str(rtp_port),
+                "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # no admin API
+                "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{self.sfu_port}/ws",
+                **self.env,
+            },
+        )
+        self._modules = {f"stt-{i + 1}": "parley_stt" for i in range(self.stt_replicas)}
+        self._modules |= {"translate-1": "parley_translate", "gateway": "parley_gateway"}
+        for name, module in self._modules.items():
+            self.services.start(name, module)
+        self.start_sfu(rtp_port)
+        self.services.wait_healthy(180)
+        threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
+        return Target(
+            f"ws://127.0.0.1:{self.sfu_port}/ws",
+            self.services.ws_base,
+            self.services.join_token_secret,
+            self.metrics_urls(),
+        )
+
+    def start_sfu(self, rtp_port: int) -> None:
+        assert self.redis is not None and self.services is not None
+        lo = 30000 + (os.getpid() % 300) * 100  # a port range of our own for the RTP transports
+        env = {
+            **os.environ,
+            "SFU_WS_PORT": str(self.sfu_port),
+            "SFU_WS_HOST": "127.0.0.1",
+            "GATEWAY_RTP_HOST": "127.0.0.1",
+            "GATEWAY_RTP_PORT": str(rtp_port),
+            "JOIN_TOKEN_SECRET": self.services.join_token_secret,
+            "REDIS_URL": self.redis.url,
+            "SFU_NUM_WORKERS": "1",
+            "SFU_LISTEN_IP": "127.0.0.1",
+            "SFU_RTC_MIN_PORT": str(lo),
+            "SFU_RTC_MAX_PORT": str(lo + 99),
+            "SFU_ALLOW_PLAIN_INGEST": "1",
+            "SFU_LOG_LEVEL": "warn",
+        }
+        self.sfu = subprocess.Popen(
+            ["scripts/with-env.sh", "node", "dist/src/main.js"],
+            cwd=SFU_DIR,
+            env=env,
+            stdout=open(self.log_dir / "sfu.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{self.sfu_port}/healthz"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    return
+            except OSError:
+                if self.sfu.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the SFU did not come up; see {self.log_dir}/sfu.log") from None
+                time.sleep(0.2)
+
+    def metrics_urls(self) -> dict[str, str]:
+        assert self.services is not None
+        urls = {n: f"http://127.0.0.1:{p.health_port}/metrics" for n, p in self.services.procs.items()}
+        urls["sfu"] = f"http://127.0.0.1:{self.sfu_port}/metrics"
+        return urls
+
+    def pids(self) -> dict[str, list[int]]:
+        """Process ids per service; the SFU is node plus its mediasoup-worker children."""
+        assert self.services is not None
+        out = {n: [p.proc.pid] for n, p in self.services.procs.items() if p.proc.poll() is None}
+        if self.sfu is not None and self.sfu.poll() is None:
+            out["sfu"] = [self.sfu.pid]
+            out["sfu-worker"] = children(self.sfu.pid)
+        if self.redis is not None and self.redis.proc is not None and self.redis.proc.poll() is None:
+            out["redis"] = [self.redis.proc.pid]
+        return out
+
+    def proc(self, name: str) -> ServiceProc:
+        assert self.services is not None
+        return self.services.procs[name]
+
+    def _supervise(self) -> None:
+        """Like the orchestrator: a service process that exits is started again after a delay.
+        Each such exit is recorded: a service that dies under load is a finding, not noise."""
+        assert self.services is not None
+        while not self._stopping.wait(0.5):
+            with self.lock:
+                dead = [n for n, p in self.services.procs.items() if p.proc.poll() is not None]
+                for name in dead:
+                    self.restarts.append((time.time(), name, self.services.procs[name].proc.returncode))
+            for name in dead:
+                if self._stopping.wait(self.restart_delay_s):
+                    return
+                with self.lock:
+                    self.services.start(name, self._modules[name], port=self.services.procs[name].health_port)
+
+    def restart_service(self, name: str, module: str) -> ServiceProc:
+        """Start `name` again (same module and port: clients reconnect to the same URL) and wait for it."""
+        assert self.services is not None
+        sp = self.services.start(name, module, port=self.services.procs[name].health_port)
+        deadline = time.monotonic() + 180
+        while not sp.healthy():
+            if sp.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not come back; see {sp.log_path}")
+            time.sleep(0.1)
+        return sp
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.services is not None:
+            self.services.stop()
+        if self.sfu is not None and self.sfu.poll() is None:
+            self.sfu.terminate()
+            try:
+                self.sfu.wait(10)
+            except subprocess.TimeoutExpired:
+                self.sfu.kill()
+                self.sfu.wait()
+        if self.redis is not None:
+            self.redis.cleanup()
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out

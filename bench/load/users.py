@@ -1,0 +1,210 @@
+"""Participants of the load. Each user joins the SFU's signalling WebSocket with a join token and
+opens the gateway's caption socket; a speaker also produces audio over a PlainTransport (plain RTP
+ingest: `createPlainTransport` + `produce`, docs/signalling.md) and sends pre-encoded Opus to it.
+One `RtpPump` paces every speaker's packets, so a speaker costs a UDP send every 20 ms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import websockets
+from parley_bot.client import Signalling
+from parley_common.caption_client import CaptionClient
+from parley_gateway.rtp.packet import build_rtp
+
+from .audio import EncodedClip
+from .stack import Target
+
+PT = 111  # the payload type we send; the SFU forwards to the gateway with its own
+TICK = 0.02
+
+
+def opus_rtp_parameters(ssrc: int) -> dict[str, object]:
+    return {
+        "mid": "0",
+        "codecs": [
+            {
+                "mimeType": "audio/opus",
+                "payloadType": PT,
+                "clockRate": 48000,
+                "channels": 2,
+                "parameters": {"useinbandfec": 1},
+                "rtcpFeedback": [],
+            }
+        ],
+        "headerExtensions": [],
+        "encodings": [{"ssrc": ssrc}],
+        "rtcp": {"cname": "parley-load", "reducedSize": True},
+    }
+
+
+class ResilientCaptions(CaptionClient):
+    """The caption socket as the meeting UI keeps it: on a drop it reconnects with
+    `since=<last event id>` (backoff 0.2 s doubling to 2 s), so nothing is missed or shown twice.
+    Every drop is recorded as (dropped at, back at)."""
+
+    def __init__(self, url_for: Callable[[str], str]) -> None:
+        super().__init__(url_for(""))
+        self.url_for = url_for
+        self.drops: list[tuple[float, float]] = []
+        self.connected = asyncio.Event()
+        self._closing = False
+
+    async def __aenter__(self) -> ResilientCaptions:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.connected.wait(), 30)
+        return self
+
+    async def _run(self) -> None:
+        backoff, dropped_at = 0.2, 0.0
+        while not self._closing:
+            try:
+                async with websockets.connect(self.url_for(self.last_event_id()), max_size=2**20) as ws:
+                    self._ws = ws
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        now = time.time()
+                        if msg.get("type") == "hello":
+                            self.connected.set()
+                            backoff = 0.2
+                            if dropped_at:
+                                self.drops.append((dropped_at, now))
+                                dropped_at = 0.0
+                        self.received.append((now, msg))
+            except (TimeoutError, OSError, websockets.WebSocketException):
+                pass
+            if self._closing:
+                return
+            dropped_at = dropped_at or time.time()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+@dataclass
+class User:
+    room: str
+    sub: str
+    lang: str  # caption language: "source" or a translation target
+    speaks: bool = False
+    join_s: float = 0.0  # signalling: connect + join answered
+    sig: Signalling | None = None
+    captions: ResilientCaptions | None = None
+    sig_closed_at: float = 0.0  # the signalling socket closed without our `leave`
+    # speaker state
+    ssrc: int = 0
+    dest: tuple[str, int] = ("", 0)
+    producer_id: str = ""
+    playing: list[bytes] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _leaving: bool = False
+
+    async def join(self, target: Target) -> None:
+        role = "guest" if self.speaks else "listener"
+        token = target.token(self.room, self.sub, self.sub.title(), role)
+        t0 = time.perf_counter()
+        self.sig = await Signalling.connect(target.sfu_url)
+        await self.sig.request("join", {"room": self.room, "token": token})
+        self.join_s = time.perf_counter() - t0
+        self.sig._reader.add_done_callback(self._sig_closed)
+        if self.speaks:
+            ingest = await self.sig.request("createPlainTransport")
+            self.ssrc = random.randrange(1, 2**32)
+            produced = await self.sig.request(
+                "produce",
+                {
+                    "transportId": ingest["id"],
+                    "kind": "audio",
+                    "rtpParameters": opus_rtp_parameters(self.ssrc),
+                },
+            )
+            self.producer_id = str(produced["producerId"])
+            self.dest = (str(ingest["ip"]), int(ingest["port"]))
+        listen_token = target.token(self.room, f"{self.sub}-captions", self.sub.title(), "listener")
+        self.captions = ResilientCaptions(
+            lambda since: target.caption_url(self.room, self.lang, listen_token, since)
+        )
+        await self.captions.__aenter__()
+
+    def _sig_closed(self, _: object) -> None:
+        if not self._leaving:
+            self.sig_closed_at = time.time()
+
+    async def leave(self) -> None:
+        self._leaving = True
+        if self.sig is not None:
+            with contextlib.suppress(Exception):
+                if self.producer_id:
+                    await self.sig.request("closeProducer", {"producerId": self.producer_id}, timeout=5)
+                await self.sig.request("leave", timeout=5)
+            await self.sig.close()
+        if self.captions is not None:
+            await self.captions.__aexit__()
+
+    def say(self, clip: EncodedClip) -> None:
+        self.playing = list(reversed(clip.packets))
+        self.done.clear()
+
+
+class RtpPump:
+    """Sends one packet per speaker every 20 ms: the current clip's next packet, else silence.
+    Ticks that come late (a busy machine) are sent at once, so each stream's RTP clock stays
+    the wall clock the listener's latency is measured against; `clock(n)` maps ticks to it."""
+
+    def __init__(self, speakers: list[User], silence: bytes) -> None:
+        self.speakers = speakers
+        self.silence = silence
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        self.t0 = 0.0
+        self.tick = 0
+        self.sent = 0
+        self.late_ticks = 0
+        self._seq = {id(u): random.randrange(2**16) for u in speakers}
+        self._ts = {id(u): random.randrange(2**32) for u in speakers}
+        self._stop = False
+
+    def now_media(self) -> float:
+        """Wall time of the next tick's first sample."""
+        return self.t0 + self.tick * TICK
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        m0 = loop.time()
+        self.t0 = time.time()
+        while not self._stop:
+            delay = m0 + self.tick * TICK - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -TICK:
+                self.late_ticks += 1
+            for u in self.speakers:
+                payload = u.playing.pop() if u.playing else self.silence
+                if not u.playing and not u.done.is_set():
+                    u.done.set()
+                k = id(u)
+                seq, ts = self._seq[k], self._ts[k]
+                self.sock.sendto(build_rtp(PT, seq, ts, u.ssrc, payload), u.dest)
+                self._seq[k] = (seq + 1) & 0xFFFF
+                self._ts[k] = (ts + 960) & 0xFFFFFFFF
+                self.sent += 1
+            self.tick += 1
+
+    def stop(self) -> None:
+        self._stop = True
+        self.sock.close()
