@@ -1,0 +1,532 @@
+"""The three-node rehearsal's world (issue 7): three network namespaces stand in for the stack's
+nodes (ai, media, monitoring), joined by veth pairs to a bridge in a fourth namespace that also
+holds the test itself (the participants' side). Each node runs, as processes, the services the
+stack file places on it, with the environment, secrets (through stack/images/secrets-env.sh),
+commands and ports the stack file gives them; host names become the nodes' addresses."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from test_stack import STACK, render
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "media"))
+from media_helpers import CLONE_NEWNET, _setns  # noqa: E402
+
+LOGS = ROOT / "artifacts" / "logs" / "rehearsal"
+VENV_BIN = ROOT / ".venv" / "bin"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+AS_POSTGRES = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]  # it refuses root
+SUBNET = "10.77.0"
+NODE_IP = {"ai": f"{SUBNET}.1", "media": f"{SUBNET}.2", "monitoring": f"{SUBNET}.3"}
+CLIENT_IP = f"{SUBNET}.254"  # the bridge's own address: where the test (the participants) sits
+CONSTRAINT = re.compile(r"^node\.labels\.parley\.role\s*==\s*(\S+)$")
+# What the rehearsal runs of the stack. Not run: caddy (TLS entry; the test talks to the gateway
+# and SFU directly), coturn (tests/deploy/test_turn_relay.py), Grafana and Loki/promtail (in no
+# registry), Alertmanager (nothing to deliver to).
+PIPELINE = ["stt", "translate", "persister", "gateway", "sfu"]
+# Swarm scrape jobs whose services the rehearsal does not run.
+NOT_SCRAPED = {"alertmanager", "loki"}
+
+
+def skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root for network namespaces (ip netns); CI runs as root"
+    if not shutil.which("ip") or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
+        return "`ip netns` is unavailable (apt-get install iproute2)"
+    probe = f"parley-probe-{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode:
+        return "network namespaces cannot be created here"
+    try:
+        ok = (
+            subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"], capture_output=True).returncode
+            == 0
+        )
+        ok = (
+            ok
+            and subprocess.run(
+                ["ip", "-n", probe, "link", "add", "br-probe", "type", "bridge"], capture_output=True
+            ).returncode
+            == 0
+        )
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    if not ok:
+        return "network namespaces cannot be set up here (`ip -n NS link ...` fails, e.g. in a chroot)"
+    for tool in ("redis-server", "prometheus", "setpriv"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (scripts/bootstrap.sh)"
+    if not (PG_BIN / "postgres").exists():
+        return "PostgreSQL 15 is not installed (apt-get install postgresql)"
+    if not (ROOT / "mediasoup-node" / "dist" / "src" / "main.js").exists():
+        return "the SFU is not built: run `make mediasoup-build` first"
+    return None
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@dataclass
+class Network:
+    """Namespaces `parley-rh{pid}-{node}` for the nodes, and `parley-rh{pid}-net` with the bridge."""
+
+    suffix: str = field(default_factory=lambda: str(os.getpid()))
+
+    @property
+    def switch(self) -> str:
+        return f"parley-rh{self.suffix}-net"
+
+    def ns(self, node: str) -> str:
+        return f"parley-rh{self.suffix}-{node}"
+
+    def create(self) -> None:
+        ip("netns", "add", self.switch)
+        ip("-n", self.switch, "link", "set", "lo", "up")
+        ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+        ip("-n", self.switch, "addr", "add", f"{CLIENT_IP}/24", "dev", "br0")
+        ip("-n", self.switch, "link", "set", "br0", "up")
+        for node, addr in NODE_IP.items():
+            ns = self.ns(node)
+            ip("netns", "add", ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+            ip(
+                "-n",
+                self.switch,
+                "link",
+                "add",
+                f"to-{node}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns,
+            )
+            ip("-n", self.switch, "link", "set", f"to-{node}", "master", "br0", "up")
+            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            ip("-n", ns, "link", "set", "eth0", "up")
+
+    def cut(self, node: str) -> None:
+        """The node's cable out: its bridge port down (the node itself keeps its address, so its
+        own services still reach each other; nobody else reaches it)."""
+        ip("-n", self.switch, "link", "set", f"to-{node}", "down")
+
+    def restore(self, node: str) -> None:
+        ip("-n", self.switch, "link", "set", f"to-{node}", "up")
+
+    def delete(self) -> None:
+        for ns in [*(self.ns(n) for n in NODE_IP), self.switch]:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@dataclass
+class Proc:
+    name: str
+    node: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    health: str = ""  # http://node:port/healthz, if it serves one
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def stack_services() -> dict[str, Any]:
+    """The stack as deployed with the media node's public address = its rehearsal address."""
+    saved = os.environ.get("PARLEY_MEDIA_PUBLIC_IP")
+    os.environ["PARLEY_MEDIA_PUBLIC_IP"] = NODE_IP["media"]
+    try:
+        services: dict[str, Any] = render(STACK)["services"]
+        return services
+    finally:
+        if saved is None:
+            os.environ.pop("PARLEY_MEDIA_PUBLIC_IP")
+        else:
+            os.environ["PARLEY_MEDIA_PUBLIC_IP"] = saved
+
+
+def node_of(svc: dict[str, Any]) -> str:
+    for c in (svc.get("deploy") or {}).get("placement", {}).get("constraints", []):
+        m = CONSTRAINT.match(c)
+        if m:
+            return m.group(1)
+    raise ValueError(f"no parley.role placement in {svc}")
+
+
+def host_map(services: dict[str, Any]) -> dict[str, str]:
+    """Swarm service name -> the address of the node the stack places it on (global services,
+    such as promtail, have no one node)."""
+    out = {}
+    for name, svc in services.items():
+        try:
+            out[name] = NODE_IP[node_of(svc)]
+        except ValueError:
+            continue
+    return out
+
+
+def localise(value: str, hosts: dict[str, str], secret_dir: Path) -> str:
+    """A stack environment value as it must read on the rehearsal's processes: service host names
+    -> node addresses, Docker secrets -> files in secret_dir, the task slot -> 1."""
+    value = value.replace("/run/secrets/", f"{secret_dir}/").replace("{{.Task.Slot}}", "1")
+    if value in hosts:
+        return hosts[value]
+    return re.sub(
+        r"(//|@)([a-z][a-z0-9_-]*)(?=:\d)", lambda m: m.group(1) + hosts.get(m.group(2), m.group(2)), value
+    )
+
+
+def image_command(svc: dict[str, Any]) -> list[str]:
+    """The service's `command`, else its image's ENTRYPOINT + CMD (stack/images/<image>/Dockerfile)."""
+    image = str(svc["image"]).rsplit("/", 1)[-1].split(":")[0]
+    dockerfile = (ROOT / "stack" / "images" / image / "Dockerfile").read_text()
+    entry = [json.loads(m) for m in re.findall(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M)][-1:]
+    cmd = [json.loads(m) for m in re.findall(r"^CMD (\[.*\])$", dockerfile, re.M)][-1:]
+    argv: list[str] = (entry[0] if entry else []) + (svc.get("command") or (cmd[0] if cmd else []))
+    return argv
+
+
+def local_argv(argv: list[str]) -> tuple[list[str], Path]:
+    """An image's argv as a local process: the shim from stack/images, console scripts from .venv,
+    the SFU through mediasoup-node/scripts/with-env.sh (Node 22 and the built worker)."""
+    out: list[str] = []
+    cwd = ROOT
+    for a in argv:
+        if a == "secrets-env.sh":
+            out += ["sh", str(ROOT / "stack" / "images" / "secrets-env.sh")]
+        elif a.startswith("parley-"):
+            out.append(str(VENV_BIN / a))
+        elif a == "node":
+            cwd = ROOT / "mediasoup-node"
+            out += ["scripts/with-env.sh", "node"]
+        else:
+            out.append(a)
+    return out, cwd
+
+
+@dataclass
+class Rehearsal:
+    net: Network
+    services: dict[str, Any]
+    secrets: dict[str, str]
+    pg_dir: Path = Path()
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @property
+    def hosts(self) -> dict[str, str]:
+        return host_map(self.services)
+
+    @property
+    def join_token_secret(self) -> str:
+        return self.secrets["parley_join_token_secret"]
+
+    def url(self, service: str, port: int, path: str = "", scheme: str = "http") -> str:
+        return f"{scheme}://{self.hosts[service]}:{port}{path}"
+
+    def spawn(
+        self, name: str, node: str, argv: list[str], env: dict[str, str], cwd: Path, health: str = ""
+    ) -> Proc:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log_path = LOGS / f"{name}.log"
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.net.ns(node), *argv],
+            cwd=cwd,
+            env=env,
+            stdout=open(log_path, "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        p = Proc(name, node, proc, log_path, health)
+        self.procs[name] = p
+        return p
+
+    def service_env(self, name: str, secret_dir: Path) -> dict[str, str]:
+        hosts = self.hosts
+        env = {
+            k: localise(str(v), hosts, secret_dir)
+            for k, v in (self.services[name].get("environment") or {}).items()
+        }
+        # This machine's environment minus what the stack sets, and minus any *_FILE variable:
+        # secrets-env.sh would read those as secrets (a CA bundle, say) as it does in the image.
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PARLEY_", "SFU_", "REDIS_URL")) and not k.endswith("_FILE")
+        }
+        return {**base, **env}
+
+    def start_service(self, name: str, secret_dir: Path, overrides: dict[str, str] | None = None) -> Proc:
+        svc = self.services[name]
+        argv, cwd = local_argv(image_command(svc))
+        env = {**self.service_env(name, secret_dir), **(overrides or {})}
+        port = health_port(name, env)
+        node = node_of(svc)
+        return self.spawn(
+            name, node, argv, env, cwd, f"http://{NODE_IP[node]}:{port}/healthz" if port else ""
+        )
+
+    def psql(self, sql: str) -> str:
+        """A query on the AI node's Postgres (its Unix socket), as the stack's `parley` user."""
+        out = subprocess.run(
+            [
+                *AS_POSTGRES,
+                str(PG_BIN / "psql"),
+                "-h",
+                str(self.pg_dir),
+                "-U",
+                "parley",
+                "-d",
+                "parley",
+                "-tAc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    def redis_cli(self, *args: str) -> str:
+        """A redis-cli command on the AI node (works while the node is cut off)."""
+        out = subprocess.run(
+            ["ip", "netns", "exec", self.net.ns("ai"), "redis-cli", "-h", NODE_IP["ai"], *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        for p in self.procs.values():
+            while p.health and not http_ok(p.health):
+                if not p.alive():
+                    raise RuntimeError(f"{p.name} exited: {p.log_path.read_text(errors='replace')[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{p.name} not healthy after {timeout} s ({p.health})")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for p in reversed(list(self.procs.values())):
+            p.stop()
+
+
+def health_port(name: str, env: dict[str, str]) -> int:
+    for key in (
+        "PARLEY_STT_METRICS_PORT",
+        "PARLEY_TRANSLATE_METRICS_PORT",
+        "PARLEY_PERSISTER_METRICS_PORT",
+        "PARLEY_GATEWAY_PORT",
+        "SFU_WS_PORT",
+    ):
+        if key in env:
+            return int(env[key])
+    return 0
+
+
+def start_postgres(r: Rehearsal, data: Path) -> None:
+    """A throw-away cluster on the AI node, run as the `postgres` user (it refuses root): user and
+    database `parley` as the stack's postgres service creates them; trust on the rehearsal subnet."""
+    env = r.services["postgres"].get("environment") or {}
+    user, db = str(env.get("POSTGRES_USER", "parley")), str(env.get("POSTGRES_DB", "parley"))
+    data.mkdir(mode=0o700)
+    shutil.chown(data, "postgres", "postgres")
+    as_pg = AS_POSTGRES
+    r.pg_dir = data
+    subprocess.run(
+        [*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-U", user, "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    with open(data / "pg_hba.conf", "a") as f:
+        f.write(f"host all all {SUBNET}.0/24 trust\n")
+    r.spawn(
+        "postgres",
+        "ai",
+        [
+            *as_pg,
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(data),
+            "-k",
+            str(data),
+            "-p",
+            "5432",
+            "-c",
+            f"listen_addresses={NODE_IP['ai']},127.0.0.1",
+        ],
+        dict(os.environ),
+        ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while subprocess.run(
+        [*as_pg, str(PG_BIN / "createdb"), "-h", str(data), "-U", user, db], capture_output=True
+    ).returncode:
+        if time.monotonic() > deadline or not r.procs["postgres"].alive():
+            raise RuntimeError(
+                f"postgres did not come up: {r.procs['postgres'].log_path.read_text()[-2000:]}"
+            )
+        time.sleep(0.2)
+
+
+def start_redis(r: Rehearsal, data: Path) -> None:
+    """The stack's redis command (AOF on), bound to the AI node's address, data in a temp dir."""
+    argv = list(r.services["redis"]["command"])
+    argv += [
+        "--bind",
+        NODE_IP["ai"],
+        "127.0.0.1",
+        "--port",
+        "6379",
+        "--dir",
+        str(data),
+        "--protected-mode",
+        "no",
+    ]
+    data.mkdir()
+    r.spawn("redis", "ai", argv, dict(os.environ), ROOT)
+    deadline = time.monotonic() + 10
+    while (
+        subprocess.run(
+            ["ip", "netns", "exec", r.net.ns("ai"), "redis-cli", "-h", NODE_IP["ai"], "ping"],
+            capture_output=True,
+        ).stdout.strip()
+        != b"PONG"
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis did not come up")
+        time.sleep(0.1)
+
+
+def run_migrations(r: Rehearsal, secret_dir: Path) -> None:
+    """The one-shot `migrate` service: must exit 0 before the services start."""
+    p = r.start_service("migrate", secret_dir)
+    try:
+        rc = p.proc.wait(120)
+    finally:
+        r.procs.pop("migrate")
+    assert rc == 0, p.log_path.read_text(errors="replace")[-2000:]
+
+
+def prometheus_config(r: Rehearsal, path: Path) -> None:
+    """monitoring/prometheus/prometheus.yml with each Swarm DNS job (tasks.<service>:port) pointed
+    at the node the stack places that service on; scraped every second."""
+    cfg = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
+    cfg["global"]["scrape_interval"] = "1s"
+    cfg["global"]["evaluation_interval"] = "1s"
+    cfg["rule_files"] = [str(ROOT / "monitoring" / "prometheus" / "rules" / "parley.rules.yml")]
+    cfg.pop("alerting")
+    jobs = []
+    for job in cfg["scrape_configs"]:
+        for sd in job.pop("dns_sd_configs", []):
+            service = sd["names"][0].removeprefix("tasks.")
+            if service in NOT_SCRAPED:
+                break
+            job["static_configs"] = [{"targets": [f"{r.hosts[service]}:{sd['port']}"]}]
+        else:
+            jobs.append(job)
+    cfg["scrape_configs"] = jobs
+    path.write_text(yaml.safe_dump(cfg))
+
+
+def start_prometheus(r: Rehearsal, tmp: Path) -> Proc:
+    prometheus_config(r, tmp / "prometheus.yml")
+    paths = {
+        "/etc/prometheus/prometheus.yml": str(tmp / "prometheus.yml"),
+        "/prometheus": str(tmp / "prom-data"),
+    }
+    argv = [str(shutil.which("prometheus"))]
+    for a in r.services["prometheus"]["command"]:
+        flag, _, value = a.partition("=")
+        argv.append(f"{flag}={paths.get(value, value)}" if value else a)
+    argv.append("--web.listen-address=0.0.0.0:9090")
+    return r.spawn(
+        "prometheus",
+        "monitoring",
+        argv,
+        dict(os.environ),
+        ROOT,
+        f"http://{NODE_IP['monitoring']}:9090/-/ready",
+    )
+
+
+@contextmanager
+def rehearsal() -> Iterator[Rehearsal]:
+    """Builds the network, moves this test thread onto the participants' side of the bridge, and
+    starts every node's services (Postgres, Redis, migrate, STT, translate, persister on ai; SFU and
+    gateway on media; Prometheus on monitoring)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    net = Network()
+    tmp = Path(tempfile.mkdtemp(prefix="parley-rehearsal-"))
+    tmp.chmod(0o711)  # Postgres runs as `postgres` below it
+    secret_dir = tmp / "secrets"
+    secret_dir.mkdir()
+    r = Rehearsal(net, stack_services(), {})
+    for name in (
+        "parley_join_token_secret",
+        "parley_admin_password",
+        "parley_db_password",
+        "parley_turn_secret",
+    ):
+        r.secrets[name] = secrets.token_hex(24)
+        (secret_dir / name).write_text(r.secrets[name] + "\n")
+    original = f"/proc/{os.getpid()}/task/{os.getpid()}/ns/net"
+    keep = os.open(original, os.O_RDONLY)
+    try:
+        net.create()
+        _setns(f"/var/run/netns/{net.switch}")
+        start_postgres(r, tmp / "pg")
+        start_redis(r, tmp / "redis")
+        run_migrations(r, secret_dir)
+        for name in PIPELINE:
+            r.start_service(name, secret_dir)
+        start_prometheus(r, tmp)
+        r.wait_healthy(180)
+        yield r
+    finally:
+        r.stop()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.setns(keep, CLONE_NEWNET)
+        os.close(keep)
+        net.delete()
+        shutil.rmtree(tmp, ignore_errors=True)
