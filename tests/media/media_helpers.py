@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack, free_port
+from parley_common.procs import LocalStack, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SFU_DIR = ROOT / "mediasoup-node"
@@ -99,13 +99,8 @@ class SfuProcess:
         return self.proc
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, sig)
 
 
 @dataclass
