@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from parley_common.procs import LocalStack, ServiceProc, free_port
+from parley_common.procs import LocalStack, ServiceProc, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SFU_DIR = ROOT / "mediasoup-node"
@@ -247,13 +247,8 @@ class LoadStack:
         self._stopping.set()
         if self.services is not None:
             self.services.stop()
-        if self.sfu is not None and self.sfu.poll() is None:
-            self.sfu.terminate()
-            try:
-                self.sfu.wait(10)
-            except subprocess.TimeoutExpired:
-                self.sfu.kill()
-                self.sfu.wait()
+        if self.sfu is not None:
+            stop_process(self.sfu)
         if self.redis is not None:
             self.redis.cleanup()
 

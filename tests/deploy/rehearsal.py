@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from parley_common.procs import stop_process
 from test_stack import STACK, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,13 +151,7 @@ class Proc:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace_s=15)
 
 
 def http_ok(url: str) -> bool:

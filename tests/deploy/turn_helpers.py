@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from parley_common.procs import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 TURN_CONF = ROOT / "stack" / "config" / "turnserver.conf"
 # One line per relay session when it ends (coturn -v): the traffic between the relay and peers.
@@ -43,12 +45,7 @@ class Coturn:
         return out
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_coturn(log_dir: Path, port: int, relay_ports: tuple[int, int], secret: str) -> Coturn:
