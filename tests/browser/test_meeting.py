@@ -99,6 +99,21 @@ def finals(page: Any) -> list[dict[str, str]]:
     return rows
 
 
+def join_listening(page: Any, name: str, lang: str) -> None:
+    """From the lobby: name, caption language, no microphone (listen only), join, wait until live."""
+    page.get_by_test_id("lobby-name").fill(name)
+    page.get_by_test_id("lobby-lang").select_option(lang)
+    wait_until(
+        f"{name}'s microphones listed",
+        lambda: page.get_by_test_id("lobby-mic").locator("option").count() > 1,
+        15,
+        page,
+    )
+    page.get_by_test_id("lobby-mic").select_option("")  # listen only
+    page.get_by_test_id("join").click()
+    wait_until(f"{name}'s status to be connected", lambda: status_is(page, "live"), 30, page)
+
+
 def wait_until(what: str, check: Any, timeout: float, page: Any) -> Any:
     return wait_on_page(what, check, timeout, page, ARTIFACTS)
 
@@ -165,17 +180,7 @@ def test_two_people_meet_with_translated_captions(world: BrowserWorld, tmp_path:
             # Bob is in the room first (Spanish captions, listen only), so he reads Alice from her first word.
             bob.goto(room_link)
             assert world.room in bob.get_by_test_id("lobby-room").inner_text()
-            bob.get_by_test_id("lobby-name").fill("Bob")
-            bob.get_by_test_id("lobby-lang").select_option("es")
-            wait_until(
-                "B's microphones listed",
-                lambda: bob.get_by_test_id("lobby-mic").locator("option").count() > 1,
-                15,
-                bob,
-            )
-            bob.get_by_test_id("lobby-mic").select_option("")  # listen only
-            bob.get_by_test_id("join").click()
-            wait_until("B's status to be connected", lambda: status_is(bob, "live"), 30, bob)
+            join_listening(bob, "Bob", "es")
             assert bob.url.endswith(f"/rooms/{world.room}")
 
             # Alice's lobby (the invite link): level meter, camera preview; she joins with her camera on.
@@ -395,17 +400,7 @@ def test_two_people_meet_with_translated_captions(world: BrowserWorld, tmp_path:
             # never appear on her page, neither as lines nor in her transcript.
             carol = bob_browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             carol.goto(room_link)
-            carol.get_by_test_id("lobby-name").fill("Carol")
-            carol.get_by_test_id("lobby-lang").select_option("source")
-            wait_until(
-                "C's microphones listed",
-                lambda: carol.get_by_test_id("lobby-mic").locator("option").count() > 1,
-                15,
-                carol,
-            )
-            carol.get_by_test_id("lobby-mic").select_option("")
-            carol.get_by_test_id("join").click()
-            wait_until("C's status to be connected", lambda: status_is(carol, "live"), 30, carol)
+            join_listening(carol, "Carol", "source")
             before_carol = set(source_finals(redis_url, world.room))
             carol.get_by_test_id("lang").select_option("vi")
 
