@@ -27,7 +27,7 @@ PARLEY_GATEWAY_PORT=$PORT PARLEY_GATEWAY_SFU_URL=${PARLEY_GATEWAY_SFU_URL:-ws://
   REDIS_URL=$PARLEY_REDIS_URL SFU_WS_PORT=$SFU_WS_PORT exec scripts/with-env.sh node dist/src/main.js) & pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 # A listener's join token for the caption viewer (the caption socket refuses anonymous listeners).
-VIEWER_TOKEN=$(.venv/bin/python -c "import os; from parley_gateway.auth.tokens import issue_join_token as t; print(t(os.environ['PARLEY_JOIN_TOKEN_SECRET'], 'demo', 'viewer', 'Viewer', 'listener', 12 * 3600))")
+VIEWER_TOKEN=$(.venv/bin/python -c "import os; from parley_common.tokens import issue_join_token as t; print(t(os.environ['PARLEY_JOIN_TOKEN_SECRET'], 'demo', 'viewer', 'Viewer', 'listener', 12 * 3600))")
 # The meeting UI (frontend/): room "demo" and an invite link to it, through the admin API.
 INVITE=$(.venv/bin/python - "http://127.0.0.1:$PORT" <<'PY' || true
 import json, os, sys, urllib.error, urllib.request

@@ -32,7 +32,7 @@ class Target:
     metrics_urls: dict[str, str] = field(default_factory=dict)  # service -> /metrics URL
 
     def token(self, room: str, sub: str, name: str, role: str) -> str:
-        from parley_gateway.auth.tokens import issue_join_token
+        from parley_common.tokens import issue_join_token
 
         return issue_join_token(self.token_secret, room, sub, name, role, 4 * 3600)
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import jwt
-from parley_gateway.auth.tokens import issue_join_token
+from parley_common.tokens import issue_join_token
 
 SECRET = "test-join-token-secret-0123456789abcdef"
 REDIS_URL = os.environ.get("PARLEY_TEST_API_REDIS_URL", "redis://127.0.0.1:6379/11")

@@ -11,14 +11,9 @@ import jwt
 import pytest
 from api_helpers import SECRET, assert_error, bearer, join_token
 from fastapi.testclient import TestClient
+from parley_common.tokens import TokenError, issue_join_token, verify_join_token
 from parley_gateway.app import create_app
-from parley_gateway.auth.tokens import (
-    TokenError,
-    issue_admin_token,
-    issue_join_token,
-    verify_admin_token,
-    verify_join_token,
-)
+from parley_gateway.auth.tokens import issue_admin_token, verify_admin_token
 from parley_gateway.settings import GatewaySettings
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect

@@ -92,7 +92,7 @@ def gateway_metric(r: Rehearsal, name: str) -> dict[str, float]:
 
 async def speak_with_ai_cut(r: Rehearsal, wav: Path) -> tuple[list[dict[str, Any]], dict[str, float]]:
     from parley_bot.bot import decode_file, play
-    from parley_gateway.auth.tokens import issue_join_token
+    from parley_common.tokens import issue_join_token
 
     secret = r.join_token_secret
     listener = issue_join_token(secret, ROOM, "listener", "Listener", "listener", 3600)

@@ -124,7 +124,7 @@ class MediaWorld:
         _wait_http(self.sfu_url.replace("ws://", "http://").replace("/ws", "/healthz"), proc, 60)
 
     def token(self, room: str, sub: str, name: str, role: str = "guest") -> str:
-        from parley_gateway.auth.tokens import issue_join_token
+        from parley_common.tokens import issue_join_token
 
         return issue_join_token(self.secret, room, sub, name, role, 600)
 

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.token_secret:
             print("parley-bot: give --token or --token-secret", file=sys.stderr)
             return 2
-        from parley_gateway.auth.tokens import issue_join_token
+        from parley_common.tokens import issue_join_token
 
         token = issue_join_token(args.token_secret, args.room, args.id, args.name, "guest", 3600)
     from parley_bot.bot import decode_file, play

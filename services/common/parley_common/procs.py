@@ -123,7 +123,7 @@ class LocalStack:
 
     def caption_url(self, room: str, lang: str, since: str = "", who: str = "listener") -> str:
         """The caption WebSocket URL for a listener of `room`, with a join token."""
-        from parley_gateway.auth.tokens import issue_join_token
+        from parley_common.tokens import issue_join_token
 
         token = issue_join_token(self.join_token_secret, room, who, who, "listener", 3600)
         url = f"{self.ws_base}/ws/rooms/{room}/captions?lang={lang}&token={token}"

@@ -10,12 +10,13 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from parley_common.schemas import NAME_RE
+from parley_common.tokens import Role, TokenError, read_join_token
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_gateway.api.errors import ApiError
 from parley_gateway.auth import secrets
-from parley_gateway.auth.tokens import Role, TokenError, read_join_token, verify_admin_token
+from parley_gateway.auth.tokens import verify_admin_token
 from parley_gateway.db.engine import Database
 from parley_gateway.db.models import AdminAccount, ApiKey
 from parley_gateway.settings import GatewaySettings

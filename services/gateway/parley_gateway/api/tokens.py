@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from parley_common.tokens import issue_join_token
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,6 @@ from parley_gateway.api.rooms import get_room
 from parley_gateway.api.schemas import InviteCreate, InviteJoin, InviteOut, JoinTokenOut, JoinTokenRequest
 from parley_gateway.auth import ratelimit
 from parley_gateway.auth.secrets import new_invite_code
-from parley_gateway.auth.tokens import issue_join_token
 from parley_gateway.db.models import Invite, Participant, Room
 from parley_gateway.settings import GatewaySettings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 from fastapi import WebSocket
+from parley_common.tokens import TokenError, verify_join_token
 
-from parley_gateway.auth.tokens import TokenError, verify_join_token
 from parley_gateway.settings import GatewaySettings
 
 

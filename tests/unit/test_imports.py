@@ -1,0 +1,56 @@
+"""The import graph of services/: the services meet only in parley_common, which imports none of them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+
+
+def _package_of(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every absolute module name `path` imports (function-level imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def _cross_imports() -> list[str]:
+    packages = {p.name for p in SERVICES.glob("*/parley_*") if p.is_dir()}
+    found = []
+    for package_dir in SERVICES.glob("*/parley_*"):
+        for path in sorted(package_dir.rglob("*.py")):
+            for name in sorted(_imports(path)):
+                target = _package_of(name)
+                if target in packages and target not in (package_dir.name, "parley_common"):
+                    found.append(f"{path.relative_to(SERVICES)} imports {name}")
+                elif package_dir.name == "parley_common" and target in packages - {"parley_common"}:
+                    found.append(f"{path.relative_to(SERVICES)} imports {name}")
+    return found
+
+
+def test_services_import_only_the_shared_library() -> None:
+    assert _cross_imports() == []
+
+
+def test_the_check_sees_a_cross_service_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check itself can fail: a service importing another, and the shared library importing one.
+    for name in ("parley_common", "parley_stt", "parley_gateway"):
+        (tmp_path / name.removeprefix("parley_") / name).mkdir(parents=True)
+    (tmp_path / "stt" / "parley_stt" / "worker.py").write_text("from parley_gateway.auth import tokens\n")
+    (tmp_path / "common" / "parley_common" / "procs.py").write_text("import parley_stt.worker\n")
+    monkeypatch.setattr(f"{__name__}.SERVICES", tmp_path)
+    assert _cross_imports() == [
+        "common/parley_common/procs.py imports parley_stt.worker",
+        "stt/parley_stt/worker.py imports parley_gateway.auth",
+    ]
