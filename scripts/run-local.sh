@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PARLEY_REDIS_URL=${PARLEY_REDIS_URL:-redis://127.0.0.1:6379/0} HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 PORT=${PARLEY_GATEWAY_PORT:-8080}
-# The SFU sends every audio producer as RTP to the gateway's RTP port (docs/media.md).
-export PARLEY_GATEWAY_RTP_PORT=${PARLEY_GATEWAY_RTP_PORT:-5004}
+# The SFU sends every audio producer as RTP to parley-ingest's RTP port (docs/media.md).
+export PARLEY_INGEST_RTP_HOST=${PARLEY_INGEST_RTP_HOST:-127.0.0.1} PARLEY_INGEST_RTP_PORT=${PARLEY_INGEST_RTP_PORT:-5004}
 SFU_WS_PORT=${SFU_WS_PORT:-4443}
 # One join-token secret for the gateway (issues and checks tokens) and the SFU (checks them).
 export PARLEY_JOIN_TOKEN_SECRET=${PARLEY_JOIN_TOKEN_SECRET:-${JOIN_TOKEN_SECRET:-dev-secret-change-me}}
@@ -20,10 +20,11 @@ trap cleanup EXIT INT TERM
 .venv/bin/parley-stt & pids+=($!)
 .venv/bin/parley-translate & pids+=($!)
 .venv/bin/parley-persister & pids+=($!)
+.venv/bin/parley-ingest & pids+=($!)
 PARLEY_GATEWAY_PORT=$PORT PARLEY_GATEWAY_SFU_URL=${PARLEY_GATEWAY_SFU_URL:-ws://127.0.0.1:$SFU_WS_PORT/ws} \
   .venv/bin/parley-gateway & pids+=($!)
 [ -f mediasoup-node/dist/src/main.js ] || make --no-print-directory mediasoup-build
-(cd mediasoup-node && GATEWAY_RTP_HOST=127.0.0.1 GATEWAY_RTP_PORT=$PARLEY_GATEWAY_RTP_PORT \
+(cd mediasoup-node && GATEWAY_RTP_HOST=$PARLEY_INGEST_RTP_HOST GATEWAY_RTP_PORT=$PARLEY_INGEST_RTP_PORT \
   REDIS_URL=$PARLEY_REDIS_URL SFU_WS_PORT=$SFU_WS_PORT exec scripts/with-env.sh node dist/src/main.js) & pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 # A listener's join token for the caption viewer (the caption socket refuses anonymous listeners).

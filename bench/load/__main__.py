@@ -6,8 +6,8 @@
       --gateway-url wss://meet.example --token-secret "$PARLEY_JOIN_TOKEN_SECRET"   # a deployment
 
 Prints a table per scenario and ends with ONE JSON line of headline figures; everything measured
-goes to --out. Locally it starts its own Redis (AOF), SFU (plain RTP ingest), STT, translate and
-gateway on 127.0.0.1; all traffic stays on loopback. A deployment must allow plain ingest
+goes to --out. Locally it starts its own Redis (AOF), SFU (plain RTP producers), RTP ingest, STT,
+translate and gateway on 127.0.0.1; all traffic stays on loopback. A deployment must allow plain ingest
 (SFU_ALLOW_PLAIN_INGEST=1) for the speakers; faults and process figures need the local stack.
 """
 
@@ -99,7 +99,7 @@ class Session:
         await asyncio.sleep(20)
         runs = {}
         for svc, pids in self.stack.pids().items():
-            if svc.startswith(("stt", "translate", "gateway")):
+            if svc.startswith(("stt", "translate", "gateway", "ingest")):
                 out = self.stack.log_dir / f"profile-{name}-{svc}.txt"
                 if (proc := profile.record(pids[0], self.args.profile_s, out)) is not None:
                     runs[svc] = (proc, out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from parley_common.schemas import SAMPLE_RATE
 from parley_feeder.feeder import to_pcm16
-from parley_gateway.rtp.opus import OpusEncoder
+from parley_ingest.opus import OpusEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import Clip, load_clips

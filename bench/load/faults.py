@@ -20,7 +20,12 @@ PLAN = (
     (120.0, "kill gateway"),
     (160.0, "restart redis"),
 )
-MODULES = {"stt-1": "parley_stt", "translate-1": "parley_translate", "gateway": "parley_gateway"}
+MODULES = {
+    "stt-1": "parley_stt",
+    "translate-1": "parley_translate",
+    "gateway": "parley_gateway",
+    "ingest-1": "parley_ingest",
+}
 
 
 class Faults:

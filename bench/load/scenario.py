@@ -80,7 +80,7 @@ async def run_scenario(
     pump = RtpPump(speakers, silence)
     pump_task = asyncio.create_task(pump.run())
     sampler_task = asyncio.create_task(sampler.run()) if sampler else None
-    await asyncio.sleep(1.0)  # the gateway has seen producer.open and the first packets
+    await asyncio.sleep(1.0)  # the ingest has seen producer.open and the first packets
     run.started = time.time()
     own_cpu = time.process_time()
     run.speech_until = run.started + sc.duration_s
@@ -176,10 +176,10 @@ def counters(track: CounterTrack) -> dict[str, float]:
         "stt_job_errors": d("stt", "parley_stt_jobs_total", outcome="error"),
         "translate_dropped_partials": d("translate", "parley_translate_dropped_partials_total"),
         "gateway_captions_dropped": d("gateway", "parley_captions_dropped_total"),
-        "gateway_rtp_packets": d("gateway", "parley_gateway_rtp_packets_total"),
-        "gateway_rtp_dropped": d("gateway", "parley_gateway_rtp_dropped_total"),
-        "gateway_rtp_dropped_redis_error": d(
-            "gateway", "parley_gateway_rtp_dropped_total", reason="redis_error"
+        "ingest_rtp_packets": d("ingest", "parley_ingest_rtp_packets_total"),
+        "ingest_rtp_dropped": d("ingest", "parley_ingest_rtp_dropped_total"),
+        "ingest_rtp_dropped_redis_error": d(
+            "ingest", "parley_ingest_rtp_dropped_total", reason="redis_error"
         ),
         "sfu_request_errors": d("sfu", "parley_sfu_request_errors_total"),
     }

@@ -1,5 +1,5 @@
 """The system under load: a Redis of its own (AOF, as stack/docker-stack.yml runs it), the SFU with
-plain-RTP ingest, STT replicas, translation and the gateway, all on 127.0.0.1 (LocalStack).
+plain-RTP producers, the RTP ingest, STT replicas, translation and the gateway, all on 127.0.0.1 (LocalStack).
 Or a deployment elsewhere, reached by URL and a join-token secret (`Target`)."""
 
 from __future__ import annotations
@@ -140,13 +140,14 @@ class LoadStack:
             self.redis.url,
             self.log_dir,
             env={
-                "PARLEY_GATEWAY_RTP_PORT": str(rtp_port),
+                "PARLEY_INGEST_RTP_PORT": str(rtp_port),
                 "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # no admin API
                 "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{self.sfu_port}/ws",
                 **self.env,
             },
         )
-        self._modules = {f"stt-{i + 1}": "parley_stt" for i in range(self.stt_replicas)}
+        self._modules = {"ingest-1": "parley_ingest"}
+        self._modules |= {f"stt-{i + 1}": "parley_stt" for i in range(self.stt_replicas)}
         self._modules |= {"translate-1": "parley_translate", "gateway": "parley_gateway"}
         for name, module in self._modules.items():
             self.services.start(name, module)

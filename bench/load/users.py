@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import websockets
 from parley_bot.client import Signalling
 from parley_common.caption_client import CaptionClient
-from parley_gateway.rtp.packet import build_rtp
+from parley_ingest.packet import build_rtp
 
 from .audio import EncodedClip
 from .stack import Target

@@ -42,7 +42,7 @@ CONSTRAINT = re.compile(r"^node\.labels\.parley\.role\s*==\s*(\S+)$")
 # What the rehearsal runs of the stack. Not run: caddy (TLS entry; the test talks to the gateway
 # and SFU directly), coturn (tests/deploy/test_turn_relay.py), Grafana and Loki/promtail (in no
 # registry), Alertmanager (nothing to deliver to).
-PIPELINE = ["stt", "translate", "persister", "gateway", "sfu"]
+PIPELINE = ["stt", "translate", "persister", "ingest", "gateway", "sfu"]
 # Swarm scrape jobs whose services the rehearsal does not run.
 NOT_SCRAPED = {"alertmanager", "loki"}
 
@@ -203,10 +203,13 @@ def host_map(services: dict[str, Any]) -> dict[str, str]:
 
 def localise(value: str, hosts: dict[str, str], secret_dir: Path) -> str:
     """A stack environment value as it must read on the rehearsal's processes: service host names
-    -> node addresses, Docker secrets -> files in secret_dir, the task slot -> 1."""
+    -> node addresses, Docker secrets -> files in secret_dir, the task slot -> 1, an overlay
+    network's subnet -> the rehearsal's one subnet (every overlay network is the one bridge here)."""
     value = value.replace("/run/secrets/", f"{secret_dir}/").replace("{{.Task.Slot}}", "1")
     if value in hosts:
         return hosts[value]
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+/\d+", value):
+        return f"{SUBNET}.0/24"
     return re.sub(
         r"(//|@)([a-z][a-z0-9_-]*)(?=:\d)", lambda m: m.group(1) + hosts.get(m.group(2), m.group(2)), value
     )
@@ -351,6 +354,7 @@ def health_port(name: str, env: dict[str, str]) -> int:
         "PARLEY_STT_METRICS_PORT",
         "PARLEY_TRANSLATE_METRICS_PORT",
         "PARLEY_PERSISTER_METRICS_PORT",
+        "PARLEY_INGEST_METRICS_PORT",
         "PARLEY_GATEWAY_PORT",
         "SFU_WS_PORT",
     ):
@@ -488,8 +492,8 @@ def start_prometheus(r: Rehearsal, tmp: Path) -> Proc:
 @contextmanager
 def rehearsal() -> Iterator[Rehearsal]:
     """Builds the network, moves this test thread onto the participants' side of the bridge, and
-    starts every node's services (Postgres, Redis, migrate, STT, translate, persister on ai; SFU and
-    gateway on media; Prometheus on monitoring)."""
+    starts every node's services (Postgres, Redis, migrate, STT, translate, persister on ai; SFU,
+    ingest and gateway on media; Prometheus on monitoring)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     net = Network()
     tmp = Path(tempfile.mkdtemp(prefix="parley-rehearsal-"))

@@ -1,5 +1,5 @@
 """Every Grafana panel's PromQL and every alert rule run against a real Prometheus that scraped the
-running services (STT, translate, gateway started by LocalStack, the SFU when it is built, one
+running services (STT, translate, RTP ingest, gateway started by LocalStack, the SFU when it is built, one
 LibriVox clip spoken into a room with a Spanish listener), and every metric name they use exists
 (issue 7)."""
 
@@ -32,7 +32,12 @@ LOGS = ROOT / "artifacts" / "logs" / "deploy"
 CLIP = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
 SFU_DIR = ROOT / "mediasoup-node"
 SFU_BUILT = (SFU_DIR / "dist" / "src" / "main.js").exists()
-JOB_OF = {"stt-1": "parley-stt", "translate-1": "parley-translate", "gateway": "parley-gateway"}
+JOB_OF = {
+    "ingest-1": "parley-ingest",
+    "stt-1": "parley-stt",
+    "translate-1": "parley-translate",
+    "gateway": "parley-gateway",
+}
 # Services this test does not start: their metric names are checked against their source instead.
 NOT_STARTED = {"parley_persist_": ROOT / "services"}
 if not SFU_BUILT:  # `make test` builds it first; a bare pytest run may not have
@@ -68,7 +73,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     url = base_url.rsplit("/", 1)[0] + "/9"
     redis.Redis.from_url(url).flushdb()
     stack = LocalStack(url, LOGS)
-    stack.start_default()
+    stack.start_default(ingest=True)
     sfu, sfu_port = start_sfu(url) if SFU_BUILT else (None, 0)
     tmp = tmp_path_factory.mktemp("prom")
     # The committed config, with Swarm DNS discovery swapped for the local processes' ports.

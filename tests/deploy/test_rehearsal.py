@@ -76,11 +76,12 @@ def wait_stored(r: Rehearsal, n: int, timeout: float = 20.0) -> list[str]:
         time.sleep(0.5)
 
 
-def gateway_metric(r: Rehearsal, name: str) -> dict[str, float]:
-    """Samples of one metric family from the gateway's /metrics: label text -> value."""
+def ingest_metric(r: Rehearsal, name: str) -> dict[str, float]:
+    """Samples of one metric family from the RTP ingest's /metrics: label text -> value."""
     import urllib.request
 
-    with urllib.request.urlopen(r.url("gateway", 8080, "/metrics"), timeout=5) as resp:
+    port = int(r.services["ingest"]["environment"]["PARLEY_INGEST_METRICS_PORT"])
+    with urllib.request.urlopen(r.url("ingest", port, "/metrics"), timeout=5) as resp:
         text = resp.read().decode()
     out = {}
     for line in text.splitlines():
@@ -132,9 +133,9 @@ def test_three_nodes_caption_a_bot_and_survive_the_ai_node_cut_off(tmp_path: Pat
         up = wait_all_up(r, 30)
         print("targets:", up)
         jobs = {t.split("/")[0] for t in up}
-        assert jobs >= {f"parley-{s}" for s in ("stt", "translate", "persister", "gateway", "sfu")} | {
-            "prometheus"
-        }
+        assert jobs >= {
+            f"parley-{s}" for s in ("stt", "translate", "persister", "ingest", "gateway", "sfu")
+        } | {"prometheus"}
 
         # A host creates the room through the admin API (gateway on the media node, Postgres on ai).
         api = r.url("gateway", 8080, "/api/v1")
@@ -157,15 +158,15 @@ def test_three_nodes_caption_a_bot_and_survive_the_ai_node_cut_off(tmp_path: Pat
         # gateway failed to fan out.
         in_redis = r.redis_cli("--raw", "xrange", f"captions:{ROOM}", "-", "+").count('"type":"final"')
         stored = wait_stored(r, len(CLIPS))
-        dropped = gateway_metric(r, "parley_gateway_rtp_dropped_total")
-        frames = gateway_metric(r, "parley_gateway_rtp_to_redis_seconds_count")
+        dropped = ingest_metric(r, "parley_ingest_rtp_dropped_total")
+        frames = ingest_metric(r, "parley_ingest_rtp_to_redis_seconds_count")
 
     texts = [str(f["text"]) for f in finals]
     t0 = times["start"]
     print(
         f"cut {times['cut'] - t0:.1f}-{times['restore'] - t0:.1f} s, bot done {times['bot_done'] - t0:.1f} s, "
         f"last final {times['last_final'] - t0:.1f} s ({times['last_final'] - times['restore']:.1f} s after the "
-        f"restore); finals before the cut: {times['finals_before_cut']:.0f}; gateway drops {dropped}; "
+        f"restore); finals before the cut: {times['finals_before_cut']:.0f}; ingest drops {dropped}; "
         f"frames to Redis {frames}; final events in captions:{ROOM}: {in_redis}; rows in Postgres: {stored}"
     )
     for f in finals:
@@ -182,5 +183,5 @@ def test_three_nodes_caption_a_bot_and_survive_the_ai_node_cut_off(tmp_path: Pat
     assert error <= 0.10, (error, texts)
     # The persister (AI node) wrote each final once to Postgres: the transcript is whole.
     assert sorted(stored) == sorted(str(f["id"]) for f in finals), stored
-    # Nothing dropped between RTP and Redis while Redis was out of reach (the gateway waited).
+    # Nothing dropped between RTP and Redis while Redis was out of reach (the ingest waited).
     assert sum(v for k, v in dropped.items() if "redis_error" in k or "backlog" in k) == 0, dropped

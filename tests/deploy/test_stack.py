@@ -30,6 +30,7 @@ PLACEMENT = {
     "stt": "ai",
     "translate": "ai",
     "persister": "ai",
+    "ingest": "media",
     "gateway": "media",
     "sfu": "media",
     "caddy": "media",
@@ -218,9 +219,13 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     udp = {p["published"] for p in sfu["ports"] if p["protocol"] == "udp" and p["mode"] == "host"}
     assert udp == set(range(lo, hi + 1))
     assert all(p["target"] == p["published"] for p in sfu["ports"]), "announced ports must equal bound ports"
-    assert env["GATEWAY_RTP_HOST"] == "gateway"
-    gw = stack["services"]["gateway"]
-    assert "media" in refs(sfu, "networks") and "media" in refs(gw, "networks")
+    assert env["GATEWAY_RTP_HOST"] == "ingest"
+    ingest = stack["services"]["ingest"]
+    assert "media" in refs(sfu, "networks") and "media" in refs(ingest, "networks")
+    # The ingest binds its plain RTP port to its address on the media network only.
+    subnet = stack["networks"]["media"]["ipam"]["config"][0]["subnet"]
+    assert ingest["environment"]["PARLEY_INGEST_RTP_HOST"] == subnet
+    assert "media" not in refs(stack["services"]["gateway"], "networks")
 
 
 def test_gpu_override_runs_cuda_float16() -> None:

@@ -32,7 +32,7 @@ async def test_redis_restart_mid_meeting_loses_nothing() -> None:
     print(res["fault_recovery"], res["counters"], res["service_exits"])
     assert len(res["fault_recovery"]) == 2
     assert res["service_exits"] == [], res["service_exits"]
-    assert res["counters"]["gateway_rtp_dropped_redis_error"] == 0, res["counters"]
+    assert res["counters"]["ingest_rtp_dropped_redis_error"] == 0, res["counters"]
     assert res["lost_finals"] == 0, res
     assert res["duplicate_finals"] == 0, res
     assert res["utterances"] >= 8

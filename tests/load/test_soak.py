@@ -32,4 +32,4 @@ async def test_three_minute_meeting_loses_and_duplicates_nothing() -> None:
     assert res["duplicate_finals"] == 0, res
     assert res["caption_disconnects"] == 0 and res["signalling_disconnects"] == 0, res
     # the audio went through the SFU to the gateway: nearly every packet sent was accepted
-    assert res["counters"]["gateway_rtp_packets"] >= 0.98 * res["rtp_packets_sent"], res["counters"]
+    assert res["counters"]["ingest_rtp_packets"] >= 0.98 * res["rtp_packets_sent"], res["counters"]

@@ -1,5 +1,6 @@
-"""The media tests' world: a loopback-only network namespace holding Redis, the STT/translate/gateway
-processes, the SFU (real mediasoup worker) and the WebRTC bots (../shared/ENVIRONMENT.md, last section)."""
+"""The media tests' world: a loopback-only network namespace holding Redis, the STT/translate/ingest/
+gateway processes, the SFU (real mediasoup worker) and the WebRTC bots (../shared/ENVIRONMENT.md,
+last section)."""
 
 from __future__ import annotations
 
@@ -128,15 +129,15 @@ class MediaWorld:
 
         return issue_join_token(self.secret, room, sub, name, role, 600)
 
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.stack.gateway_port}/metrics"
+    def metrics(self, service: str = "ingest-1") -> str:
+        url = f"http://127.0.0.1:{self.stack.procs[service].health_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
             return str(resp.read().decode())
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, name: str, service: str = "ingest-1", **labels: str) -> float:
         want = ",".join(f'{k}="{v}"' for k, v in labels.items())
         total = 0.0
-        for line in self.metrics().splitlines():
+        for line in self.metrics(service).splitlines():
             if line.startswith(name) and (not want or f"{{{want}}}" in line or want in line):
                 head = line.split(" ")[0]
                 if head.split("{")[0] == name:
@@ -171,7 +172,7 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
             redis_url,
             ARTIFACTS,
             env={
-                "PARLEY_GATEWAY_RTP_PORT": str(rtp_port),
+                "PARLEY_INGEST_RTP_PORT": str(rtp_port),
                 "PARLEY_STT_PARTIAL_MAX_AGE_S": "2.0",
                 "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
                 "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{ws_port}/ws",
@@ -197,7 +198,7 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
         sfu.start()
         try:
             _wait_redis(redis_port)
-            stack.start_default()
+            stack.start_default(ingest=True)
             assert sfu.proc is not None
             _wait_http(f"http://127.0.0.1:{ws_port}/healthz", sfu.proc, 60)
             yield MediaWorld(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from parley_gateway.rtp.opus import OpusEncoder
-from parley_gateway.rtp.packet import build_rtp
+from parley_ingest.opus import OpusEncoder
+from parley_ingest.packet import build_rtp
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 CLIP = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0870.wav"

@@ -1,4 +1,4 @@
-"""The media path end to end: WebRTC bots → mediasoup SFU → PlainTransport RTP → gateway → Redis →
+"""The media path end to end: WebRTC bots → mediasoup SFU → PlainTransport RTP → ingest → Redis →
 the real STT model → captions on the caption WebSocket. Everything runs in a loopback-only network
 namespace (root); Redis there is a throw-away server, database 9."""
 
@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from media_helpers import CaptionListener, MediaWorld, consume_first_producer, media_world, skip_reason
 from parley_common.caption_client import CaptionClient
 from parley_common.wer import read_transcription, wer
-from parley_gateway.rtp.packet import build_rtp
+from parley_ingest.packet import build_rtp
 from rtp_helpers import LIBRIVOX
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
@@ -71,7 +71,7 @@ async def test_bot_speech_becomes_captions_and_is_forwarded(world: MediaWorld) -
     assert error <= 0.10, (error, text)
     assert {(f["speaker"], f["speaker_name"]) for f in finals} == {("reader", "Reader")}
     assert voiced >= 2.0, f"the second participant heard only {voiced:.2f} s of speech"
-    assert world.metric("parley_gateway_rtp_to_redis_seconds_count") > 200
+    assert world.metric("parley_ingest_rtp_to_redis_seconds_count") > 200
 
 
 async def test_two_bots_at_once_each_final_names_its_speaker(world: MediaWorld) -> None:
@@ -92,7 +92,7 @@ async def test_two_bots_at_once_each_final_names_its_speaker(world: MediaWorld) 
 
 
 async def _attack(world: MediaWorld, room: str) -> int:
-    """Garbage, bad packets, a spoof of the live speaker's SSRC and a flood at the gateway's RTP port."""
+    """Garbage, bad packets, a spoof of the live speaker's SSRC and a flood at the ingest's RTP port."""
     r = aioredis.from_url(world.redis_url)
     ssrc = pt = None
     for _ in range(100):
@@ -131,16 +131,16 @@ async def _attack(world: MediaWorld, room: str) -> int:
 
 async def test_garbage_and_flood_are_counted_and_speech_still_gets_through(world: MediaWorld) -> None:
     room = "media-c"
-    before = world.metric("parley_gateway_rtp_dropped_total")
+    before = world.metric("parley_ingest_rtp_dropped_total")
     async with CaptionListener(world, room) as cap:
         sent, _ = await asyncio.gather(_attack(world, room), speak(world, room, "carol", "Carol", CLIP_A))
         finals = await settle(cap, 1)
-    dropped = world.metric("parley_gateway_rtp_dropped_total") - before
+    dropped = world.metric("parley_ingest_rtp_dropped_total") - before
     print(f"media-c: sent {sent} bad datagrams, {dropped:.0f} counted as dropped")
     assert dropped >= 0.5 * sent, (dropped, sent)  # the kernel may shed some of the flood itself
     for reason in ("truncated", "oversized", "unknown_ssrc", "wrong_source"):
-        assert world.metric("parley_gateway_rtp_dropped_total", reason=reason) > 0, reason
-    assert world.stack.procs["gateway"].healthy()
+        assert world.metric("parley_ingest_rtp_dropped_total", reason=reason) > 0, reason
+    assert world.stack.procs["ingest-1"].healthy()
     text = " ".join(str(f["text"]) for f in finals)
     assert wer([TEXTS[CLIP_A]], [text]) <= 0.10, text
     assert {f["speaker"] for f in finals} == {"carol"}

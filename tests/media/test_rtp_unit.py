@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parley_gateway.rtp.jitter import JitterBuffer
-from parley_gateway.rtp.packet import MAX_DATAGRAM, RtpError, build_rtp, is_rtcp, parse_rtp, unwrap
-from parley_gateway.rtp.registry import parse_event
-from parley_gateway.rtp.stream import FRAME_BYTES, SsrcStream
+from parley_ingest.jitter import JitterBuffer
+from parley_ingest.packet import MAX_DATAGRAM, RtpError, build_rtp, is_rtcp, parse_rtp, unwrap
+from parley_ingest.registry import parse_event
+from parley_ingest.stream import FRAME_BYTES, SsrcStream
 from rtp_helpers import CLIP, opus_packets, read_pcm48k, rtp_stream
 
 SSRC = 0x1234ABCD

@@ -12,6 +12,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Settings prefix of each service module that serves /healthz on PREFIX_METRICS_PORT (the gateway
+# serves it on its own HTTP port).
+SERVICE_PREFIX = {
+    "parley_stt": "PARLEY_STT_",
+    "parley_translate": "PARLEY_TRANSLATE_",
+    "parley_ingest": "PARLEY_INGEST_",
+    "parley_gateway.persister": "PARLEY_PERSISTER_",
+}
+
 
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace_s: float = 10.0) -> None:
     """Send sig to a running child and reap it; SIGKILL if it is still there after grace_s."""
@@ -62,7 +71,7 @@ class ServiceProc:
 
 @dataclass
 class LocalStack:
-    """STT, translation and gateway processes against one Redis."""
+    """STT, translation, RTP ingest and gateway processes against one Redis."""
 
     redis_url: str
     log_dir: Path
@@ -85,7 +94,9 @@ class LocalStack:
             **self.env,
             **(extra_env or {}),
         }
-        prefix = {"parley_stt": "PARLEY_STT_", "parley_translate": "PARLEY_TRANSLATE_"}.get(module)
+        if module == "parley_ingest":  # a free RTP port unless one is given: several stacks side by side
+            env.setdefault("PARLEY_INGEST_RTP_PORT", "0")
+        prefix = SERVICE_PREFIX.get(module)
         if prefix:
             env[prefix + "METRICS_PORT"] = str(port)
             env.setdefault(prefix + "INSTANCE", name)
@@ -111,7 +122,11 @@ class LocalStack:
                     raise RuntimeError(f"{sp.name} not healthy after {timeout} s")
                 time.sleep(0.1)
 
-    def start_default(self) -> None:
+    def start_default(self, ingest: bool = False) -> None:
+        """STT, translate and gateway; with `ingest`, the RTP ingest too (for audio through the SFU;
+        the feeder writes Redis itself)."""
+        if ingest:
+            self.start("ingest-1", "parley_ingest")
         self.start("stt-1", "parley_stt")
         self.start("translate-1", "parley_translate")
         self.start("gateway", "parley_gateway")

@@ -1,1 +1,1 @@
-"""Parley gateway: the caption WebSocket, health and metrics (RTP in and the admin API come next)."""
+"""Parley gateway: the caption WebSocket, the admin API, health and metrics (RTP ingest is parley_ingest)."""

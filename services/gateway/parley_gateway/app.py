@@ -18,7 +18,6 @@ from parley_gateway import api, captions_ws
 from parley_gateway.api.admin import ensure_admin
 from parley_gateway.db.engine import Database
 from parley_gateway.fanout import Fanout
-from parley_gateway.rtp.receiver import RtpReceiver
 from parley_gateway.settings import GatewaySettings
 
 STATIC = Path(__file__).parent / "static"
@@ -51,19 +50,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             log.warning(
                 "database not ready (run parley-migrate); the admin API will fail until it is: %s", exc
             )
-        app.state.rtp = None
-        if settings.rtp_port:
-            rtp = RtpReceiver(r, settings.rtp_host, settings.rtp_port, settings.rtp_jitter_ms / 1000)
-            try:
-                await rtp.start()
-                app.state.rtp = rtp
-            except OSError as exc:
-                log.error("RTP receiver not started on %s:%d: %s", settings.rtp_host, settings.rtp_port, exc)
         try:
             yield
         finally:
-            if app.state.rtp is not None:
-                await app.state.rtp.stop()
             await app.state.fanout.stop()
             await app.state.db.close()
             await r.aclose()

@@ -50,11 +50,6 @@ class GatewaySettings(BaseServiceSettings):
     frontend_dir: str = ""  # empty: <repo>/frontend/dist; missing: the static caption viewer is served
     sfu_url: str = ""  # empty: the page uses ws(s)://<its host>:4443/ws
 
-    # Media path (issue 4): RTP from the SFU's PlainTransports (GATEWAY_RTP_HOST/PORT on the SFU side).
-    rtp_host: str = "127.0.0.1"  # keep it on the internal network: the RTP is plain, not SRTP
-    rtp_port: int = 5004  # 0 turns the RTP receiver off
-    rtp_jitter_ms: int = Field(default=40, ge=0, le=40)
-
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> GatewaySettings:
         if self.env != "development":

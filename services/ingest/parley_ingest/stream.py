@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from parley_common.schemas import SAMPLE_RATE
 
-from parley_gateway.rtp import metrics
-from parley_gateway.rtp.jitter import JitterBuffer, Slot
-from parley_gateway.rtp.opus import OpusDecoder, OpusError
-from parley_gateway.rtp.packet import RtpError, RtpPacket, unwrap
+from parley_ingest import metrics
+from parley_ingest.jitter import JitterBuffer, Slot
+from parley_ingest.opus import OpusDecoder, OpusError
+from parley_ingest.packet import RtpError, RtpPacket, unwrap
 
 FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms
 FRAME_BYTES = FRAME_SAMPLES * 2

@@ -1,11 +1,11 @@
-"""RTP arrival → frame in Redis, through the gateway's RTP receiver (parley_gateway.rtp).
+"""RTP arrival → frame in Redis, through the ingest's RTP receiver (parley_ingest).
 
 A LibriVox clip is pre-encoded to 20 ms Opus packets (libopus, in-band FEC) and sent in real time
 on loopback to an RtpReceiver as the SFU would (after a `producer.open` on `sfu:events`). The
 latency is the receiver's own histogram sample per frame (packet arrival → XADD returned).
 Prints one JSON line.
 
-    .venv/bin/python bench/rtp_gateway.py [--seconds 20] [--speakers 1] [--redis-url redis://127.0.0.1:6379/9]
+    .venv/bin/python bench/rtp_ingest.py [--seconds 20] [--speakers 1] [--redis-url redis://127.0.0.1:6379/9]
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_gateway.rtp import metrics
-from parley_gateway.rtp.packet import build_rtp
-from parley_gateway.rtp.receiver import RtpReceiver
+from parley_ingest import metrics
+from parley_ingest.packet import build_rtp
+from parley_ingest.receiver import RtpReceiver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "media"))
 from rtp_helpers import CLIP, LIBRIVOX, opus_packets, read_pcm48k
@@ -75,7 +75,7 @@ async def run(seconds: float, speakers: int, redis_url: str) -> dict[str, object
     await rx.stop()
     await r.aclose()
     return {
-        "bench": "rtp_gateway",
+        "bench": "rtp_ingest",
         "speakers": speakers,
         "seconds": seconds,
         "packets": len(payloads) * speakers,

@@ -1,4 +1,4 @@
-"""The gateway's RTP port: one UDP socket for every room the SFU forwards, demuxed by SSRC.
+"""The RTP port of parley-ingest: one UDP socket for every room the SFU forwards, demuxed by SSRC.
 
 Only SSRCs announced on `sfu:events` are accepted; the first packet of each pins its source
 address (a spoofed packet with a known SSRC from elsewhere is dropped). Frames go to Redis through
@@ -19,11 +19,11 @@ from parley_common.outage import REDIS_DOWN
 from parley_common.schemas import AudioFrame, BadMessage
 from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
 
-from parley_gateway.rtp import metrics, registry
-from parley_gateway.rtp.packet import RtpError, is_rtcp, parse_rtp
-from parley_gateway.rtp.stream import OutFrame, SsrcStream
+from parley_ingest import metrics, registry
+from parley_ingest.packet import RtpError, is_rtcp, parse_rtp
+from parley_ingest.stream import OutFrame, SsrcStream
 
-log = logging.getLogger("parley.gateway.rtp")
+log = logging.getLogger("parley.ingest")
 ACTIVE_EVERY_S = 1.0
 TICK_S = 0.01
 
@@ -116,7 +116,26 @@ class RtpReceiver:
             asyncio.create_task(self._write(), name="rtp-writer"),
             asyncio.create_task(self._tick(), name="rtp-tick"),
         ]
+        metrics.PRODUCERS.set_function(lambda: len(self.live))
+        metrics.QUEUE.set_function(self._queue.qsize)
         log.info("RTP receiver on %s:%d", self.host, self.bound_port)
+
+    @property
+    def healthy(self) -> bool:
+        """The socket is open and the event follower, writer and ticker all run."""
+        return (
+            self._transport is not None
+            and not self._transport.is_closing()
+            and bool(self._tasks)
+            and all(not t.done() for t in self._tasks)
+        )
+
+    async def wait_failed(self) -> None:
+        """Returns (raising) only when one of the receiver's tasks ended: they run until stop()."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            t.result()
+        raise RuntimeError(f"RTP receiver task ended: {', '.join(t.get_name() for t in done)}")
 
     async def stop(self) -> None:
         if self._transport is not None:

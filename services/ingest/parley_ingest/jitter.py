@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parley_gateway.rtp.packet import RtpError, RtpPacket, unwrap
+from parley_ingest.packet import RtpError, RtpPacket, unwrap
 
 MAX_PENDING = 32  # packets held at most (a burst after a long gap is released, not queued forever)
 RESET_JUMP = 3000  # a sequence jump this large (a minute of 20 ms packets) is a new stream, not a gap

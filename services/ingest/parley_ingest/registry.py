@@ -14,11 +14,11 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from parley_common.schemas import NAME_RE
 
-from parley_gateway.rtp import metrics
+from parley_ingest import metrics
 
 STREAM = "sfu:events"
 EVENT_TYPES = ("producer.open", "producer.pause", "producer.resume", "producer.close")
-log = logging.getLogger("parley.gateway.rtp")
+log = logging.getLogger("parley.ingest")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,20 @@
+"""Ingest settings (PARLEY_INGEST_* and the shared PARLEY_* variables)."""
+
+from __future__ import annotations
+
+from parley_common.settings import BaseServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class IngestSettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_INGEST_", extra="ignore")
+
+    # Where the SFU's PlainTransports send (GATEWAY_RTP_HOST/PORT on the SFU side). An address, a
+    # host name, or a CIDR network (bind to this host's address in it); never every interface:
+    # the RTP is plain, not SRTP, and belongs on the internal network only (parley_ingest.bind).
+    rtp_host: str = "127.0.0.1"
+    rtp_port: int = Field(default=5004, ge=0, le=65535)  # 0: any free port (tests)
+    jitter_ms: int = Field(default=40, ge=0, le=40)  # reordering wait before a gap is concealed
+    queue_max: int = Field(default=5000, ge=100)  # frames waiting for Redis (100 s of one speaker)
+    outage_s: float = Field(default=10.0, gt=0)  # a write waits this long for Redis, then is dropped
