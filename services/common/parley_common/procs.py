@@ -71,7 +71,7 @@ class ServiceProc:
 
 @dataclass
 class LocalStack:
-    """STT, translation, RTP ingest and gateway processes against one Redis."""
+    """STT, translation, RTP ingest and gateway processes (and the persister, when asked) against one Redis."""
 
     redis_url: str
     log_dir: Path

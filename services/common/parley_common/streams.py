@@ -97,6 +97,23 @@ class ConsumerGroup:
             await self.ack(*gone)
         return claimed
 
+    async def backlog(self, count_limit: int = 10_000) -> int:
+        """Entries of the stream this group has not acknowledged: delivered and pending, plus not yet
+        delivered (the group's lag). The same figure from every consumer of the group."""
+        try:
+            groups: Sequence[Mapping[str, Any]] = await self.r.xinfo_groups(self.stream)
+        except ResponseError:  # the stream is gone (Redis restarted empty): read() recreates it
+            return 0
+        for g in groups:
+            if _decode(g["name"]) != self.group:
+                continue
+            lag = g.get("lag")
+            if lag is None:  # Redis cannot tell after deletions: count what lies past the last delivery
+                after = id_after(_decode(g["last-delivered-id"]))
+                lag = len(await self.r.xrange(self.stream, min=after, max="+", count=count_limit))
+            return int(g["pending"]) + int(lag)
+        return 0
+
     async def _dead_letter_poison(self, count: int) -> None:
         try:
             pending: Sequence[Mapping[str, Any]] = await self.r.xpending_range(

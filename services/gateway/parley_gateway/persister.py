@@ -38,6 +38,10 @@ STORED = Counter("parley_persist_stored_total", "Finals upserted into Postgres",
 SKIPPED = Counter("parley_persist_skipped_total", "Entries acknowledged without a write", ["reason"])
 BAD_INPUT = Counter("parley_persist_bad_input_total", "Malformed persist entries", ["reason"])
 DB_ERRORS = Counter("parley_persist_db_errors_total", "Batches not committed (retried later)")
+for _label in ("partial", "retraction", "sfu_event"):  # known label values: a series each from the start
+    SKIPPED.labels(_label)
+for _label in ("source", "translation"):
+    STORED.labels(_label)
 
 
 class PersisterSettings(BaseServiceSettings):

@@ -16,5 +16,7 @@ TO_REDIS_SECONDS = Histogram(
     "RTP packet arrival to its audio frame appended in Redis",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+for _kind in ("fec", "plc", "silence"):  # a series each from the start: the panel reads 0, not nothing
+    CONCEALED.labels(_kind)
 PRODUCERS = Gauge("parley_ingest_producers", "Audio producers the ingest is receiving (from sfu:events)")
 QUEUE = Gauge("parley_ingest_queue_items", "Frames and events waiting for the Redis writer")

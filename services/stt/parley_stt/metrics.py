@@ -25,4 +25,8 @@ REAL_TIME_FACTOR = Histogram(
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0),
 )
 SPEAKERS = Gauge("parley_stt_speakers_owned", "Speakers this replica segments")
-PENDING = Gauge("parley_stt_jobs_pending", "Jobs not yet acknowledged", ["kind"])
+PENDING = Gauge(
+    "parley_stt_jobs_pending",
+    "Jobs of the group not yet acknowledged, delivered or not (every replica reports the same figure)",
+    ["kind"],
+)

@@ -77,12 +77,14 @@ class Worker:
                 await self._handle_partials(entries)
 
     async def _claim_lane(self) -> None:
-        """Take over the jobs of replicas that died (pending longer than claim_idle_ms)."""
+        """Every second: take over the jobs of replicas that died (pending longer than claim_idle_ms)
+        and export the backlog of each kind (parley_stt_jobs_pending)."""
         while True:
             await asyncio.sleep(1.0)
-            for group in (self.finals, self.partials):
+            for kind, group in ((JobKind.FINAL, self.finals), (JobKind.PARTIAL, self.partials)):
                 for entry in await group.claim_stale():
                     await self._handle(group, entry)
+                metrics.PENDING.labels(kind.value).set(await group.backlog())
 
     async def _handle_partials(self, entries: list[Entry]) -> None:
         """Only the newest partial of each utterance is worth decoding; older ones are dropped."""
