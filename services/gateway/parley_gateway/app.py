@@ -22,14 +22,17 @@ from parley_gateway.settings import GatewaySettings
 
 STATIC = Path(__file__).parent / "static"
 FRONTEND_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
-# Caption languages the page offers (apertium pairs from English, plus English itself).
-CAPTION_LANGUAGES = [
-    {"code": "en", "name": "English"},
-    {"code": "es", "name": "Spanish"},
-    {"code": "ca", "name": "Catalan"},
-    {"code": "gl", "name": "Galician"},
-    {"code": "vi", "name": "Vietnamese"},
-]
+# Names the page shows for the caption languages on offer (PARLEY_GATEWAY_CAPTION_LANGUAGES).
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "ca": "Catalan",
+    "gl": "Galician",
+    "vi": "Vietnamese",
+    "pt": "Portuguese",
+    "fr": "French",
+    "de": "German",
+}
 log = logging.getLogger("parley.gateway")
 
 
@@ -40,7 +43,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         r = aioredis.from_url(settings.redis_url)
         app.state.redis = r
-        app.state.fanout = Fanout(r, queue_size=settings.queue_size, language_ttl_s=settings.language_ttl_s)
+        app.state.fanout = Fanout(
+            r,
+            queue_size=settings.queue_size,
+            language_ttl_s=settings.language_ttl_s,
+            history_finals=settings.history_finals,
+        )
         app.state.fanout.start()
         app.state.db = Database(settings.database_url)
         try:
@@ -84,7 +92,8 @@ def _mount_frontend(app: FastAPI, dist: Path) -> None:
 
     @app.get("/api/config", include_in_schema=False)
     async def page_config() -> dict[str, object]:
-        return {"sfu_url": settings.sfu_url, "languages": CAPTION_LANGUAGES}
+        languages = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in settings.caption_languages]
+        return {"sfu_url": settings.sfu_url, "languages": languages}
 
     if not page.is_file():
         log.info("no frontend build at %s: serving the static caption viewer", dist)

@@ -15,14 +15,16 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from parley_common.schemas import NAME_RE, Caption, CaptionType
 from pydantic import ValidationError
 
-from parley_gateway import metrics, relang
+from parley_gateway import languages, metrics, relang
 from parley_gateway.auth.ws import refuse_reason
 from parley_gateway.fanout import SOURCE, Fanout, Listener, parse_id
+from parley_gateway.settings import GatewaySettings
 
 log = logging.getLogger("parley.gateway.captions")
 router = APIRouter()
@@ -65,6 +67,11 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         await ws.send_text(json.dumps({"type": "error", "error": "bad room or lang"}))
         await ws.close(code=1008)
         return
+    offer = await languages.offered(fanout.r, room, settings.caption_languages)
+    if not languages.allowed(lang, offer):
+        await ws.send_text(json.dumps({"type": "error", "error": _not_offered(lang, offer)}))
+        await ws.close(code=1008)
+        return
     try:
         last = parse_id(since) if since else None
     except ValueError:
@@ -73,16 +80,14 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         return
     listener = await fanout.subscribe(room, lang)
     try:
-        await ws.send_text(json.dumps({"type": "hello", "room": room, "lang": lang}))
+        await ws.send_text(json.dumps({"type": "hello", "room": room, "lang": lang, "languages": offer}))
         if since:
             for eid, caption in await fanout.backlog(room, since, settings.resume_limit):
                 if listener.wants(caption):
                     await _send(ws, eid, caption)
                     last = parse_id(eid)
         sender = asyncio.create_task(_pump(ws, listener, last), name="caption-sender")
-        receiver = asyncio.create_task(
-            _receive(ws, listener, fanout, settings.max_client_message), name="client"
-        )
+        receiver = asyncio.create_task(_receive(ws, listener, fanout, settings), name="client")
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:
             t.cancel()
@@ -112,23 +117,50 @@ async def _pump(ws: WebSocket, listener: Listener, last: tuple[int, int] | None)
         await _send(ws, eid, caption)
 
 
-async def _switch_language(ws: WebSocket, fanout: Fanout, room: str, lang: str) -> None:
+def _not_offered(lang: str, offer: list[str]) -> str:
+    return f"language {lang!r} is not offered in this room (offered: {', '.join(offer)})"
+
+
+async def _switch_language(
+    ws: WebSocket, fanout: Fanout, room: str, lang: str, settings: GatewaySettings
+) -> None:
     """After a language switch: the earlier finals already in `lang` now (marked `earlier`: their
     event ids are old, the client keeps its resume position), then the reply naming the rest, then
     those are asked of the translators: their translations come as live captions, after the reply,
     so the client knows them for earlier lines and not new ones."""
-    earlier = await relang.earlier_lines(fanout.r, room, lang)
+    index = await fanout.finals(room)
+    earlier = index.earlier(lang, settings.backfill_max_lines)
     for eid, caption in earlier.ready:
         await ws.send_text(json.dumps({**event_for(eid, caption), "earlier": True}, ensure_ascii=False))
     pending = [c.id for c in earlier.missing]
     await ws.send_text(json.dumps({"type": "lang", "lang": lang, "pending": pending}))
-    await relang.request_translations(fanout.r, earlier.missing, lang)
+    if lang != SOURCE:
+        await relang.request_translations(fanout.r, index.to_request(earlier.missing, lang), lang)
 
 
-async def _receive(ws: WebSocket, listener: Listener, fanout: Fanout, max_bytes: int) -> None:
+class SwitchBudget:
+    """At most `per_min` language switches in any 60 s on one socket."""
+
+    def __init__(self, per_min: int) -> None:
+        self.per_min = per_min
+        self.times: deque[float] = deque()
+
+    def take(self) -> float:
+        """0 when a switch may go ahead (and counts it); otherwise seconds until one may."""
+        now = time.monotonic()
+        while self.times and now - self.times[0] >= 60:
+            self.times.popleft()
+        if self.per_min > 0 and len(self.times) >= self.per_min:
+            return 60 - (now - self.times[0])
+        self.times.append(now)
+        return 0.0
+
+
+async def _receive(ws: WebSocket, listener: Listener, fanout: Fanout, settings: GatewaySettings) -> None:
+    budget = SwitchBudget(settings.lang_switches_per_min)
     while True:
         raw = await ws.receive_text()
-        if len(raw) > max_bytes:
+        if len(raw) > settings.max_client_message:
             metrics.BAD_INPUT.labels("oversized").inc()
             await ws.close(code=1009, reason="message too big")
             return
@@ -141,9 +173,16 @@ async def _receive(ws: WebSocket, listener: Listener, fanout: Fanout, max_bytes:
                 lang = str(msg.get("lang", ""))
                 if not (lang == SOURCE or valid_lang(lang)):
                     raise ValueError("bad lang")
+                offer = await languages.offered(fanout.r, listener.room, settings.caption_languages)
+                if not languages.allowed(lang, offer):
+                    raise ValueError(_not_offered(lang, offer))
+                wait_s = budget.take()
+                if wait_s:
+                    metrics.BAD_INPUT.labels("rate_limited").inc()
+                    raise ValueError(f"too many language switches; retry in {wait_s:.0f} s")
                 listener.lang = lang
                 await fanout.want_language(listener.room, lang)
-                await _switch_language(ws, fanout, listener.room, lang)
+                await _switch_language(ws, fanout, listener.room, lang, settings)
             elif kind == "ping":
                 await ws.send_text(json.dumps({"type": "pong"}))
             else:

@@ -17,22 +17,16 @@ from parley_common import keys
 from parley_common.schemas import BadMessage, Caption, CaptionType
 
 from parley_gateway import metrics
+from parley_gateway.relang import SOURCE, FinalsIndex, maybe_final, shows
 
+__all__ = ["SOURCE", "Fanout", "Listener", "captions_of", "parse_id", "shows"]
 log = logging.getLogger("parley.gateway.fanout")
-
-SOURCE = "source"  # a listener who wants captions in whatever language was spoken
+HISTORY_PAGE = 500  # stream entries read (and finals parsed) per step while indexing a room's history
 
 
 def parse_id(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def shows(lang: str, caption: Caption) -> bool:
-    """Whether a listener reading captions in `lang` gets this event."""
-    if lang == SOURCE:
-        return not caption.is_translation
-    return caption.lang == lang
 
 
 @dataclass(eq=False)
@@ -57,15 +51,20 @@ class Listener:
 @dataclass
 class RoomFeed:
     room: str
+    index: FinalsIndex
     listeners: set[Listener] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
+    indexed: asyncio.Event = field(default_factory=asyncio.Event)  # the history is in `index`
 
 
 class Fanout:
-    def __init__(self, r: aioredis.Redis, *, queue_size: int, language_ttl_s: float) -> None:
+    def __init__(
+        self, r: aioredis.Redis, *, queue_size: int, language_ttl_s: float, history_finals: int = 2000
+    ) -> None:
         self.r = r
         self.queue_size = queue_size
         self.language_ttl_s = language_ttl_s
+        self.history_finals = history_finals
         self.rooms: dict[str, RoomFeed] = {}
         self._refresher: asyncio.Task[None] | None = None
 
@@ -86,7 +85,7 @@ class Fanout:
         listener = Listener(room, lang, asyncio.Queue(self.queue_size))
         feed = self.rooms.get(room)
         if feed is None:
-            feed = self.rooms[room] = RoomFeed(room)
+            feed = self.rooms[room] = RoomFeed(room, FinalsIndex(self.history_finals))
             start = await self._last_id(room)
             feed.task = asyncio.create_task(self._read(feed, start), name=f"room-feed-{room}")
         feed.listeners.add(listener)
@@ -117,12 +116,45 @@ class Fanout:
         rows = await self.r.xrange(keys.captions_stream(room), min=f"{ms}-{seq + 1}", max="+", count=limit)
         return [(eid.decode(), c) for eid, c in captions_of(rows)]
 
+    async def finals(self, room: str) -> FinalsIndex:
+        """The room's finals index, once its history is read (the room must have a listener)."""
+        feed = self.rooms[room]
+        await feed.indexed.wait()
+        return feed.index
+
+    async def _index_history(self, feed: RoomFeed, until_id: str) -> None:
+        """Index the room's last finals up to `until_id`, newest first, a page at a time (only
+        finals are parsed), so the event loop serves other sockets in between."""
+        stream = keys.captions_stream(feed.room)
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = []
+        top = until_id
+        while len(rows) < self.history_finals:
+            page = await self.r.xrevrange(stream, max=top, min="-", count=HISTORY_PAGE)
+            rows.extend(row for row in page if maybe_final(row[1]))
+            if len(page) < HISTORY_PAGE:
+                break
+            top = "(" + page[-1][0].decode()  # exclusive: the next page starts below this one
+            await asyncio.sleep(0)
+        rows.reverse()
+        for i in range(0, len(rows), HISTORY_PAGE):
+            for eid, caption in captions_of(rows[i : i + HISTORY_PAGE]):
+                feed.index.add(eid.decode(), caption)
+            await asyncio.sleep(0)
+
     async def _last_id(self, room: str) -> str:
         rows = await self.r.xrevrange(keys.captions_stream(room), count=1)
         return rows[0][0].decode() if rows else "0-0"
 
     async def _read(self, feed: RoomFeed, last_id: str) -> None:
         stream = keys.captions_stream(feed.room)
+        while not feed.indexed.is_set():
+            try:
+                if last_id != "0-0":
+                    await self._index_history(feed, last_id)
+                feed.indexed.set()
+            except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+                log.warning("caption history not read, retrying [room:%s]: %s", feed.room, exc)
+                await asyncio.sleep(0.5)
         while True:
             try:
                 reply = await self.r.xread({stream: last_id}, count=100, block=1000)
@@ -134,6 +166,7 @@ class Fanout:
             for _stream, rows in reply or []:
                 last_id = rows[-1][0].decode()
                 for eid, caption in captions_of(rows):
+                    feed.index.add(eid.decode(), caption)
                     for listener in list(feed.listeners):
                         if listener.wants(caption):
                             listener.offer(eid.decode(), caption)

@@ -26,6 +26,16 @@ class GatewaySettings(BaseServiceSettings):
     language_ttl_s: float = 30.0
     resume_limit: int = 2000  # most captions replayed to a reconnecting listener
 
+    # Caption languages (docs/security.md): a listener may ask only for a language its room offers.
+    caption_languages: list[str] = Field(
+        default_factory=lambda: ["en", "es", "ca", "gl", "vi"],
+        description="offered in a room that names no caption_languages of its own",
+    )
+    max_caption_languages: int = Field(default=8, ge=1, le=32)  # per room (the API refuses more)
+    lang_switches_per_min: int = 10  # set_lang per caption socket; past it: an error, nothing done
+    backfill_max_lines: int = 200  # earlier finals asked of the translators per language switch
+    history_finals: int = 2000  # finals per room the gateway keeps indexed for language switches
+
     # Control plane (issue 6): Postgres, join tokens, admin credentials, rate limits.
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("PARLEY_DATABASE_URL")

@@ -24,7 +24,8 @@ SFU_COMMANDS_MAXLEN = 10_000
 
 
 async def write_room_state(r: aioredis.Redis, room: Room) -> None:
-    """The room's spoken language, glossary and prompt, where STT reads them (room:{slug})."""
+    """The room's live state in room:{slug}: spoken language, glossary and prompt (read by STT),
+    status and max_participants (read by the SFU), caption languages (read by the caption socket)."""
     langs = room.spoken_languages
     language = langs[0] if len(langs) == 1 else ("auto" if langs else "")
     mapping: Any = {  # redis' own typing and types-redis disagree on Mapping's key type
@@ -33,6 +34,8 @@ async def write_room_state(r: aioredis.Redis, room: Room) -> None:
         "prompt": room.prompt,
         "name": room.name,
         "status": room.status,
+        "caption_languages": ",".join(room.caption_languages),
+        "max_participants": str(room.max_participants or ""),
     }
     await r.hset(keys.room_info(room.slug), mapping=mapping)
 

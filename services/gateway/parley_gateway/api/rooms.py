@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley_gateway.api.deps import AdminDep, HostDep, RedisDep, SessionDep, SlugPath
+from parley_gateway.api.deps import AdminDep, HostDep, RedisDep, SessionDep, SettingsDep, SlugPath
 from parley_gateway.api.errors import ApiError, not_found
 from parley_gateway.api.live import announce, write_room_state
 from parley_gateway.api.schemas import Page, RoomCreate, RoomOut, RoomUpdate
 from parley_gateway.db.models import HostAction, Room
+from parley_gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["rooms"])
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -39,8 +40,20 @@ def _slugify(name: str) -> str:
     return f"{base}-{secrets.token_hex(3)}"
 
 
+def _check_languages(langs: list[str] | None, settings: GatewaySettings) -> None:
+    if langs is not None and len(set(langs)) > settings.max_caption_languages:
+        raise ApiError(
+            422,
+            f"caption_languages: at most {settings.max_caption_languages} languages per room "
+            "(PARLEY_GATEWAY_MAX_CAPTION_LANGUAGES)",
+        )
+
+
 @router.post("/rooms", status_code=201, response_model=RoomOut)
-async def create_room(body: RoomCreate, session: SessionDep, r: RedisDep, _: AdminDep) -> RoomOut:
+async def create_room(
+    body: RoomCreate, session: SessionDep, r: RedisDep, settings: SettingsDep, _: AdminDep
+) -> RoomOut:
+    _check_languages(body.caption_languages, settings)
     room = Room(slug=body.slug or _slugify(body.name), **body.model_dump(exclude={"slug"}))
     session.add(room)
     try:
@@ -77,8 +90,9 @@ async def get_room_route(slug: SlugPath, session: SessionDep, _: HostDep) -> Roo
 
 @router.patch("/rooms/{slug}", response_model=RoomOut)
 async def update_room(
-    slug: SlugPath, body: RoomUpdate, session: SessionDep, r: RedisDep, _: AdminDep
+    slug: SlugPath, body: RoomUpdate, session: SessionDep, r: RedisDep, settings: SettingsDep, _: AdminDep
 ) -> RoomOut:
+    _check_languages(body.caption_languages, settings)
     room = await get_room(session, slug, lock=True)
     if room.status == "closed":
         raise ApiError(409, f"room {slug!r} is closed; it can no longer be changed")

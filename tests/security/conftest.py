@@ -1,0 +1,73 @@
+"""The deployment the attacks are aimed at: a real gateway process on a real Postgres (database
+parley_security, migrated once per run) and a real Redis (database 15, flushed before each test).
+Each test makes its own rooms, so one gateway serves the whole run; `gateway_with` starts one with
+other settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from attack_kit import Deployment
+from parley_common.procs import LocalStack
+from security_helpers import ADMIN_PASSWORD, DATABASE_URL, REDIS_URL, prepare_database
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs" / "security"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    prepare_database(DATABASE_URL)
+    return DATABASE_URL
+
+
+GatewayFactory = Callable[..., Deployment]
+
+
+@pytest.fixture(scope="session")
+def gateway_with(database_url: str) -> Iterator[GatewayFactory]:
+    """start(name, **env) -> a Deployment of a gateway started with these extra PARLEY_* variables."""
+    stacks: list[LocalStack] = []
+
+    def start(name: str = "gateway", **env: str) -> Deployment:
+        stack = LocalStack(
+            REDIS_URL,
+            ARTIFACTS / name,
+            env={
+                "PARLEY_ENV": "development",
+                "PARLEY_DATABASE_URL": database_url,
+                "PARLEY_ADMIN_USERNAME": "admin",
+                "PARLEY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "PARLEY_GATEWAY_RTP_PORT": "0",
+                **env,
+            },
+        )
+        stack.start(name, "parley_gateway")
+        stack.wait_healthy(60)
+        stacks.append(stack)
+        return Deployment(
+            http=f"http://127.0.0.1:{stack.gateway_port}",
+            sfu_ws=os.environ.get("PARLEY_SECURITY_SFU_WS", ""),
+            redis_url=REDIS_URL,
+            admin_user="admin",
+            admin_password=ADMIN_PASSWORD,
+        )
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def _default_gateway(gateway_with: GatewayFactory) -> Deployment:
+    return gateway_with("gateway")
+
+
+@pytest.fixture
+def dep(_default_gateway: Deployment) -> Deployment:
+    """The shared gateway, on a flushed Redis (no rate-limit counts or room state left over)."""
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return Deployment(**{**_default_gateway.__dict__, "_admin_token": ""})
