@@ -175,7 +175,7 @@ def counters(track: CounterTrack) -> dict[str, float]:
         "stt_partial_jobs": d("stt", "parley_stt_jobs_total", kind="partial"),
         "stt_job_errors": d("stt", "parley_stt_jobs_total", outcome="error"),
         "translate_dropped_partials": d("translate", "parley_translate_dropped_partials_total"),
-        "gateway_captions_dropped": d("gateway", "parley_captions_dropped_total"),
+        "gateway_captions_dropped": d("gateway", "parley_gateway_captions_dropped_total"),
         "ingest_rtp_packets": d("ingest", "parley_ingest_rtp_packets_total"),
         "ingest_rtp_dropped": d("ingest", "parley_ingest_rtp_dropped_total"),
         "ingest_rtp_dropped_redis_error": d(

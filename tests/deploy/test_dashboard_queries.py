@@ -235,11 +235,11 @@ def test_every_panel_and_rule_query_runs_on_scraped_metrics(prometheus: tuple[st
 
     # The histograms behind the latency panels have samples from the spoken clip.
     for metric in (
-        "parley_e2e_final_seconds",
-        "parley_eos_decision_seconds",
-        "parley_stt_seconds",
-        "parley_translation_seconds",
-        "parley_fanout_seconds",
+        "parley_gateway_e2e_final_seconds",
+        "parley_stt_eos_decision_seconds",
+        "parley_stt_job_seconds",
+        "parley_translate_job_seconds",
+        "parley_gateway_fanout_seconds",
         "parley_stt_real_time_factor",
     ):
         result = query(base, f"sum({metric}_count)")
@@ -257,10 +257,10 @@ def test_every_panel_and_rule_query_runs_on_scraped_metrics(prometheus: tuple[st
     # The recording rule exists (its value is NaN while a new series has no rate yet); the
     # cumulative histogram gives a plausible p95 for the one clip.
     for _ in range(50):
-        if query(base, "parley:e2e_final_seconds:p95_5m"):
+        if query(base, "parley:gateway_e2e_final_seconds:p95_5m"):
             break
         time.sleep(0.2)
     else:
-        pytest.fail("recording rule parley:e2e_final_seconds:p95_5m never evaluated")
-    p95 = query(base, "histogram_quantile(0.95, sum by (le) (parley_e2e_final_seconds_bucket))")
+        pytest.fail("recording rule parley:gateway_e2e_final_seconds:p95_5m never evaluated")
+    p95 = query(base, "histogram_quantile(0.95, sum by (le) (parley_gateway_e2e_final_seconds_bucket))")
     assert p95 and 0 < float(p95[0]["value"][1]) < 10, p95

@@ -11,10 +11,10 @@ FINALS_CATCH_UP = Counter(
 )
 DROPPED_PARTIALS = Counter("parley_stt_dropped_partials_total", "Partial jobs dropped as stale")
 EOS_DECISION = Histogram(
-    "parley_eos_decision_seconds", "Speech end to end-of-speech decision", buckets=LATENCY_BUCKETS
+    "parley_stt_eos_decision_seconds", "Speech end to end-of-speech decision", buckets=LATENCY_BUCKETS
 )
 STT_SECONDS = Histogram(
-    "parley_stt_seconds", "Job emitted to transcript ready", ["kind"], buckets=LATENCY_BUCKETS
+    "parley_stt_job_seconds", "Job emitted to transcript ready", ["kind"], buckets=LATENCY_BUCKETS
 )
 DECODE_SECONDS = Histogram(
     "parley_stt_decode_seconds", "Model time per job", ["kind"], buckets=LATENCY_BUCKETS

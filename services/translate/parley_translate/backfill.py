@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from parley_common import keys
 from parley_common.schemas import BadMessage, Caption, CaptionType, Timing
 from parley_common.streams import ConsumerGroup, Entry, dead_letter
-from prometheus_client import Counter
 
+from parley_translate import metrics
 from parley_translate.engines.base import TranslationError
 
 if TYPE_CHECKING:
@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.translate.backfill")
 
 BATCH = 20  # entries per read: one engine call per pair in it, so live work waits at most one batch
-BACKFILLED = Counter(
-    "parley_translate_backfill_total", "Earlier finals translated for a language switch", ["outcome"]
-)
 
 
 def parse_job(fields: dict[bytes, bytes]) -> tuple[Caption, str]:
@@ -50,7 +47,7 @@ async def translate_backfill(translator: Translator, group: ConsumerGroup, entri
         try:
             caption, lang = parse_job(fields)
         except BadMessage as exc:
-            BACKFILLED.labels("bad_input").inc()
+            metrics.BACKFILLED.labels("bad_input").inc()
             await dead_letter(translator.r, group.stream, eid, fields, exc.reason)
             continue
         if lang != caption.source_lang and not await translator.r.exists(_marker(caption, lang)):
@@ -62,7 +59,7 @@ async def translate_backfill(translator: Translator, group: ConsumerGroup, entri
             timing = Timing(translated=time.time())
             out = caption.model_copy(update={"lang": target, "text": text, "error": error, "timing": timing})
             published = await translator.publisher.once(_marker(caption, target), out)
-            BACKFILLED.labels("error" if error else "ok" if published else "duplicate").inc()
+            metrics.BACKFILLED.labels("error" if error else "ok" if published else "duplicate").inc()
     await group.ack(*(eid for eid, _ in entries))
 
 

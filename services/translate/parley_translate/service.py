@@ -11,25 +11,13 @@ from parley_common import keys
 from parley_common.publish import Publisher
 from parley_common.schemas import BadMessage, Caption, CaptionType
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key, read_groups
-from prometheus_client import Counter, Histogram
 
+from parley_translate import metrics
 from parley_translate.backfill import BATCH, translate_backfill
 from parley_translate.engines.base import Engine, TranslationError
 from parley_translate.settings import TranslateSettings
 
 log = logging.getLogger("parley.translate")
-
-TRANSLATE_SECONDS = Histogram(
-    "parley_translation_seconds",
-    "Source caption published to translation published",
-    ["kind"],
-    buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0),
-)
-TRANSLATIONS = Counter(
-    "parley_translations_total", "Translations by engine and outcome", ["engine", "outcome"]
-)
-DROPPED_PARTIALS = Counter("parley_translate_dropped_partials_total", "Partial translations skipped as stale")
-BAD_INPUT = Counter("parley_translate_bad_input_total", "Malformed translation jobs", ["reason"])
 
 
 class Translator:
@@ -81,7 +69,7 @@ class Translator:
         if partials:
             # Only the newest partial of each caption is worth translating.
             newest, superseded = newest_per_key(partials, _caption_id)
-            DROPPED_PARTIALS.inc(len(superseded))
+            metrics.DROPPED_PARTIALS.inc(len(superseded))
             await self.partials.ack(*superseded)
             for entry in newest:
                 await self._handle(self.partials, entry)
@@ -101,7 +89,7 @@ class Translator:
         try:
             caption = Caption.from_fields(fields)
         except BadMessage as exc:
-            BAD_INPUT.labels(exc.reason).inc()
+            metrics.BAD_INPUT.labels(exc.reason).inc()
             await dead_letter(self.r, group.stream, eid, fields, exc.reason)
             await group.ack(eid)
             return
@@ -121,7 +109,7 @@ class Translator:
             return
         partial = caption.type is CaptionType.PARTIAL
         if partial and time.time() - caption.timing.stt_done > self.settings.partial_max_age_s:
-            DROPPED_PARTIALS.inc()
+            metrics.DROPPED_PARTIALS.inc()
             return
         targets = [t for t in await self.wanted_languages(caption.room) if t != caption.source_lang]
         if not targets:
@@ -141,9 +129,9 @@ class Translator:
                 await self.publisher.partial(out, translate=False)
             else:
                 await self.publisher.once(keys.published_marker(caption.id, "final", target), out)
-            TRANSLATIONS.labels(engine_name, "error" if error else "ok").inc()
+            metrics.TRANSLATIONS.labels(engine_name, "error" if error else "ok").inc()
         published = caption.timing.published or start
-        TRANSLATE_SECONDS.labels(caption.type.value).observe(max(0.0, time.time() - published))
+        metrics.JOB_SECONDS.labels(caption.type.value).observe(max(0.0, time.time() - published))
 
     async def _one(self, caption: Caption, target: str) -> tuple[str, str, str]:
         engine = self.engine_for(caption.source_lang, target)

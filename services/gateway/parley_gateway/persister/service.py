@@ -1,10 +1,4 @@
-"""parley-persister: stores every final caption and translation in Postgres, exactly once per id.
-
-Reads `persist:captions` (and the SFU's `sfu:events`, for participant sessions) through the
-consumer group `persist`; each batch is upserted in one transaction and acknowledged only after
-the commit. A redelivered or claimed entry upserts the same row again, so nothing is stored
-twice; a replica that dies leaves its entries pending and another claims them.
-"""
+"""The persister's loop: read a batch, upsert it in one transaction, acknowledge after the commit."""
 
 from __future__ import annotations
 
@@ -20,7 +14,6 @@ from parley_common.log import setup_logging
 from parley_common.schemas import BadMessage, Caption, CaptionType
 from parley_common.settings import BaseServiceSettings
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
-from prometheus_client import Counter
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,20 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_gateway.db import captions as store
 from parley_gateway.db.engine import Database
+from parley_gateway.persister import metrics
 from parley_gateway.settings import DEFAULT_DATABASE_URL
 
 log = logging.getLogger("parley.persister")
+PROG_DESCRIPTION = "parley-persister: every final caption and translation into Postgres, once per id."
 GROUP = "persist"
 SFU_EVENTS = "sfu:events"
-
-STORED = Counter("parley_persist_stored_total", "Finals upserted into Postgres", ["kind"])
-SKIPPED = Counter("parley_persist_skipped_total", "Entries acknowledged without a write", ["reason"])
-BAD_INPUT = Counter("parley_persist_bad_input_total", "Malformed persist entries", ["reason"])
-DB_ERRORS = Counter("parley_persist_db_errors_total", "Batches not committed (retried later)")
-for _label in ("partial", "retraction", "sfu_event"):  # known label values: a series each from the start
-    SKIPPED.labels(_label)
-for _label in ("source", "translation"):
-    STORED.labels(_label)
 
 
 class PersisterSettings(BaseServiceSettings):
@@ -96,7 +82,7 @@ class Persister:
             except (SQLAlchemyError, OSError, aioredis.RedisError) as exc:
                 # Unacknowledged entries stay pending; the claim pass retries them.
                 self.healthy = False
-                DB_ERRORS.inc()
+                metrics.DB_ERRORS.inc()
                 log.warning("persist batch failed, retrying in %.1f s: %s", backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -126,7 +112,7 @@ class Persister:
                 try:
                     await handle(session, fields)
                 except BadMessage as exc:
-                    BAD_INPUT.labels(exc.reason).inc()
+                    metrics.BAD_INPUT.labels(exc.reason).inc()
                     log.warning(
                         "bad persist entry dead-lettered [stream:%s, id:%s]: %s", group.stream, eid, exc
                     )
@@ -137,16 +123,16 @@ class Persister:
     async def _store_caption(self, session: AsyncSession, fields: dict[bytes, bytes]) -> None:
         caption = Caption.from_fields(fields)
         if caption.type is not CaptionType.FINAL:
-            SKIPPED.labels("partial").inc()
+            metrics.SKIPPED.labels("partial").inc()
             return
         if not caption.text:
-            SKIPPED.labels("retraction").inc()
+            metrics.SKIPPED.labels("retraction").inc()
             return
         if len(caption.lang) > 16 or len(caption.source_lang) > 16 or len(caption.speaker_name) > 200:
             raise BadMessage("bad_fields", "language code or speaker name too long")
         async with session.begin_nested():
             await store.store_final(session, caption)
-        STORED.labels("translation" if caption.is_translation else "source").inc()
+        metrics.STORED.labels("translation" if caption.is_translation else "source").inc()
 
     async def _store_sfu_event(self, session: AsyncSession, fields: dict[bytes, bytes]) -> None:
         f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
@@ -163,7 +149,7 @@ class Persister:
         elif kind == "producer.close":
             await store.close_sfu_session(session, producer[:100])
         else:
-            SKIPPED.labels("sfu_event").inc()
+            metrics.SKIPPED.labels("sfu_event").inc()
 
 
 async def amain(settings: PersisterSettings) -> None:
@@ -185,11 +171,7 @@ async def amain(settings: PersisterSettings) -> None:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None).parse_args()
+    argparse.ArgumentParser(description=PROG_DESCRIPTION).parse_args()
     settings = PersisterSettings()
     setup_logging(settings.log_level, settings.log_json)
     asyncio.run(amain(settings))
-
-
-if __name__ == "__main__":
-    main()
