@@ -87,13 +87,27 @@ export function loadSettings(env: Env = process.env): Settings {
 	if (settings.rtcMinPort > settings.rtcMaxPort) {
 		throw new SettingsError('SFU_RTC_MIN_PORT must not be above SFU_RTC_MAX_PORT');
 	}
-	if (settings.env === 'production' && settings.joinTokenSecret === DEV_JOIN_TOKEN_SECRET) {
-		throw new SettingsError('JOIN_TOKEN_SECRET is the development placeholder; set a real secret in production');
-	}
-	if (settings.env === 'production' && settings.joinTokenSecret.length < 32) {
-		throw new SettingsError('JOIN_TOKEN_SECRET must be at least 32 characters in production');
-	}
+	checkSecret(settings.env, 'JOIN_TOKEN_SECRET', settings.joinTokenSecret);
+	if (settings.turn !== undefined) checkSecret(settings.env, 'TURN_SECRET', settings.turn.secret);
 	return settings;
+}
+
+/** Shortest secret accepted outside development (the gateway applies the same rule). */
+export const MIN_SECRET_CHARS = 32;
+
+/**
+ * One rule for secrets on both sides (gateway and SFU): outside PARLEY_ENV=development an empty
+ * secret, the development placeholder, or one shorter than 32 characters is refused. Any other
+ * PARLEY_ENV value (production, staging, a typo) counts as "not development".
+ */
+export function checkSecret(env: string, name: string, value: string): void {
+	if (env === 'development') return;
+	if (value === '' || value === DEV_JOIN_TOKEN_SECRET) {
+		throw new SettingsError(`${name} is empty or the development placeholder; set a real secret (PARLEY_ENV=${env})`);
+	}
+	if (value.length < MIN_SECRET_CHARS) {
+		throw new SettingsError(`${name} must be at least ${MIN_SECRET_CHARS} characters (PARLEY_ENV=${env})`);
+	}
 }
 
 function parseTurn(env: Env): TurnSettings | undefined {

@@ -41,11 +41,21 @@ test('bad claims are refused', () => {
 	refused(() => verifyJoinToken(signJoinToken({ ...claims, iat: now + 3600 }, SECRET), SECRET, now), /future/);
 });
 
-test('production refuses the development secret', () => {
-	assert.throws(() => loadSettings({ PARLEY_ENV: 'production' }), SettingsError);
-	assert.throws(() => loadSettings({ PARLEY_ENV: 'production', JOIN_TOKEN_SECRET: 'dev-secret-change-me' }), SettingsError);
+test('outside development the placeholder, an empty or a short secret is refused (one rule with the gateway)', () => {
+	// PARLEY_ENV unset is development (local runs); the images set production.
+	for (const env of ['production', 'staging', 'prod']) {
+		const e = { PARLEY_ENV: env };
+		assert.throws(() => loadSettings(e), /JOIN_TOKEN_SECRET/, env);
+		assert.throws(() => loadSettings({ ...e, JOIN_TOKEN_SECRET: '' }), /JOIN_TOKEN_SECRET/, env);
+		assert.throws(() => loadSettings({ ...e, JOIN_TOKEN_SECRET: 'dev-secret-change-me' }), /placeholder/, env);
+		assert.throws(() => loadSettings({ ...e, JOIN_TOKEN_SECRET: 'x'.repeat(31) }), /at least 32/, env);
+		assert.equal(loadSettings({ ...e, JOIN_TOKEN_SECRET: 'x'.repeat(32) }).joinTokenSecret, 'x'.repeat(32));
+		const turn = { ...e, JOIN_TOKEN_SECRET: 'x'.repeat(40), TURN_URLS: 'turn:127.0.0.1:3478' };
+		assert.throws(() => loadSettings({ ...turn, TURN_SECRET: 'short' }), /TURN_SECRET must be at least 32/, env);
+	}
 	const s = loadSettings({ PARLEY_ENV: 'production', JOIN_TOKEN_SECRET: 'x'.repeat(40) });
 	assert.equal(s.wsPort, 4443);
 	assert.equal(loadSettings({}).joinTokenSecret, 'dev-secret-change-me');
+	assert.equal(loadSettings({ PARLEY_ENV: 'development' }).env, 'development');
 	assert.throws(() => loadSettings({ SFU_WS_PORT: 'abc' }), SettingsError);
 });

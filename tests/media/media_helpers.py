@@ -88,13 +88,14 @@ class SfuProcess:
 
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = ARTIFACTS / "sfu.log"
 
     def start(self) -> subprocess.Popen[bytes]:
         self.proc = subprocess.Popen(
             ["scripts/with-env.sh", "node", "dist/src/main.js"],
             cwd=SFU_DIR,
             env=self.env,
-            stdout=open(ARTIFACTS / "sfu.log", "ab"),
+            stdout=open(self.log_path, "ab"),
             stderr=subprocess.STDOUT,
         )
         return self.proc

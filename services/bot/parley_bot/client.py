@@ -19,7 +19,11 @@ def loopback_only_ice() -> None:
 
 
 class SignallingError(RuntimeError):
-    pass
+    """A refused request (`code` as docs/signalling.md lists them) or a closed socket (`code` "CLOSED")."""
+
+    def __init__(self, message: str, code: str = "CLOSED") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Signalling:
@@ -33,8 +37,9 @@ class Signalling:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str) -> Signalling:
-        return cls(await websockets.connect(url, max_size=256 * 1024))
+    async def connect(cls, url: str, **options: Any) -> Signalling:
+        """`options` go to websockets.connect (e.g. `additional_headers`, `local_addr`)."""
+        return cls(await websockets.connect(url, max_size=256 * 1024, **options))
 
     async def _read(self) -> None:
         try:
@@ -61,7 +66,8 @@ class Signalling:
         res = await asyncio.wait_for(fut, timeout)
         if not res.get("ok"):
             err = res.get("error") or {}
-            raise SignallingError(f"{method}: {err.get('code')}: {err.get('message')}")
+            code = str(err.get("code"))
+            raise SignallingError(f"{method}: {code}: {err.get('message')}", code)
         data_out: JsonObj = res.get("data") or {}
         return data_out
 

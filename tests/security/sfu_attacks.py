@@ -1,0 +1,289 @@
+"""What a guest holding a join token (a forwarded invite link) tries against the SFU (issue 13).
+
+Each attack is an async function `attack(target) -> AttackResult`: it performs the attack against
+the SFU's signalling WebSocket at `target.url` and says whether the SFU refused it. The tests in
+tests/security/test_sfu_*.py run every attack against a real SFU (mediasoup worker) and a real
+Redis started by `local_sfu`; `make attack` runs the same functions against a running deployment,
+with tokens and host actions from the gateway's API (an `SfuTarget` built by its runner).
+`ATTACKS` lists the ones that need nothing but a target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import websockets
+from parley_bot.client import Signalling, SignallingError
+from parley_common.procs import free_port, stop_process
+from parley_common.tokens import issue_join_token
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "media"))
+from media_helpers import SFU_DIR, SfuProcess, _wait_http  # noqa: E402
+
+LOGS = ROOT / "artifacts" / "logs" / "security"
+
+JsonObj = dict[str, Any]
+TokenFn = Callable[[str, str, str], Awaitable[str]]  # (room, participant id, role) -> join token
+
+
+class HostActions(Protocol):
+    """What a host (or admin) does through the gateway's API; the SFU must enforce it."""
+
+    async def close(self, room: str) -> None: ...
+    async def remove(self, room: str, peer: str) -> None: ...
+    async def mute(self, room: str, peer: str) -> None: ...
+    async def unmute(self, room: str, peer: str) -> None: ...
+
+
+@dataclass
+class SfuTarget:
+    url: str  # ws://host:port/ws
+    token: TokenFn
+    host: HostActions | None = None  # needed by the room-state attacks
+    room_prefix: str = "atk"  # attacks make rooms named <prefix>-<attack>-<n>
+    # websockets.connect options for every attacker socket (e.g. {"local_addr": ("127.0.0.2", 0)})
+    socket_options: JsonObj = field(default_factory=dict)
+
+    def room(self, name: str) -> str:
+        return f"{self.room_prefix}-{name}-{int(time.time() * 1000) % 10**8}"
+
+
+@dataclass
+class AttackResult:
+    name: str
+    refused: bool  # the SFU stopped the attack (what it must do)
+    detail: str
+
+    def as_json(self) -> JsonObj:
+        return {"attack": self.name, "refused": self.refused, "detail": self.detail}
+
+
+async def connect(target: SfuTarget, **options: Any) -> Signalling:
+    return await Signalling.connect(target.url, **{**target.socket_options, **options})
+
+
+async def joined(target: SfuTarget, room: str, sub: str, role: str = "guest", **options: Any) -> Signalling:
+    sig = await connect(target, **options)
+    await sig.request("join", {"room": room, "token": await target.token(room, sub, role)})
+    return sig
+
+
+async def close_code(sig: Signalling, timeout: float = 10.0) -> int | None:
+    """The close code of a socket the SFU closes (None if it stays open for `timeout` s)."""
+    try:
+        await asyncio.wait_for(sig.ws.wait_closed(), timeout)
+    except TimeoutError:
+        return None
+    return sig.ws.close_code
+
+
+async def refusal(call: Awaitable[JsonObj]) -> str | None:
+    """The error code a request got (None: it succeeded)."""
+    try:
+        await call
+    except SignallingError as err:
+        return err.code
+    except websockets.ConnectionClosed:
+        return "CLOSED"
+    return None
+
+
+async def close_all(socks: list[Signalling]) -> None:
+    for s in socks:
+        with contextlib.suppress(Exception):
+            await s.close()
+
+
+# ----------------------------------------------------------------------------- a local SFU
+
+
+def sfu_skip_reason() -> str | None:
+    if not shutil.which("redis-server"):
+        return "redis-server is not installed"
+    if not (SFU_DIR / "dist" / "src" / "main.js").exists():
+        return "the SFU is not built: run `make mediasoup-build` first"
+    return None
+
+
+class RedisHostActions:
+    """Host actions written to Redis exactly as the gateway's API writes them
+    (services/gateway/parley_gateway/api/live.py; docs/signalling.md, `sfu:commands`)."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis
+
+        self.r = redis.Redis.from_url(redis_url)
+
+    def _command(self, kind: str, room: str, peer: str) -> None:
+        fields = {
+            "v": "1",
+            "type": kind,
+            "room": room,
+            "peer": peer,
+            "by": "host-1",
+            "ts": str(int(time.time() * 1000)),
+        }
+        self.r.xadd("sfu:commands", fields, maxlen=10_000, approximate=True)
+
+    async def close(self, room: str) -> None:
+        self.r.hset(f"room:{room}", "status", "closed")
+        self._command("close", room, "")
+
+    async def remove(self, room: str, peer: str) -> None:
+        self._command("remove", room, peer)
+        self.r.sadd(f"room:{room}:removed", peer)
+
+    async def mute(self, room: str, peer: str) -> None:
+        self.r.sadd(f"room:{room}:muted", peer)
+        self._command("mute", room, peer)
+
+    async def unmute(self, room: str, peer: str) -> None:
+        self.r.srem(f"room:{room}:muted", peer)
+        self._command("unmute", room, peer)
+
+
+@dataclass
+class LocalSfu:
+    """A real SFU process (mediasoup worker) and its own redis-server, on loopback."""
+
+    url: str
+    http: str
+    redis_url: str
+    secret: str
+    process: SfuProcess
+    host: RedisHostActions
+
+    def target(self, **kw: Any) -> SfuTarget:
+        async def token(room: str, sub: str, role: str) -> str:
+            return issue_join_token(self.secret, room, sub, sub.title(), role, 600)
+
+        return SfuTarget(self.url, token, self.host, **kw)
+
+    def metric(self, name: str) -> float:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.http}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.split("{")[0].split(" ")[0] == name
+        )
+
+    def log(self) -> str:
+        return self.process.log_path.read_text(errors="replace")
+
+
+SECRET = "security-test-secret-0123456789-abcdef"
+
+
+def sfu_env(ws_port: int, redis_url: str, **overrides: str) -> dict[str, str]:
+    rtc = free_port()  # a free UDP/TCP port for the WebRTC server (one worker)
+    return {
+        **os.environ,
+        "PARLEY_ENV": "development",
+        "SFU_WS_HOST": "127.0.0.1",
+        "SFU_WS_PORT": str(ws_port),
+        "SFU_LISTEN_IP": "127.0.0.1",
+        "SFU_WEBRTC_PORT": str(rtc),
+        "SFU_RTC_MIN_PORT": "44000",
+        "SFU_RTC_MAX_PORT": "44999",
+        "SFU_NUM_WORKERS": "1",
+        "GATEWAY_RTP_HOST": "127.0.0.1",
+        "GATEWAY_RTP_PORT": str(free_port()),
+        "JOIN_TOKEN_SECRET": SECRET,
+        "REDIS_URL": redis_url,
+        "SFU_LOG_LEVEL": "info",
+        **overrides,
+    }
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    port = free_port()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=open(LOGS / f"redis-{port}.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=port).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(proc)
+
+
+@contextmanager
+def local_sfu(name: str, **env: str) -> Iterator[LocalSfu]:
+    """Redis + the SFU with `env` on top of test defaults; its log is artifacts/logs/security/<name>.log."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with redis_server() as redis_url:
+        ws_port = free_port()
+        log_path = LOGS / f"sfu-{name}.log"
+        log_path.write_bytes(b"")
+        proc = SfuProcess(sfu_env(ws_port, redis_url, **env), log_path=log_path)
+        proc.start()
+        try:
+            assert proc.proc is not None
+            http = f"http://127.0.0.1:{ws_port}"
+            _wait_http(f"{http}/healthz", proc.proc, 60)
+            yield LocalSfu(
+                f"ws://127.0.0.1:{ws_port}/ws", http, redis_url, SECRET, proc, RedisHostActions(redis_url)
+            )
+        finally:
+            proc.stop()
+
+
+def sfu_exit(name: str, env: dict[str, str], timeout: float = 60) -> tuple[int | None, str]:
+    """Starts the SFU with `env` and returns (its exit code, or None if it kept running; its log)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / f"sfu-{name}.log"
+    log_path.write_bytes(b"")
+    proc = SfuProcess(env, log_path=log_path).start()
+    try:
+        code: int | None = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        code = None
+    stop_process(proc)
+    return code, log_path.read_text(errors="replace")
+
+
+# ----------------------------------------------------------------------------- the attacks
+
+DEV_PLACEHOLDER = "dev-secret-change-me"
+
+
+async def forge_with_dev_placeholder(target: SfuTarget) -> AttackResult:
+    """A host token signed with the development placeholder secret (it is in the repository)."""
+    name = "forge_token_with_dev_placeholder"
+    room = target.room("forge")
+    sig = await connect(target)
+    try:
+        token = issue_join_token(DEV_PLACEHOLDER, room, "mallory", "Mallory", "host", 600)
+        code = await refusal(sig.request("join", {"room": room, "token": token}))
+        return AttackResult(name, code == "UNAUTHORIZED", f"join answered {code or 'ok'}")
+    finally:
+        await sig.close()
