@@ -1,3 +1,6 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+
 import type { types } from 'mediasoup';
 
 import { Logger } from './logger.js';
@@ -46,18 +49,21 @@ export class GatewayForwarder {
 			comedia: false,
 			appData: { role: 'gateway' },
 		});
+		let ip: string;
 		try {
-			await transport.connect({ ip: options.gatewayHost, port: options.gatewayPort });
+			ip = await resolveHost(options.gatewayHost, options.listenIp);
+			await transport.connect({ ip, port: options.gatewayPort });
 		} catch (error) {
 			transport.close();
 			throw error;
 		}
 		log.info(
-			'gateway transport ready [room:%s, local:%s:%d, gateway:%s:%d]',
+			'gateway transport ready [room:%s, local:%s:%d, gateway:%s (%s):%d]',
 			options.room,
 			transport.tuple.localAddress,
 			transport.tuple.localPort,
 			options.gatewayHost,
+			ip,
 			options.gatewayPort,
 		);
 		return new GatewayForwarder(router, transport, options);
@@ -117,4 +123,15 @@ export class GatewayForwarder {
 		this.#closed = true;
 		this.#transport.close();
 	}
+}
+
+/**
+ * mediasoup connects a PlainTransport to an IP address only; a deployment names the gateway by
+ * host name (Swarm's DNS: `gateway`). Resolved when a room's transport is made, in the family of
+ * the address the SFU listens on.
+ */
+async function resolveHost(host: string, listenIp: string): Promise<string> {
+	if (isIP(host)) return host;
+	const { address } = await lookup(host, { family: isIP(listenIp) === 6 ? 6 : 4 });
+	return address;
 }

@@ -104,6 +104,41 @@ describe('audio to the gateway: PlainTransport RTP + sfu:events in Redis', () =>
 	});
 });
 
+describe('the gateway named by host name (a deployment: GATEWAY_RTP_HOST=gateway)', () => {
+	test('the name is resolved and RTP arrives at its address', async () => {
+		const gateway = await udpSink();
+		const sfu = await startSfu({
+			GATEWAY_RTP_HOST: 'localhost',
+			GATEWAY_RTP_PORT: String(gateway.port),
+			SFU_ALLOW_PLAIN_INGEST: '1',
+		});
+		try {
+			const host = await TestClient.join(sfu, { room: 'r-gw-name', sub: 'speaker-2' });
+			const ingest = await host.request('createPlainTransport');
+			assert.ok(ingest.ok, JSON.stringify(ingest.error));
+			const SSRC_IN = 0x0badbeef;
+			const produced = await host.request('produce', {
+				transportId: ingest.data.id,
+				kind: 'audio',
+				rtpParameters: opusRtpParameters(SSRC_IN),
+			});
+			assert.ok(produced.ok, JSON.stringify(produced.error));
+			const sender = dgram.createSocket('udp4');
+			await new Promise<void>((r) => sender.bind(0, '127.0.0.1', () => r()));
+			for (let i = 0; i < 20; i++) {
+				sender.send(rtpPacket(SSRC_IN, 1000 + i, 960 * i), ingest.data.port, ingest.data.ip);
+				await new Promise((r) => setTimeout(r, 2));
+			}
+			await eventually(() => (gateway.packets.filter(isRtp).length >= 15 ? true : undefined), 'RTP at localhost', 3000);
+			sender.close();
+			host.close();
+		} finally {
+			await sfu.close();
+			gateway.socket.close();
+		}
+	});
+});
+
 /** RTP, not RTCP (rtcp-mux: RTCP packet types 200-204 share the port). */
 function isRtp(p: Buffer): boolean {
 	return p.length >= 12 && (p[0]! >> 6) === 2 && !(p[1]! >= 200 && p[1]! <= 204);
