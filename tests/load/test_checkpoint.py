@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.procs import free_port
 from parley_feeder.feeder import load_audio, open_speaker
-from parley_stt.segmenter import Segmenter
+from parley_stt.segmenter_loop import Segmenter
 from parley_stt.settings import SttSettings
 
 from bench.load.stack import RedisServer
@@ -27,14 +27,14 @@ async def test_silence_is_checkpointed_sparingly_and_speech_still_makes_jobs(che
     try:
         seg = Segmenter(r, SttSettings(redis_url=server.url, checkpoint_s=checkpoint_s))
         commits = 0
-        commit = seg._commit
+        commit = seg.publisher.commit_segmenter
 
         async def counted(*args: object, **kwargs: object) -> object:
             nonlocal commits
             commits += 1
             return await commit(*args, **kwargs)
 
-        seg._commit = counted  # type: ignore[method-assign]
+        seg.publisher.commit_segmenter = counted  # type: ignore[method-assign]
         task = asyncio.create_task(seg.run())
         sp = await open_speaker(r, "ck", "ana", "Ana", realtime=True, language="en")
         await sp.silence(3.0)

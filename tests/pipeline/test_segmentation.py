@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from parley_feeder.feeder import FRAME_SAMPLES, load_audio, to_pcm16
-from parley_stt.segmentation import Action, ActionKind, SegmenterConfig, SpeakerSegmenter, SpeakerState
+from parley_stt.segmenter_machine import Action, ActionKind, SegmenterConfig, SpeakerSegmenter, SpeakerState
 from pipeline_helpers import librivox
 
 

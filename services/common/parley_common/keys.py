@@ -46,7 +46,8 @@ def segmenter_state(room: str, speaker: str) -> str:
 
 
 def utterance_state(caption_id: str) -> str:
-    """Hash: attempt, confirmed, result:<attempt>, published."""
+    """Hash of the utterance protocol (attempt, cancel:<n>, confirmed, eos, result:<n>, published):
+    its fields and state machine are documented, and only written, in parley_common.publish."""
     return f"utt:{caption_id}"
 
 

@@ -28,7 +28,7 @@ async def amain(settings: SttSettings) -> None:
         worker = Worker(r, settings, engine)
         tasks["worker"] = asyncio.create_task(ride_out("worker", r, worker.run), name="worker")
     if settings.role in ("all", "segmenter"):
-        from parley_stt.segmenter import Segmenter
+        from parley_stt.segmenter_loop import Segmenter
 
         seg = Segmenter(r, settings)
         tasks["segmenter"] = asyncio.create_task(

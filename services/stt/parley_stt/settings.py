@@ -7,7 +7,7 @@ from typing import Literal
 from parley_common.settings import BaseServiceSettings
 from pydantic_settings import SettingsConfigDict
 
-from parley_stt.segmentation import SegmenterConfig
+from parley_stt.segmenter_machine import SegmenterConfig
 
 
 class SttSettings(BaseServiceSettings):

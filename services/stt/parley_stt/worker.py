@@ -14,7 +14,7 @@ import time
 import numpy as np
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.publish import Publisher
+from parley_common.publish import Publisher, final_is_void, partial_is_moot
 from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
 
@@ -132,19 +132,14 @@ class Worker:
             metrics.BAD_INPUT.labels("unknown_room").inc()
             log.warning("job for an unknown room dropped [room:%s, speaker:%s]", job.room, job.speaker)
             return "unknown_room"
-        latest, published = await self.r.hmget(keys.utterance_state(cid), "attempt", "published")
         if job.kind is JobKind.PARTIAL:
             # Stale, or the speaker paused and the final is already on its way: not worth a decode.
-            pausing = latest is not None and not await self.r.hexists(
-                keys.utterance_state(cid), f"cancel:{int(latest)}"
-            )
-            if time.time() - job.created > self.settings.partial_max_age_s or published or pausing:
+            too_old = time.time() - job.created > self.settings.partial_max_age_s
+            if too_old or await partial_is_moot(self.r, cid):
                 metrics.DROPPED_PARTIALS.inc()
                 return "stale"
-        else:
-            cancelled = await self.r.hexists(keys.utterance_state(cid), f"cancel:{job.attempt}")
-            if cancelled or published or (latest is not None and int(latest) > job.attempt):
-                return "superseded"
+        elif await final_is_void(self.r, cid, job.attempt):
+            return "superseded"
         audio = await self._audio(job)
         if audio is None:
             return "no_audio"

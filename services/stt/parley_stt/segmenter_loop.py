@@ -1,6 +1,8 @@
-"""Segmenter loop: owns speakers through Redis leases, runs their VAD state machines and commits
-jobs together with the speaker's checkpoint in one atomic script, so a replica that dies at any
-instant leaves a checkpoint from which another replica resumes without losing or repeating a job."""
+"""The segmenter's Redis loop: owns speakers through Redis leases, feeds their audio to the pure
+end-of-speech state machine (segmenter_machine.py) and commits its jobs, cancels and confirmations
+together with the speaker's checkpoint in one atomic script (parley_common.publish, the utterance
+protocol), so a replica that dies at any instant leaves a checkpoint from which another replica
+resumes without losing or repeating a job."""
 
 from __future__ import annotations
 
@@ -12,43 +14,14 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.publish import CAPTIONS_MAXLEN, MARKER_TTL_S, PUBLISH_FINAL_IF_READY_LUA
+from parley_common.publish import Publisher, Step, UtteranceOp
 from parley_common.schemas import AudioFrame, BadMessage, JobKind, SttJob
 
 from parley_stt import metrics
-from parley_stt.segmentation import Action, ActionKind, SpeakerSegmenter, SpeakerState
+from parley_stt.segmenter_machine import Action, ActionKind, SpeakerSegmenter, SpeakerState
 from parley_stt.settings import SttSettings
 
 log = logging.getLogger("parley.stt.segmenter")
-
-# KEYS: lease, state, final jobs, partial jobs, captions stream, translate final stream, persist stream
-# ARGV: owner, state json, jobs maxlen, captions maxlen, ttl, then (op, caption id, attempt, data) x n
-_COMMIT = (
-    PUBLISH_FINAL_IF_READY_LUA
-    + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
-for i = 6, #ARGV, 4 do
-  local op, cid, att, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local ukey = 'utt:' .. cid
-  if op == 'final' then
-    redis.call('HSET', ukey, 'attempt', att)
-    redis.call('EXPIRE', ukey, ARGV[5])
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'v', '1', 'data', data)
-  elseif op == 'partial' then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'v', '1', 'data', data)
-  elseif op == 'cancel' then
-    redis.call('HSET', ukey, 'cancel:' .. att, '1')
-    redis.call('EXPIRE', ukey, ARGV[5])
-  elseif op == 'confirm' then
-    redis.call('HSET', ukey, 'confirmed', att, 'eos', data)
-    redis.call('EXPIRE', ukey, ARGV[5])
-    publish_final_if_ready(ukey, KEYS[5], KEYS[6], ARGV[4], KEYS[7])
-  end
-end
-return 1
-"""
-)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -81,7 +54,7 @@ class Segmenter:
         self.owner = settings.replica_name()
         self.cfg = settings.segmenter_config()
         self.owned: dict[str, OwnedSpeaker] = {}
-        self._commit = r.register_script(_COMMIT)
+        self.publisher = Publisher(r)
         self._renew = r.register_script(_RENEW)
         self._release = r.register_script(_RELEASE)
         self.healthy = True
@@ -180,7 +153,7 @@ class Segmenter:
             return True
         sp.checkpointed = time.monotonic()
         now = time.time()
-        args: list[str | int | float] = []
+        steps: list[Step] = []
         for a in actions:
             cid = keys.caption_id(sp.room, sp.speaker, a.utt)
             if a.kind in (ActionKind.FINAL, ActionKind.PARTIAL):
@@ -196,24 +169,19 @@ class Segmenter:
                     end_ts=a.end_ts,
                     created=now,
                 )
-                args += [a.kind.value, cid, a.attempt, job.model_dump_json()]
+                steps.append(Step(UtteranceOp(a.kind.value), cid, a.attempt, job.model_dump_json()))
             elif a.kind is ActionKind.CONFIRM:
-                args += ["confirm", cid, a.attempt, repr(now)]
+                steps.append(Step(UtteranceOp.CONFIRM, cid, a.attempt, repr(now)))
                 metrics.EOS_DECISION.observe(max(0.0, now - a.end_ts))
             else:
-                args += ["cancel", cid, a.attempt, ""]
-        checkpoint = _dump_checkpoint(sp.seg.state(), sp.last_id)
-        ok = await self._commit(
-            keys=[
-                keys.segmenter_lease(sp.room, sp.speaker),
-                keys.segmenter_state(sp.room, sp.speaker),
-                keys.STT_JOBS_FINAL,
-                keys.STT_JOBS_PARTIAL,
-                keys.captions_stream(sp.room),
-                keys.TRANSLATE_JOBS_FINAL,
-                keys.PERSIST_CAPTIONS,
-            ],
-            args=[self.owner, checkpoint, self.settings.jobs_maxlen, CAPTIONS_MAXLEN, MARKER_TTL_S, *args],
+                steps.append(Step(UtteranceOp.CANCEL, cid, a.attempt))
+        ok = await self.publisher.commit_segmenter(
+            room=sp.room,
+            speaker=sp.speaker,
+            owner=self.owner,
+            checkpoint=_dump_checkpoint(sp.seg.state(), sp.last_id),
+            steps=steps,
+            jobs_maxlen=self.settings.jobs_maxlen,
         )
         if not ok:
             log.warning(
