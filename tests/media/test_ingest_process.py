@@ -1,6 +1,8 @@
 """parley-ingest as its own process: it binds RTP to the address its setting names (never every
-interface), serves /healthz and /metrics, turns a producer's RTP into frames in Redis, and on SIGTERM
-ends the speaker's utterance and exits. Real Redis (database 7), real libopus, a real UDP socket."""
+interface), serves /healthz and /metrics, turns a producer's RTP into frames in Redis, and exits on
+SIGTERM without ending anyone's utterance (another replica may carry on). Two replicas receiving one
+producer, killed in turn mid-speech, leave every 20 ms of it in the stream exactly once.
+Real processes, real Redis (database 7), real libopus, real UDP sockets."""
 
 from __future__ import annotations
 
@@ -21,6 +23,18 @@ from rtp_helpers import CLIP, opus_packets, read_pcm48k, rtp_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 7  # no other test uses it
+
+
+OPEN = {
+    "v": "1",
+    "type": "producer.open",
+    "room": "ingest-a",
+    "peer": "ana",
+    "name": "Ana",
+    "producer": "p1",
+    "pt": "100",
+    "clock_rate": "48000",
+}
 
 
 def redis_url() -> str:
@@ -70,29 +84,14 @@ def _udp_binds(port: int) -> set[str]:
     return out
 
 
-def test_ingest_process_receives_rtp_into_redis_and_ends_the_utterance_on_sigterm(
-    r: redis.Redis, tmp_path: Path
-) -> None:
+def test_ingest_process_receives_rtp_into_redis_and_stops_on_sigterm(r: redis.Redis, tmp_path: Path) -> None:
     rtp_port = free_port()
     stack, ingest = _start(tmp_path, {"PARLEY_INGEST_RTP_PORT": str(rtp_port)})
     try:
         stack.wait_healthy(60)
         # Bound to the setting's address (loopback by default), not 0.0.0.0.
         assert _udp_binds(rtp_port) == {"0100007F"}, _udp_binds(rtp_port)
-        r.xadd(
-            "sfu:events",
-            {
-                "v": "1",
-                "type": "producer.open",
-                "room": "ingest-a",
-                "peer": "ana",
-                "name": "Ana",
-                "producer": "p1",
-                "ssrc": "4242",
-                "pt": "100",
-                "clock_rate": "48000",
-            },
-        )
+        r.xadd("sfu:events", {**OPEN, "ssrc": "4242"})
         packets = rtp_stream(opus_packets(read_pcm48k(CLIP, 1.0)), 4242)
         stream = keys.audio_stream("ingest-a", "ana")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -113,10 +112,13 @@ def test_ingest_process_receives_rtp_into_redis_and_ends_the_utterance_on_sigter
             metrics = resp.read().decode()
         assert "parley_ingest_rtp_packets_total 50.0" in metrics, metrics
         assert "parley_ingest_producers 1.0" in metrics
+        # Frame ids come from the media timeline: 20 ms apart, from the producer's anchor.
+        ids = [int(eid.split(b"-")[0]) for eid, _ in r.xrange(stream)]
+        _rtp, _, wall_ms = r.get(keys.ingest_anchor("p1")).partition(b":")
+        assert ids[0] == int(wall_ms) and set(ids) == set(range(ids[0], ids[-1] + 1, 20))
         ingest.proc.send_signal(signal.SIGTERM)
         assert ingest.proc.wait(15) == 0, ingest.log_path.read_text()
-        last = r.xrevrange(stream, count=1)[0][1]
-        assert last.get(b"eof") == b"1", last  # the speaker's utterance ends with the process
+        assert all(b"eof" not in f for _, f in r.xrange(stream))  # a stopping replica ends no utterance
     finally:
         stack.stop()
 
@@ -131,5 +133,63 @@ def test_ingest_refuses_to_start_on_every_interface_or_a_foreign_network(
     try:
         assert ingest.proc.wait(30) != 0
         assert "BindError" in ingest.log_path.read_text()
+    finally:
+        stack.stop()
+
+
+def test_two_replicas_killed_in_turn_mid_speech_keep_every_frame_once(r: redis.Redis, tmp_path: Path) -> None:
+    """The SFU's part is played by the test: one producer, sent to two ingest replicas on two
+    SSRCs with their own sequence numbers and the producer's RTP timestamps. Replica 1 is killed
+    (SIGKILL) 1.5 s in and started again; replica 2 is killed 4 s in. The stream must hold every
+    20 ms frame of the 6 s once, then one end of utterance."""
+    ports = [free_port(), free_port()]
+    stack = LocalStack(redis_url(), tmp_path / "logs")
+    procs = [
+        stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
+        for i, port in enumerate(ports)
+    ]
+    try:
+        stack.wait_healthy(60)
+        r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
+        payloads = opus_packets(read_pcm48k(CLIP, 6.0))
+        legs = [
+            rtp_stream(payloads, 1001, seq0=100, ts0=7_000_000),
+            rtp_stream(payloads, 2002, seq0=50_000, ts0=7_000_000),
+        ]
+        stream = keys.audio_stream("ingest-a", "ana")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            start = time.monotonic()
+            for i in range(len(payloads)):
+                if i == 75:  # 1.5 s
+                    procs[0].proc.kill()
+                    procs[0].proc.wait()
+                    procs[0] = stack.start(
+                        "ingest-1", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(ports[0])}
+                    )
+                if i == 200:  # 4 s: replica 1 has been back for a while
+                    assert procs[0].healthy(), procs[0].log_path.read_text()
+                    procs[1].proc.kill()
+                    procs[1].proc.wait()
+                for leg, port in zip(legs, ports, strict=True):
+                    sock.sendto(leg[i], ("127.0.0.1", port))
+                time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+        r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
+        deadline = time.monotonic() + 10
+        while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
+            assert time.monotonic() < deadline, "no end of utterance"
+            time.sleep(0.05)
+        entries = r.xrange(stream)
+        ids = [eid.decode() for eid, _ in entries]
+        ms = [int(i.split("-")[0]) for i in ids[:-1]]
+        assert ids[-1] == f"{ms[-1]}-1" and entries[-1][1][b"eof"] == b"1"
+        assert len(ms) == len(payloads), (len(ms), len(payloads))  # none lost, none twice
+        assert ms == list(range(ms[0], ms[0] + 20 * len(payloads), 20))
+        assert all(i.endswith("-0") for i in ids[:-1])
+        # Both replicas wrote (each refused some of the other's frames), and only the anchor's
+        # owner's timeline was used: the restarted replica found it in Redis.
+        with urllib.request.urlopen(f"http://127.0.0.1:{procs[0].health_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        assert 'parley_ingest_frames_total{outcome="duplicate"}' in text
+        assert r.get(keys.ingest_anchor("p1")) is None  # forgotten at producer.close
     finally:
         stack.stop()

@@ -18,6 +18,12 @@ def audio_stream(room: str, speaker: str) -> str:
     return f"audio:{room}:{speaker}"
 
 
+def ingest_anchor(producer: str) -> str:
+    """String "<rtp timestamp>:<epoch ms>": where an SFU producer's media timeline starts, shared
+    by every RTP ingest replica so they give each frame the same stream id."""
+    return f"anchor:{producer}"
+
+
 def room_info(room: str) -> str:
     """Hash: t0 (meeting start, epoch s), language, prompt, hotwords."""
     return f"room:{room}"

@@ -25,11 +25,17 @@ FieldValue = str | bytes | int | float
 
 
 async def xadd_bounded(
-    r: aioredis.Redis, stream: str, fields: Mapping[str, FieldValue], maxlen: int
+    r: aioredis.Redis, stream: str, fields: Mapping[str, FieldValue], maxlen: int, entry_id: str = "*"
 ) -> bytes:
-    """Every XADD is bounded: approximate MAXLEN keeps trimming cheap."""
-    entry_id: bytes = await r.xadd(stream, dict(fields), maxlen=maxlen, approximate=True)
-    return entry_id
+    """Every XADD is bounded: approximate MAXLEN keeps trimming cheap. `entry_id` "*" lets Redis
+    pick the id; an explicit one must be above the stream's newest (else ResponseError)."""
+    added: bytes = await r.xadd(stream, dict(fields), id=entry_id, maxlen=maxlen, approximate=True)
+    return added
+
+
+def is_id_taken(exc: ResponseError) -> bool:
+    """XADD refused an explicit id because the stream already holds it or a later one."""
+    return "equal or smaller than the target stream top item" in str(exc)
 
 
 class ConsumerGroup:

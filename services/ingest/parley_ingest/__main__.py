@@ -28,6 +28,7 @@ async def amain(settings: IngestSettings) -> None:
         settings.jitter_ms / 1000,
         queue_max=settings.queue_max,
         outage_s=settings.outage_s,
+        anchor_ttl_s=settings.anchor_ttl_s,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

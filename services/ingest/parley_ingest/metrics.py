@@ -20,3 +20,9 @@ for _kind in ("fec", "plc", "silence"):  # a series each from the start: the pan
     CONCEALED.labels(_kind)
 PRODUCERS = Gauge("parley_ingest_producers", "Audio producers the ingest is receiving (from sfu:events)")
 QUEUE = Gauge("parley_ingest_queue_items", "Frames and events waiting for the Redis writer")
+FRAMES = Counter(
+    "parley_ingest_frames_total",
+    "Audio frames written to Redis (appended), or refused because another replica had appended them first"
+    " (duplicate)",
+    ["outcome"],
+)

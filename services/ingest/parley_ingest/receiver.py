@@ -3,6 +3,12 @@
 Only SSRCs announced on `sfu:events` are accepted; the first packet of each pins its source
 address (a spoofed packet with a known SSRC from elsewhere is dropped). Frames go to Redis through
 one writer task, in order, so registration, audio and end-of-utterance never overtake each other.
+
+Several replicas may receive the same producer (the SFU sends it to every ingest target): each
+frame's stream id comes from the producer's media timeline (parley_ingest.anchor), so Redis keeps
+the first copy and refuses the others (counted as `parley_ingest_frames_total{outcome="duplicate"}`).
+Stopping does not end anyone's utterance: another replica may carry on (a lone replica's speakers
+are flushed by the segmenter after `PARLEY_STT_STALL_S`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from parley_common.schemas import AudioFrame, BadMessage
 from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
 
 from parley_ingest import metrics, registry
+from parley_ingest.anchor import FRAME_MS, Anchor, claim_anchor, forget_anchor
 from parley_ingest.packet import RtpError, is_rtcp, parse_rtp
 from parley_ingest.stream import OutFrame, SsrcStream
 
@@ -51,6 +58,7 @@ class _Frame:
     room: str
     speaker: str
     frame: AudioFrame
+    entry_id: str
     arrival: float  # monotonic
 
 
@@ -59,6 +67,7 @@ class _End:
     room: str
     speaker: str
     ts: float
+    entry_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +76,12 @@ class _Active:
     speaker: str
 
 
-_Item = _Register | _Frame | _End | _Active
+@dataclass(frozen=True, slots=True)
+class _Forget:
+    producer: str
+
+
+_Item = _Register | _Frame | _End | _Active | _Forget
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -89,11 +103,14 @@ class RtpReceiver:
     jitter_s: float = 0.04
     queue_max: int = 5000
     outage_s: float = 10.0  # how long a write waits for Redis to come back before dropping
+    anchor_ttl_s: int = 7 * 24 * 3600  # a producer's timeline outlives any meeting
     events_stream: str = registry.STREAM
-    live: dict[int, _Live] = field(default_factory=dict)
+    live: dict[int, _Live] = field(default_factory=dict)  # by SSRC
+    anchors: dict[str, Anchor] = field(default_factory=dict)  # by producer id
     _queue: asyncio.Queue[_Item] = field(init=False)
     _transport: asyncio.DatagramTransport | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _claims: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # anchors being fetched
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(self.queue_max)
@@ -116,7 +133,7 @@ class RtpReceiver:
             asyncio.create_task(self._write(), name="rtp-writer"),
             asyncio.create_task(self._tick(), name="rtp-tick"),
         ]
-        metrics.PRODUCERS.set_function(lambda: len(self.live))
+        metrics.PRODUCERS.set_function(lambda: len({c.producer.producer for c in self.live.values()}))
         metrics.QUEUE.set_function(self._queue.qsize)
         log.info("RTP receiver on %s:%d", self.host, self.bound_port)
 
@@ -138,37 +155,58 @@ class RtpReceiver:
         raise RuntimeError(f"RTP receiver task ended: {', '.join(t.get_name() for t in done)}")
 
     async def stop(self) -> None:
+        """Close the socket, write the whole frames still held, and stop. No utterance is ended
+        here: another replica may still be receiving these speakers."""
         if self._transport is not None:
             self._transport.close()
-        for ssrc in list(self.live):
-            self._end(ssrc)
+        for cur in self.live.values():
+            self._emit(cur, cur.stream.drain())
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), 2.0)
-        for t in self._tasks:
+        for t in [*self._tasks, *self._claims.values()]:
             t.cancel()
-        for t in self._tasks:
+        for t in [*self._tasks, *self._claims.values()]:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
 
     # -- sfu:events ------------------------------------------------------------------------------
 
+    def _of(self, producer: str) -> list[int]:
+        return [ssrc for ssrc, cur in self.live.items() if cur.producer.producer == producer]
+
     async def on_event(self, event: registry.Event, replay: bool) -> None:
         p = event.producer
-        cur = self.live.get(p.ssrc)
+        mine = self._of(p.producer)
         if event.type == "producer.open":
-            if cur is not None:
-                self._end(p.ssrc)
-            self.live[p.ssrc] = _Live(p, SsrcStream(p.clock_rate, self.jitter_s))
-        elif cur is None or cur.producer.producer != p.producer:
+            for ssrc in mine:  # a moved target: its old SSRC stops, the utterance goes on
+                if ssrc not in p.ssrcs:
+                    self._emit(self.live[ssrc], self.live[ssrc].stream.drain())
+                    del self.live[ssrc]
+            for ssrc in p.ssrcs:
+                cur = self.live.get(ssrc)
+                if cur is not None and cur.producer.producer == p.producer:
+                    cur.producer = p
+                    continue
+                if cur is not None:  # an SSRC reused by another producer
+                    self._end(ssrc)
+                anchor = self.anchors.get(p.producer)
+                self.live[ssrc] = _Live(p, SsrcStream(p.clock_rate, self.jitter_s, anchor))
             return
-        elif event.type == "producer.close":
-            self._end(p.ssrc)
-            del self.live[p.ssrc]
+        if not mine:
+            return
+        if event.type == "producer.close":
+            for ssrc in mine:
+                self._end(ssrc)
+                del self.live[ssrc]
+            self.anchors.pop(p.producer, None)
+            self._put(_Forget(p.producer))
         elif event.type == "producer.pause":
-            self._end(p.ssrc)
-            cur.paused = True
+            for ssrc in mine:
+                self._end(ssrc)
+                self.live[ssrc].paused = True
         else:
-            cur.paused = False
+            for ssrc in mine:
+                self.live[ssrc].paused = False
 
     # -- packets ---------------------------------------------------------------------------------
 
@@ -195,26 +233,74 @@ class RtpReceiver:
             return
         metrics.PACKETS.inc()
         self._emit(cur, frames)
+        if cur.stream.needs_anchor:
+            self._anchor(cur)
+
+    def _anchor(self, cur: _Live) -> None:
+        """The stream holds packets until its producer's timeline is known."""
+        pid = cur.producer.producer
+        anchor = self.anchors.get(pid)
+        if anchor is not None:
+            self._emit(cur, cur.stream.set_anchor(anchor))
+        elif pid not in self._claims:
+            self._claims[pid] = asyncio.create_task(self._claim(cur), name=f"anchor-{pid}")
+
+    async def _claim(self, cur: _Live) -> None:
+        p = cur.producer
+        since = time.monotonic()
+        try:
+            while True:
+                try:
+                    anchor = await claim_anchor(
+                        self.r,
+                        p.producer,
+                        p.room,
+                        p.peer,
+                        cur.stream.anchor_proposal(),
+                        p.clock_rate,
+                        self.anchor_ttl_s,
+                    )
+                    break
+                except REDIS_DOWN:
+                    if time.monotonic() - since > self.outage_s:
+                        metrics.DROPPED.labels("redis_error").inc()
+                        log.warning("no anchor for producer %s: Redis away", p.producer)
+                        return
+                    await asyncio.sleep(0.1)
+        finally:
+            self._claims.pop(p.producer, None)
+        if not any(c.producer.producer == p.producer for c in self.live.values()):
+            return  # closed meanwhile
+        self.anchors[p.producer] = anchor
+        for c in self.live.values():
+            if c.producer.producer == p.producer and c.stream.anchor is None:
+                self._emit(c, c.stream.set_anchor(anchor))
 
     def _emit(self, cur: _Live, frames: list[OutFrame]) -> None:
-        p = cur.producer
-        if frames and not cur.registered:
+        if not frames:
+            return
+        p, anchor = cur.producer, cur.stream.anchor
+        assert anchor is not None
+        if not cur.registered:
             cur.registered = True
             self._put(_Register(p.room, p.peer, p.name))
         for f in frames:
-            self._put(_Frame(p.room, p.peer, AudioFrame(ts=f.ts, pcm=f.pcm), f.arrival))
-            cur.sent = True
-        if frames and frames[-1].arrival - cur.last_active > ACTIVE_EVERY_S:
+            ms = anchor.frame_ms(f.index)
+            self._put(_Frame(p.room, p.peer, AudioFrame(ts=ms / 1000, pcm=f.pcm), f"{ms}-0", f.arrival))
+        cur.sent = True
+        if frames[-1].arrival - cur.last_active > ACTIVE_EVERY_S:
             cur.last_active = frames[-1].arrival
             self._put(_Active(p.room, p.peer))
 
     def _end(self, ssrc: int) -> None:
+        """The utterance ends after the last frame: id `<its ms>-1`, the same on every replica."""
         cur = self.live[ssrc]
-        frames, end = cur.stream.finish()
+        frames, last = cur.stream.finish()
         self._emit(cur, frames)
-        if cur.sent:
-            self._put(_End(cur.producer.room, cur.producer.peer, end))
-            cur.sent = False
+        if cur.sent and last is not None and cur.stream.anchor is not None:
+            ms = cur.stream.anchor.frame_ms(last)
+            self._put(_End(cur.producer.room, cur.producer.peer, (ms + FRAME_MS) / 1000, f"{ms}-1"))
+        cur.sent = False
 
     def _put(self, item: _Item) -> None:
         try:
@@ -260,12 +346,17 @@ class RtpReceiver:
 
     async def _write_one(self, item: _Item) -> None:
         if isinstance(item, _Frame):
-            await append_frame(self.r, item.room, item.speaker, item.frame)
-            metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
+            if await append_frame(self.r, item.room, item.speaker, item.frame, item.entry_id) is None:
+                metrics.FRAMES.labels("duplicate").inc()
+            else:
+                metrics.FRAMES.labels("appended").inc()
+                metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
         elif isinstance(item, _Register):
             await ensure_room(self.r, item.room)
             await register_speaker(self.r, item.room, item.speaker, item.name)
         elif isinstance(item, _End):
-            await end_speaker(self.r, item.room, item.speaker, item.ts)
+            await end_speaker(self.r, item.room, item.speaker, item.ts, item.entry_id)
+        elif isinstance(item, _Forget):
+            await forget_anchor(self.r, item.producer)
         else:
             await mark_active(self.r, item.room, item.speaker)

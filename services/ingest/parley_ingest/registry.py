@@ -1,5 +1,8 @@
 """Which speaker each SSRC is, from the SFU's announcements on the Redis stream `sfu:events`.
 
+A producer is sent to every ingest target, each on its own PlainTransport consumer, so it has one
+SSRC per target (`ssrcs`, comma-separated; `ssrc` is the first, for older readers). A repeated
+`producer.open` for a live producer updates its SSRCs (the SFU re-sent it to a moved target).
 Cold start: replay the stream from `0` up to its newest entry, keeping the producers whose last
 entry is not `producer.close`; then follow it with XREAD BLOCK from there.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +23,8 @@ from parley_ingest import metrics
 STREAM = "sfu:events"
 EVENT_TYPES = ("producer.open", "producer.pause", "producer.resume", "producer.close")
 log = logging.getLogger("parley.ingest")
+PRODUCER_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+MAX_SSRCS = 8  # ingest targets a producer may be sent to
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +33,7 @@ class Producer:
     peer: str
     name: str
     producer: str
-    ssrc: int
+    ssrcs: tuple[int, ...]
     pt: int
     clock_rate: int
 
@@ -49,11 +55,18 @@ def parse_event(fields: dict[bytes, bytes]) -> Event:
     room, peer = f.get("room", ""), f.get("peer", "")
     if not NAME_RE.match(room) or not NAME_RE.match(peer):
         raise ValueError(f"bad room/peer {room!r} {peer!r}")
-    ssrc, pt, rate = int(f["ssrc"]), int(f["pt"]), int(f.get("clock_rate") or 48000)
-    if not 0 <= ssrc < 2**32 or not 0 <= pt < 128 or rate <= 0:
-        raise ValueError(f"bad ssrc/pt/clock_rate {ssrc} {pt} {rate}")
+    producer = f.get("producer", "")
+    if not PRODUCER_RE.match(producer):
+        raise ValueError(f"bad producer id {producer[:120]!r}")
+    raw = f.get("ssrcs") or f["ssrc"]
+    ssrcs = tuple(dict.fromkeys(int(x) for x in raw.split(",") if x.strip()))
+    pt, rate = int(f["pt"]), int(f.get("clock_rate") or 48000)
+    if len(ssrcs) > MAX_SSRCS or any(not 0 < x < 2**32 for x in ssrcs):
+        raise ValueError(f"bad ssrcs {raw[:120]!r}")
+    if not 0 <= pt < 128 or rate <= 0:
+        raise ValueError(f"bad pt/clock_rate {pt} {rate}")
     name = f.get("name") or peer
-    return Event(f["type"], Producer(room, peer, name[:200], f.get("producer", ""), ssrc, pt, rate))
+    return Event(f["type"], Producer(room, peer, name[:200], producer, ssrcs, pt, rate))
 
 
 async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block_ms: int = 1000) -> None:
@@ -68,8 +81,8 @@ async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block
             await asyncio.sleep(1.0)
     if newest:
         end = newest[0][0]
-        live: dict[int, Event] = {}
-        paused: set[int] = set()
+        live: dict[str, Event] = {}  # by producer id
+        paused: set[str] = set()
         while True:
             entries: list[Any] = await r.xrange(
                 stream, min=f"({last}" if last != "0" else "-", max=end, count=500
@@ -79,23 +92,23 @@ async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block
                 ev = _parse(fields)
                 if ev is None:
                     continue
-                ssrc = ev.producer.ssrc
+                pid = ev.producer.producer
                 if ev.type == "producer.open":
-                    live[ssrc] = ev
-                    paused.discard(ssrc)
+                    live[pid] = ev
+                    paused.discard(pid)
                 elif ev.type == "producer.close":
-                    live.pop(ssrc, None)
-                    paused.discard(ssrc)
+                    live.pop(pid, None)
+                    paused.discard(pid)
                 elif ev.type == "producer.pause":
-                    paused.add(ssrc)
+                    paused.add(pid)
                 else:
-                    paused.discard(ssrc)
+                    paused.discard(pid)
             if len(entries) < 500:
                 break
         last = end.decode()
-        for ssrc, ev in live.items():
+        for pid, ev in live.items():
             await sink.on_event(ev, replay=True)
-            if ssrc in paused:
+            if pid in paused:
                 await sink.on_event(Event("producer.pause", ev.producer), replay=True)
         log.info("sfu:events: %d live producers after replay", len(live))
     while True:

@@ -18,3 +18,4 @@ class IngestSettings(BaseServiceSettings):
     jitter_ms: int = Field(default=40, ge=0, le=40)  # reordering wait before a gap is concealed
     queue_max: int = Field(default=5000, ge=100)  # frames waiting for Redis (100 s of one speaker)
     outage_s: float = Field(default=10.0, gt=0)  # a write waits this long for Redis, then is dropped
+    anchor_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)  # a producer's media timeline in Redis

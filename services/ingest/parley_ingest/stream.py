@@ -1,47 +1,63 @@
-"""One SSRC's audio: jitter buffer → Opus decode (FEC, PLC, DTX) → 20 ms 16 kHz frames with media timestamps.
+"""One SSRC's audio: jitter buffer → Opus decode (FEC, PLC, DTX) → 20 ms 16 kHz frames on the
+producer's media timeline.
 
-Timestamps: the first packet is anchored to its arrival on the wall clock; every later sample's
-time comes from the RTP timestamp (so loss, DTX and jitter do not bend time). The anchor is moved
-only if the RTP clock runs ahead of the wall clock, or lags it by more than a second.
+The timeline is the producer's RTP clock, anchored once per producer (`Anchor`: "RTP timestamp
+`rtp` is epoch millisecond `wall_ms`", shared in Redis by every ingest replica). Frame k covers RTP
+ticks [k·20 ms, (k+1)·20 ms) after the anchor, so two replicas receiving the same producer — on
+different SSRCs and sequence numbers, starting at different moments — cut the same frames and
+give each the same stream entry id (`wall_ms + 20·k`): Redis keeps the first and refuses the
+second. Loss, DTX and jitter do not bend time; the timeline is never re-anchored (that would need
+every replica to agree when), so a sender clock that drifts from ours shows as frame times that
+run slowly ahead or behind (100 ppm: 0.36 s an hour).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parley_common.schemas import SAMPLE_RATE
 
 from parley_ingest import metrics
+from parley_ingest.anchor import FRAME_MS, Anchor
 from parley_ingest.jitter import JitterBuffer, Slot
 from parley_ingest.opus import OpusDecoder, OpusError
 from parley_ingest.packet import RtpError, RtpPacket, unwrap
 
-FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 FRAME_BYTES = FRAME_SAMPLES * 2
-MAX_FILL_S = 5.0  # a silent (DTX) or lost stretch longer than this re-anchors instead of being filled
+MAX_FILL_S = 5.0  # a silent (DTX) or lost stretch longer than this is skipped, not filled
 PLC_MAX_S = 0.12  # concealment beyond this is silence (libopus fades out anyway)
-MAX_LAG_S = 1.0
+MAX_HELD = 50  # packets kept while the producer's anchor is being fetched (1 s of 20 ms packets)
 
 
 @dataclass(frozen=True, slots=True)
 class OutFrame:
-    ts: float  # epoch s of the first sample
+    index: int  # frame number on the producer's timeline (Anchor.frame_ms gives its time and id)
     pcm: bytes  # 20 ms, 16 kHz mono s16le
     arrival: float  # monotonic arrival of the packet that completed it (latency histogram)
 
 
+@dataclass
+class _Held:
+    slots: list[Slot] = field(default_factory=list)
+    wall: float = 0.0  # epoch s at the first held packet's arrival
+
+
 class SsrcStream:
-    def __init__(self, clock_rate: int = 48000, depth_s: float = 0.04) -> None:
+    def __init__(self, clock_rate: int = 48000, depth_s: float = 0.04, anchor: Anchor | None = None) -> None:
         self.clock_rate = clock_rate
         self.jitter = JitterBuffer(depth_s)
         self.decoder = OpusDecoder(SAMPLE_RATE)
+        self.anchor = anchor
+        self._held = _Held()
         self._next_seq: int | None = None  # extended seq after the last decoded packet
-        self._next_ts = 0  # extended RTP timestamp after the last decoded packet
-        self._anchor_rtp = 0
-        self._anchor_wall = 0.0
+        self._next_tick = 0  # anchor-relative RTP tick after the last decoded packet
         self._pcm = bytearray()
-        self._pcm_ts = 0.0  # epoch s of self._pcm's first sample
+        self._pcm_index = 0  # frame index of self._pcm's first sample
+        self._last_index: int | None = None  # last frame emitted since the last finish()
+        self._started = False  # a packet was decoded (else the first one joins a running producer)
+        self._skip = 0  # samples still to drop before the first frame boundary (a joining replica)
 
     # -- input -----------------------------------------------------------------------------------
 
@@ -59,71 +75,109 @@ class SsrcStream:
     def tick(self, now: float, wall: float | None = None) -> list[OutFrame]:
         return self._decode(self.jitter.expire(now), time.time() if wall is None else wall)
 
-    def finish(self, wall: float | None = None) -> tuple[list[OutFrame], float]:
-        """Flush everything (the producer paused or closed); returns frames and the end time (epoch s)."""
-        wall = time.time() if wall is None else wall
-        out = self._decode(self.jitter.drain(), wall)
+    @property
+    def needs_anchor(self) -> bool:
+        return self.anchor is None and bool(self._held.slots)
+
+    def anchor_proposal(self) -> tuple[int, int]:
+        """(RTP timestamp, epoch ms) this stream would anchor the producer at: its first packet,
+        whose audio ended about when it arrived."""
+        first = self._held.slots[0].packet
+        samples = self.decoder.samples_in(first.payload)
+        return first.timestamp, int(self._held.wall * 1000 - samples * 1000 // SAMPLE_RATE)
+
+    def set_anchor(self, anchor: Anchor) -> list[OutFrame]:
+        """The producer's anchor (from Redis): decode what was held meanwhile."""
+        self.anchor = anchor
+        held, self._held = self._held, _Held()
+        return self._decode(held.slots, held.wall)
+
+    def finish(self) -> tuple[list[OutFrame], int | None]:
+        """Flush everything (the producer paused or closed): the frames, and the index of the last
+        frame since the previous finish (None if there was none): the end of the utterance."""
+        out = self._decode(self.jitter.drain(), time.time())
         out += self._flush_partial(time.monotonic())
-        end = self._pcm_ts if self._next_seq is not None else wall
+        last = self._last_index
         self._next_seq = None
-        return out, end
+        self._last_index = None
+        return out, last
+
+    def drain(self) -> list[OutFrame]:
+        """Whole frames the jitter buffer still holds (this process stops; another replica, if
+        any, carries on: no padded partial frame, no end of utterance)."""
+        return self._decode(self.jitter.drain(), time.time())
 
     # -- decoding --------------------------------------------------------------------------------
 
     def _decode(self, slots: list[Slot], wall: float) -> list[OutFrame]:
+        if self.anchor is None:
+            if slots and not self._held.slots:
+                self._held.wall = wall
+            self._held.slots += slots
+            if len(self._held.slots) > MAX_HELD:
+                metrics.DROPPED.labels("backlog").inc(len(self._held.slots) - MAX_HELD)
+                del self._held.slots[: len(self._held.slots) - MAX_HELD]
+            return []
         out: list[OutFrame] = []
         for slot in slots:
-            out += self._decode_one(slot, wall)
+            out += self._decode_one(self.anchor, slot, wall)
         return out
 
-    def _to_16k(self, rtp_ticks: int) -> int:
-        return rtp_ticks * SAMPLE_RATE // self.clock_rate
+    def _to_16k(self, ticks: int) -> int:
+        return ticks * SAMPLE_RATE // self.clock_rate
 
-    def _media_time(self, ext_ts: int) -> float:
-        return self._anchor_wall + (ext_ts - self._anchor_rtp) / self.clock_rate
-
-    def _anchor(self, ext_ts: int, wall: float, samples16: int) -> None:
-        self._anchor_rtp = ext_ts
-        self._anchor_wall = wall - samples16 / SAMPLE_RATE  # the packet's audio ended about now
-
-    def _decode_one(self, slot: Slot, wall: float) -> list[OutFrame]:
+    def _decode_one(self, anchor: Anchor, slot: Slot, wall: float) -> list[OutFrame]:
         pkt = slot.packet
         samples = self.decoder.samples_in(pkt.payload)
         out: list[OutFrame] = []
         if self._next_seq is None:
-            ext_ts = pkt.timestamp
-            self._anchor(ext_ts, wall, samples)
+            tick = anchor.ticks(pkt.timestamp, wall)
+            self._start(tick, joining=not self._started)
         else:
-            ext_ts = unwrap(self._next_ts, pkt.timestamp, 32)
-            gap = self._to_16k(ext_ts - self._next_ts)
+            tick = unwrap(self._next_tick + anchor.rtp, pkt.timestamp, 32) - anchor.rtp
+            gap = self._to_16k(tick - self._next_tick)
             lost = slot.seq - self._next_seq
-            if gap < 0 or gap > MAX_FILL_S * SAMPLE_RATE:
+            if gap < 0:  # the sender's clock went back: that time is written already
+                metrics.DROPPED.labels("ts_backwards").inc()
+                self._next_seq = slot.seq + 1
+                return []
+            if gap > MAX_FILL_S * SAMPLE_RATE:
                 out += self._flush_partial(slot.arrival)
-                self._anchor(ext_ts, wall, samples)
+                self._start(tick, joining=False)
             elif gap > 0:
                 out += self._fill(gap, lost > 0, pkt.payload, samples, slot.arrival)
-        media = self._media_time(ext_ts)
-        end = media + samples / SAMPLE_RATE
-        if end > wall + 0.005 or wall - end > MAX_LAG_S:  # the sender's clock drifted: follow ours
-            out += self._flush_partial(slot.arrival)
-            self._anchor(ext_ts, wall, samples)
-            media = self._media_time(ext_ts)
         try:
             pcm = self.decoder.decode(pkt.payload)
         except OpusError:
             metrics.DROPPED.labels("bad_opus").inc()
             pcm = self.decoder.conceal(samples)
-        out += self._append(pcm, media, slot.arrival)
+        out += self._append(pcm, slot.arrival)
+        self._started = True
         self._next_seq = slot.seq + 1
-        self._next_ts = ext_ts + samples * self.clock_rate // SAMPLE_RATE
+        self._next_tick = tick + samples * self.clock_rate // SAMPLE_RATE
         return out
+
+    def _start(self, tick: int, joining: bool) -> None:
+        """Start the frame buffer at this packet's place on the timeline. Mid-frame: a replica
+        joining a running producer skips to the next frame boundary (those samples' frame is
+        another replica's; dropping them keeps the two identical), a stream resuming after a long
+        gap pads the frame's start with silence (every replica does the same)."""
+        pos = self._to_16k(tick)
+        index, offset = divmod(pos, FRAME_SAMPLES)
+        self._pcm.clear()
+        if offset and joining:
+            self._pcm_index = index + 1
+            self._skip = FRAME_SAMPLES - offset
+        else:
+            self._pcm_index = index
+            self._skip = 0
+            self._pcm += bytes(2 * offset)
 
     def _fill(self, gap: int, lost: bool, payload: bytes, samples: int, arrival: float) -> list[OutFrame]:
         """`gap` samples are missing before this packet: lost packets are concealed, DTX is silence."""
-        ts = self._media_time(self._next_ts)
         if not lost:
             metrics.CONCEALED.labels("silence").inc(gap / SAMPLE_RATE)
-            return self._append(bytes(2 * gap), ts, arrival)
+            return self._append(bytes(2 * gap), arrival)
         fec = min(gap, samples)
         fec -= fec % (SAMPLE_RATE // 400)  # libopus wants multiples of 2.5 ms
         plc_total = gap - fec
@@ -140,27 +194,32 @@ class SsrcStream:
         if fec > 0:
             pcm += self.decoder.decode_fec(payload, fec)
             metrics.CONCEALED.labels("fec").inc(fec / SAMPLE_RATE)
-        return self._append(bytes(pcm), ts, arrival)
+        return self._append(bytes(pcm), arrival)
 
     # -- framing ---------------------------------------------------------------------------------
 
-    def _append(self, pcm: bytes, ts: float, arrival: float) -> list[OutFrame]:
-        if not self._pcm:
-            self._pcm_ts = ts
+    def _append(self, pcm: bytes, arrival: float) -> list[OutFrame]:
+        if self._skip:
+            cut = min(self._skip, len(pcm) // 2)
+            pcm = pcm[2 * cut :]
+            self._skip -= cut
         self._pcm += pcm
         out: list[OutFrame] = []
         while len(self._pcm) >= FRAME_BYTES:
-            out.append(OutFrame(self._pcm_ts, bytes(self._pcm[:FRAME_BYTES]), arrival))
+            out.append(self._emit(bytes(self._pcm[:FRAME_BYTES]), arrival))
             del self._pcm[:FRAME_BYTES]
-            self._pcm_ts += FRAME_SAMPLES / SAMPLE_RATE
         return out
+
+    def _emit(self, pcm: bytes, arrival: float) -> OutFrame:
+        frame = OutFrame(self._pcm_index, pcm, arrival)
+        self._last_index = self._pcm_index
+        self._pcm_index += 1
+        return frame
 
     def _flush_partial(self, arrival: float) -> list[OutFrame]:
         """Pad the last partial frame with silence and send it."""
         if not self._pcm:
             return []
         pcm = bytes(self._pcm) + bytes(FRAME_BYTES - len(self._pcm))
-        frame = OutFrame(self._pcm_ts, pcm, arrival)
         self._pcm.clear()
-        self._pcm_ts += FRAME_SAMPLES / SAMPLE_RATE
-        return [frame]
+        return [self._emit(pcm, arrival)]
