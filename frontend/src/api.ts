@@ -18,8 +18,9 @@ export async function fetchConfig(): Promise<PageConfig> {
   if (!res.ok) throw new Error(`config: HTTP ${res.status}`);
   const cfg = (await res.json()) as PageConfig;
   if (!cfg.sfu_url) {
+    // Same origin: behind the TLS entry (stack/config/Caddyfile) /ws is the SFU's signalling socket.
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    cfg.sfu_url = `${proto}//${location.hostname}:4443/ws`;
+    cfg.sfu_url = `${proto}//${location.host}/ws`;
   }
   return cfg;
 }

@@ -58,7 +58,9 @@ class GatewaySettings(BaseServiceSettings):
 
     # Browser UI (issue 5): the built frontend (frontend/dist) and the SFU's WebSocket URL for the page.
     frontend_dir: str = ""  # empty: <repo>/frontend/dist; missing: the static caption viewer is served
-    sfu_url: str = ""  # empty: the page uses ws(s)://<its host>:4443/ws
+    # Empty: the page uses its own origin's /ws, which the TLS entry (Caddy) routes to the SFU;
+    # `make run` sets it (no proxy there: ws://127.0.0.1:4443/ws).
+    sfu_url: str = ""
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> GatewaySettings:
