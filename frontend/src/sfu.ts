@@ -106,6 +106,8 @@ export class SfuSession {
   };
   #closed = false;
   #muted = false;
+  /** Muted by a host: the SFU refuses to resume our audio until a host unmutes (`unmutedByHost`). */
+  #hostMuted = false;
   #backoff = new Backoff();
 
   constructor(
@@ -162,6 +164,7 @@ export class SfuSession {
     sig.onEvent = (name, data) => this.#event(name, data);
     const joined = await sig.request("join", { room: this.room, token: this.token });
     joinedOk = true;
+    this.#hostMuted = joined.hostMuted === true;
     this.#ice = {
       iceServers: (joined.iceServers as RTCIceServer[] | undefined) ?? [],
       iceTransportPolicy: joined.iceTransportPolicy === "relay" ? "relay" : "all",
@@ -287,14 +290,22 @@ export class SfuSession {
         this.on.levels((d.levels as { peerId: string }[]).map((l) => l.peerId));
         break;
       case "mutedByHost":
+        this.#hostMuted = true;
         this.#muted = true;
         this.#producer?.pause();
         this.on.mutedByHost();
+        break;
+      case "unmutedByHost":
+        this.#hostMuted = false;
         break;
     }
   }
 
   async setMuted(muted: boolean): Promise<void> {
+    if (!muted && this.#hostMuted) {
+      this.on.mutedByHost(); // stays muted until a host unmutes
+      return;
+    }
     this.#muted = muted;
     const p = this.#producer;
     if (!p || !this.#sig) return;

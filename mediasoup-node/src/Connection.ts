@@ -2,7 +2,7 @@ import type { types } from 'mediasoup';
 import type { WebSocket } from 'ws';
 
 import type { Admission } from './Admission.js';
-import { RequestError, badRequest, forbidden, toClientError, unauthorized } from './errors.js';
+import { CLOSE, RequestError, badRequest, toClientError, unauthorized } from './errors.js';
 import { HANDLERS } from './handlers/index.js';
 import { Logger } from './logger.js';
 import { Peer, type PeerChannel } from './Peer.js';
@@ -15,11 +15,6 @@ import { asData, reqString, type Data } from './validate.js';
 
 const log = new Logger('Connection');
 
-/** WebSocket close codes this server uses (4000-4999 are the application's). */
-export const CLOSE_UNAUTHORIZED = 4401;
-export const CLOSE_FORBIDDEN = 4403;
-export const CLOSE_JOIN_TIMEOUT = 4408;
-export const CLOSE_FLOOD = 1008;
 export const JOIN_TIMEOUT_MS = 10_000;
 /** Requests waiting on one socket before it is closed as a flood (1008). */
 export const MAX_QUEUED_REQUESTS = 64;
@@ -52,11 +47,11 @@ export class Connection implements PeerChannel {
 	constructor(ws: WebSocket, deps: ConnectionDeps) {
 		this.#ws = ws;
 		this.#deps = deps;
-		this.#joinTimer = setTimeout(() => this.close(CLOSE_JOIN_TIMEOUT, 'join timeout'), JOIN_TIMEOUT_MS);
+		this.#joinTimer = setTimeout(() => this.close(CLOSE.joinTimeout, 'join timeout'), JOIN_TIMEOUT_MS);
 		ws.on('message', (raw, isBinary) => {
 			if (++this.#queued > MAX_QUEUED_REQUESTS) {
 				log.warn('request flood, closing [peer:%s]', this.#peer?.id ?? '-');
-				this.close(CLOSE_FLOOD, 'too many queued requests');
+				this.close(CLOSE.flood, 'too many queued requests');
 				return;
 			}
 			this.#queue = this.#queue
@@ -88,13 +83,12 @@ export class Connection implements PeerChannel {
 			const data = await this.#dispatch(request);
 			this.#send({ id, ok: true, data: data ?? {} });
 		} catch (err) {
-			const { code, message, internal } = toClientError(err);
+			const { code, message, internal, closeCode } = toClientError(err);
 			this.#deps.stats.errors++;
 			if (internal) log.error('request failed [peer:%s, id:%s]: %s', this.#peer?.id ?? '-', String(id), errorText(err));
 			else log.debug('request refused [peer:%s, id:%s, code:%s]: %s', this.#peer?.id ?? '-', String(id), code, message);
 			this.#send({ id, ok: false, error: { code, message } });
-			if (code === 'UNAUTHORIZED') this.close(CLOSE_UNAUTHORIZED, message);
-			else if (this.#peer === undefined && code === 'FORBIDDEN') this.close(CLOSE_FORBIDDEN, message);
+			if (closeCode !== undefined) this.close(closeCode, message);
 		}
 	}
 
@@ -119,13 +113,18 @@ export class Connection implements PeerChannel {
 		const roomSlug = reqString(data, 'room', 128);
 		const claims = verifyJoinToken(data['token'], this.#deps.settings.joinTokenSecret);
 		if (claims.room !== roomSlug) throw unauthorized('token is for another room');
-		if (await this.#deps.admission.isRemoved(claims.room, claims.sub)) throw forbidden('removed from this room');
+		const state = await this.#deps.admission.check(claims.room, claims.sub);
+		if (state.closed) throw new RequestError('FORBIDDEN', 'this room is closed', CLOSE.roomClosed);
+		if (state.removed) throw new RequestError('FORBIDDEN', 'removed from this room', CLOSE.removed);
 		if (this.#closed) throw new RequestError('INVALID_STATE', 'socket closed');
 		const peer = new Peer(claims, this);
 		if (data['rtpCapabilities'] !== undefined) {
 			peer.rtpCapabilities = asData(data['rtpCapabilities']) as types.RtpCapabilities;
 		}
-		const room = await this.#deps.registry.join(roomSlug, peer);
+		const room = await this.#deps.registry.join(roomSlug, peer, {
+			maxPeers: state.maxParticipants ?? this.#deps.settings.maxPeersPerRoom,
+			hostMuted: state.muted,
+		});
 		clearTimeout(this.#joinTimer);
 		this.#peer = peer;
 		this.#room = room;
@@ -138,6 +137,7 @@ export class Connection implements PeerChannel {
 			routerRtpCapabilities: room.router.rtpCapabilities,
 			iceServers: turn ? [turnCredentials(turn, peer.id)] : [],
 			iceTransportPolicy: this.#deps.settings.iceTransportPolicy,
+			hostMuted: peer.hostMuted,
 			peers: room.peers().filter((p) => p !== peer).map((p) => p.toJSON()),
 			producers: room.producerList(peer),
 		};

@@ -26,6 +26,8 @@ export class Peer {
 	readonly producers = new Map<string, types.Producer>();
 	readonly consumers = new Map<string, types.Consumer>();
 	rtpCapabilities: types.RtpCapabilities | undefined;
+	/** Muted by a host (`sfu:commands` mute, or in `room:{slug}:muted` at join): audio stays paused until a host unmutes. */
+	hostMuted = false;
 	readonly #channel: PeerChannel;
 	#closed = false;
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 
 import type { types } from 'mediasoup';
 
+import { CLOSE, RequestError } from './errors.js';
 import { GatewayForwarder } from './GatewayForwarder.js';
 import { Logger } from './logger.js';
 import { MEDIA_CODECS } from './mediaCodecs.js';
@@ -23,8 +24,8 @@ export type RoomOptions = Readonly<{
 	events: EventSink;
 }>;
 
-/** Close code sent to a connection whose peer id joined again from another connection. */
-export const CLOSE_REPLACED = 4409;
+/** How a peer is let in: the room's size limit, and whether a host muted it (room:{slug}:muted). */
+export type JoinTerms = Readonly<{ maxPeers: number; hostMuted: boolean }>;
 
 /**
  * A meeting: one router on one worker, its peers, who is speaking, and the gateway
@@ -39,6 +40,13 @@ export class Room extends EventEmitter<RoomEvents> {
 	readonly #producerOwners = new Map<string, Peer>();
 	readonly #audioLevels: types.AudioLevelObserver;
 	readonly #activeSpeaker: types.ActiveSpeakerObserver;
+	/**
+	 * Participants a host removed / muted while this room was open here (from `sfu:commands`).
+	 * Redis (room:{slug}:removed, :muted) is the lasting record; these also cover a rejoin
+	 * that beats the gateway's write of it.
+	 */
+	readonly removed = new Set<string>();
+	readonly hostMuted = new Set<string>();
 	#closed = false;
 
 	private constructor(
@@ -89,13 +97,22 @@ export class Room extends EventEmitter<RoomEvents> {
 		return this.#peers.get(id);
 	}
 
-	/** Adds a peer; a peer already joined with the same id is disconnected and replaced. */
-	join(peer: Peer): void {
+	/**
+	 * Adds a peer; a peer already joined with the same id is disconnected and replaced. Throws
+	 * FORBIDDEN (and the socket is closed) for a participant a host removed, or when the room
+	 * already holds `maxPeers` others.
+	 */
+	join(peer: Peer, terms: JoinTerms): void {
+		if (this.removed.has(peer.id)) throw new RequestError('FORBIDDEN', 'removed from this room', CLOSE.removed);
 		const previous = this.#peers.get(peer.id);
+		if (previous === undefined && this.#peers.size >= terms.maxPeers) {
+			throw new RequestError('FORBIDDEN', `this room is full (${terms.maxPeers} participants)`, CLOSE.roomFull);
+		}
+		peer.hostMuted = terms.hostMuted || this.hostMuted.has(peer.id);
 		if (previous !== undefined) {
 			log.info('peer replaced by a new connection [room:%s, peer:%s]', this.slug, peer.id);
 			this.leave(previous);
-			previous.disconnect(CLOSE_REPLACED, 'joined from another connection');
+			previous.disconnect(CLOSE.replaced, 'joined from another connection');
 		}
 		this.#peers.set(peer.id, peer);
 		this.#broadcast('peerJoined', peer.toJSON(), peer);

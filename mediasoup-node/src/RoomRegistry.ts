@@ -1,6 +1,7 @@
+import { CLOSE, RequestError } from './errors.js';
 import { Logger } from './logger.js';
 import type { Peer } from './Peer.js';
-import { Room } from './Room.js';
+import { Room, type JoinTerms } from './Room.js';
 import type { EventSink } from './SfuEvents.js';
 import type { WorkerPool } from './WorkerPool.js';
 
@@ -46,11 +47,15 @@ export class RoomRegistry {
 	}
 
 	/** Adds the peer to its room, creating the room on the least loaded worker if needed. */
-	join(slug: string, peer: Peer): Promise<Room> {
+	join(slug: string, peer: Peer, terms: JoinTerms): Promise<Room> {
 		return this.#serialise(async () => {
 			if (this.#closed) throw new Error('SFU is shutting down');
-			const room = this.#rooms.get(slug) ?? (await this.#create(slug));
-			room.join(peer);
+			const existing = this.#rooms.get(slug);
+			if (existing === undefined && terms.maxPeers < 1) {
+				throw new RequestError('FORBIDDEN', 'this room is full', CLOSE.roomFull);
+			}
+			const room = existing ?? (await this.#create(slug));
+			room.join(peer, terms);
 			return room;
 		});
 	}

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 
+import { CLOSE } from './errors.js';
 import { Logger } from './logger.js';
 import type { RoomRegistry } from './RoomRegistry.js';
 
@@ -7,27 +8,27 @@ const log = new Logger('SfuCommands');
 
 /** Host commands from the gateway's admin API (services/gateway/parley_gateway/api/live.py). */
 export const SFU_COMMANDS_STREAM = 'sfu:commands';
-export const CLOSE_REMOVED = 4403;
-export const CLOSE_ROOM_CLOSED = 4410;
 const BLOCK_MS = 2000;
 const RETRY_MS = 1000;
 
-export type SfuCommand = Readonly<{ type: 'mute' | 'remove' | 'close'; room: string; peer: string; by: string }>;
+const TYPES = ['mute', 'unmute', 'remove', 'close'] as const;
+export type SfuCommand = Readonly<{ type: (typeof TYPES)[number]; room: string; peer: string; by: string }>;
 
 /** Parses one entry's fields; undefined (logged) when it is not a v1 command. */
 export function parseCommand(fields: string[]): SfuCommand | undefined {
 	const f: Record<string, string> = {};
 	for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
 	const { v, type, room, peer = '', by = '' } = f;
-	if (v !== '1' || (type !== 'mute' && type !== 'remove' && type !== 'close') || !room) return undefined;
+	if (v !== '1' || !TYPES.includes(type as SfuCommand['type']) || !room) return undefined;
 	if (type !== 'close' && !peer) return undefined;
-	return { type, room, peer, by };
+	return { type: type as SfuCommand['type'], room, peer, by };
 }
 
 /**
  * Follows `sfu:commands` (every SFU instance reads every entry, XREAD without a group) and
- * applies the ones for rooms this instance hosts: mute pauses the peer's audio producers,
- * remove disconnects the peer, close closes the room.
+ * applies the ones for rooms this instance hosts: mute pauses the peer's audio producers and
+ * keeps them paused (resumeProducer is refused) until unmute, remove disconnects the peer and
+ * keeps it out, close closes the room.
  */
 export class SfuCommandListener {
 	readonly #redis: Redis;
@@ -84,21 +85,34 @@ export class SfuCommandListener {
 		const peer = cmd.peer ? room.getPeer(cmd.peer) : undefined;
 		log.info('command [type:%s, room:%s, peer:%s, by:%s]', cmd.type, cmd.room, cmd.peer || '-', cmd.by || '-');
 		this.applied++;
-		if (cmd.type === 'close') {
-			room.close(CLOSE_ROOM_CLOSED, 'room closed by host');
-		} else if (peer === undefined) {
-			return;
-		} else if (cmd.type === 'mute') {
-			for (const producer of peer.producers.values()) {
-				if (producer.kind === 'audio' && !producer.paused) {
-					producer.pause().catch((err: unknown) => log.warn('pause failed [producer:%s]: %s', producer.id, String(err)));
+		switch (cmd.type) {
+			case 'close':
+				room.close(CLOSE.roomClosed, 'room closed by host');
+				return;
+			case 'mute':
+				room.hostMuted.add(cmd.peer);
+				if (peer === undefined) return;
+				peer.hostMuted = true;
+				for (const producer of peer.producers.values()) {
+					if (producer.kind === 'audio' && !producer.paused) {
+						producer.pause().catch((err: unknown) => log.warn('pause failed [producer:%s]: %s', producer.id, String(err)));
+					}
 				}
-			}
-			peer.notify('mutedByHost', { by: cmd.by });
-		} else {
-			peer.notify('removedByHost', { by: cmd.by });
-			room.leave(peer);
-			peer.disconnect(CLOSE_REMOVED, 'removed by host');
+				peer.notify('mutedByHost', { by: cmd.by });
+				return;
+			case 'unmute':
+				room.hostMuted.delete(cmd.peer);
+				if (peer === undefined) return;
+				peer.hostMuted = false;
+				peer.notify('unmutedByHost', { by: cmd.by });
+				return;
+			case 'remove':
+				room.removed.add(cmd.peer);
+				if (peer === undefined) return;
+				peer.notify('removedByHost', { by: cmd.by });
+				room.leave(peer);
+				peer.disconnect(CLOSE.removed, 'removed by host');
+				return;
 		}
 	}
 

@@ -27,6 +27,8 @@ export type Settings = Readonly<{
 	turn: TurnSettings | undefined;
 	/** `relay` makes clients use TURN only (the `iceTransportPolicy` they get at `join`). */
 	iceTransportPolicy: 'all' | 'relay';
+	/** Peers in one room when its `room:{slug}` hash sets no `max_participants`. */
+	maxPeersPerRoom: number;
 }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -80,6 +82,7 @@ export function loadSettings(env: Env = process.env): Settings {
 		logLevel: parseLogLevel(str(env, 'SFU_LOG_LEVEL', 'info')),
 		turn: parseTurn(env),
 		iceTransportPolicy: parsePolicy(str(env, 'SFU_ICE_TRANSPORT_POLICY', 'all')),
+		maxPeersPerRoom: int(env, 'SFU_MAX_PEERS_PER_ROOM', 100, 1, 100_000),
 	};
 	if (settings.iceTransportPolicy === 'relay' && settings.turn === undefined) {
 		throw new SettingsError('SFU_ICE_TRANSPORT_POLICY=relay needs TURN servers (TURN_URLS and TURN_SECRET)');

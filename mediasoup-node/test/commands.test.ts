@@ -69,5 +69,7 @@ describe('host commands (sfu:commands) and the removed list', () => {
 		assert.equal(parseCommand(['v', '1', 'type', 'explode', 'room', 'r', 'peer', 'p']), undefined);
 		assert.equal(parseCommand(['v', '1', 'type', 'mute', 'room', 'r']), undefined);
 		assert.deepEqual(parseCommand(['v', '1', 'type', 'close', 'room', 'r']), { type: 'close', room: 'r', peer: '', by: '' });
+		assert.deepEqual(parseCommand(['v', '1', 'type', 'unmute', 'room', 'r', 'peer', 'p', 'by', 'h']), { type: 'unmute', room: 'r', peer: 'p', by: 'h' });
+		assert.equal(parseCommand(['v', '1', 'type', 'unmute', 'room', 'r']), undefined);
 	});
 });

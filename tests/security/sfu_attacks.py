@@ -29,8 +29,10 @@ from parley_common.procs import free_port, stop_process
 from parley_common.tokens import issue_join_token
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "media"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media")]
 from media_helpers import SFU_DIR, SfuProcess, _wait_http  # noqa: E402
+
+from bench.load.users import opus_rtp_parameters  # noqa: E402
 
 LOGS = ROOT / "artifacts" / "logs" / "security"
 
@@ -287,3 +289,139 @@ async def forge_with_dev_placeholder(target: SfuTarget) -> AttackResult:
         return AttackResult(name, code == "UNAUTHORIZED", f"join answered {code or 'ok'}")
     finally:
         await sig.close()
+
+
+async def produce_audio(sig: Signalling, ssrc: int = 0x5EC0) -> JsonObj:
+    """A send transport (never connected: no ICE needed) and an Opus producer on it."""
+    t = await sig.request("createWebRtcTransport", {"direction": "send"})
+    params = {"transportId": t["id"], "kind": "audio", "rtpParameters": opus_rtp_parameters(ssrc)}
+    return await sig.request("produce", params)
+
+
+async def next_event(sig: Signalling, name: str, timeout: float = 10.0) -> JsonObj | None:
+    """The data of the next `name` notification (others are dropped); None on timeout or close."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while (left := end - loop.time()) > 0:
+        try:
+            ev = await asyncio.wait_for(sig.events.get(), left)
+        except TimeoutError:
+            return None
+        if ev.get("event") == name:
+            data: JsonObj = ev.get("data") or {}
+            return data
+    return None
+
+
+def _host(target: SfuTarget) -> HostActions:
+    assert target.host is not None, "this attack needs host actions (close/remove/mute) on the target"
+    return target.host
+
+
+async def rejoin_closed_room(target: SfuTarget) -> AttackResult:
+    """A host closes the room; a guest whose token is still valid joins it again (and would be
+    transcribed into the closed meeting)."""
+    name = "rejoin_closed_room"
+    room = target.room("closed")
+    guest = await joined(target, room, "mallory")
+    try:
+        await _host(target).close(room)
+        first = await close_code(guest)
+        again = await connect(target)
+        code = await refusal(
+            again.request("join", {"room": room, "token": await target.token(room, "mallory", "guest")})
+        )
+        closed_with = await close_code(again, 5)
+        refused = code == "FORBIDDEN" and closed_with == 4410
+        return AttackResult(
+            name, refused, f"closed with {first}; rejoin answered {code or 'ok'}, socket {closed_with}"
+        )
+    finally:
+        await close_all([guest])
+
+
+async def rejoin_after_removal(target: SfuTarget) -> AttackResult:
+    """A host removes a guest; the guest rejoins with the same token the moment its socket closes
+    (before or after the gateway has written the removed list)."""
+    name = "rejoin_after_removal"
+    room = target.room("removed")
+    keep = await joined(target, room, "alice")  # keeps the room open on the SFU
+    guest = await joined(target, room, "mallory")
+    try:
+        await _host(target).remove(room, "mallory")
+        first = await close_code(guest)
+        codes = []
+        for _ in range(2):
+            again = await connect(target)
+            token = await target.token(room, "mallory", "guest")
+            codes.append(await refusal(again.request("join", {"room": room, "token": token})))
+            await again.close()
+            await asyncio.sleep(1.5)
+        refused = first == 4403 and all(c == "FORBIDDEN" for c in codes)
+        return AttackResult(name, refused, f"removed with {first}; rejoins answered {codes}")
+    finally:
+        await close_all([keep, guest])
+
+
+async def resume_after_host_mute(target: SfuTarget) -> AttackResult:
+    """A host mutes a guest; the guest's client calls `resumeProducer` and speaks again."""
+    name = "resume_after_host_mute"
+    room = target.room("mute")
+    guest = await joined(target, room, "mallory")
+    try:
+        producer = (await produce_audio(guest))["producerId"]
+        await _host(target).mute(room, "mallory")
+        told = await next_event(guest, "mutedByHost")
+        code = await refusal(guest.request("resumeProducer", {"producerId": producer}))
+        refused = told is not None and code == "FORBIDDEN"
+        return AttackResult(
+            name,
+            refused,
+            f"mutedByHost {'sent' if told is not None else 'missing'}; resume answered {code or 'ok'}",
+        )
+    finally:
+        await close_all([guest])
+
+
+async def rejoin_after_host_mute(target: SfuTarget) -> AttackResult:
+    """A muted guest leaves and joins again, and produces fresh audio (a new producer is not paused)."""
+    name = "rejoin_after_host_mute"
+    room = target.room("remute")
+    keep = await joined(target, room, "alice")
+    guest = await joined(target, room, "mallory")
+    try:
+        await produce_audio(guest)
+        await _host(target).mute(room, "mallory")
+        await next_event(guest, "mutedByHost")
+        await guest.close()
+        again = await joined(target, room, "mallory")
+        try:
+            produced = await produce_audio(again, 0x5EC1)
+            code = await refusal(again.request("resumeProducer", {"producerId": produced["producerId"]}))
+            refused = produced.get("paused") is True and code == "FORBIDDEN"
+            return AttackResult(
+                name, refused, f"new producer paused={produced.get('paused')}; resume answered {code or 'ok'}"
+            )
+        finally:
+            await again.close()
+    finally:
+        await close_all([keep, guest])
+
+
+async def overfill_room(target: SfuTarget, room: str, limit: int, extra: int = 3) -> AttackResult:
+    """`limit + extra` guests (each a fresh participant id, as from a forwarded invite) join a room
+    whose limit is `limit` (`max_participants`, or the SFU's default)."""
+    name = "overfill_room"
+    socks: list[Signalling] = []
+    codes: list[int | None] = []
+    try:
+        for i in range(limit + extra):
+            sig = await connect(target)
+            socks.append(sig)
+            token = await target.token(room, f"crowd-{i}", "guest")
+            if await refusal(sig.request("join", {"room": room, "token": token})) is not None:
+                codes.append(await close_code(sig, 5))
+        refused = len(codes) == extra and all(c == 4429 for c in codes)
+        return AttackResult(name, refused, f"{limit + extra - len(codes)} admitted, refused with {codes}")
+    finally:
+        await close_all(socks)

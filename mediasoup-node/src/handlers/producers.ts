@@ -18,10 +18,12 @@ export const produce: Handler = async ({ room, peer }, data) => {
 	const rtpParameters = reqObject<types.RtpParameters>(data, 'rtpParameters');
 	if (!Array.isArray(rtpParameters.codecs)) throw badRequest('rtpParameters.codecs must be an array');
 	const appData = optObject(data, 'appData') ?? {};
+	// A host mute sticks: the peer's new audio starts paused (and it is told why).
+	const hostMuted = kind === 'audio' && peer.hostMuted;
 	const producer = await transport.produce({
 		kind,
 		rtpParameters,
-		paused: data['paused'] === true,
+		paused: data['paused'] === true || hostMuted,
 		appData: { ...appData, peerId: peer.id },
 	});
 	try {
@@ -30,7 +32,8 @@ export const produce: Handler = async ({ room, peer }, data) => {
 		producer.close();
 		throw error;
 	}
-	return { producerId: producer.id };
+	if (hostMuted) peer.notify('mutedByHost', { by: '' });
+	return { producerId: producer.id, paused: producer.paused };
 };
 
 export const closeProducer: Handler = async ({ peer }, data) => {
@@ -43,7 +46,10 @@ export const pauseProducer: Handler = async ({ peer }, data) => {
 	return {};
 };
 
+/** Refused for audio while a host has the peer muted (until a host unmutes: `sfu:commands` unmute). */
 export const resumeProducer: Handler = async ({ peer }, data) => {
-	await peer.producer(data['producerId']).resume();
+	const producer = peer.producer(data['producerId']);
+	if (producer.kind === 'audio' && peer.hostMuted) throw forbidden('muted by the host');
+	await producer.resume();
 	return {};
 };
