@@ -77,3 +77,39 @@ def test_stats(client: TestClient, admin: dict[str, str]) -> None:
     assert (stage["length"], stage["pending"], stage["lag"], stage["replicas"]) == (3, 2, 1, 2)
     assert stage["lag_s"] >= 0 and out["replicas"]["stt"] == 2 and out["replicas"]["translate"] == 0
     assert_error(client.get("/api/v1/stats"), 401, "unauthorized")
+
+
+def test_unmute_and_muted_set(client: TestClient, admin: dict[str, str], room: str) -> None:
+    client.post(f"/api/v1/rooms/{room}/tokens", json={"name": "Ana", "participant_id": "ana"}, headers=admin)
+    rds = redis.Redis.from_url(REDIS_URL)
+    host = bearer(join_token(room, "hal", "host"))
+    assert client.post(f"/api/v1/rooms/{room}/participants/ana/mute", headers=host).status_code == 200
+    assert rds.smembers(f"room:{room}:muted") == {b"ana"}
+    assert client.get(f"/api/v1/rooms/{room}/participants", headers=admin).json()["items"][0]["muted"]
+    unmuted = client.post(f"/api/v1/rooms/{room}/participants/ana/unmute", headers=host)
+    assert unmuted.status_code == 200 and unmuted.json()["action"] == "unmute"
+    assert rds.smembers(f"room:{room}:muted") == set()
+    assert not client.get(f"/api/v1/rooms/{room}/participants", headers=admin).json()["items"][0]["muted"]
+    assert [c[1][b"type"] for c in rds.xrange("sfu:commands")] == [b"mute", b"unmute"]
+    guest = bearer(join_token(room, "ana"))
+    assert_error(
+        client.post(f"/api/v1/rooms/{room}/participants/ana/unmute", headers=guest), 403, "forbidden"
+    )
+
+
+def test_invites_listed_without_codes_and_revoked(
+    client: TestClient, admin: dict[str, str], room: str
+) -> None:
+    made = client.post(f"/api/v1/rooms/{room}/invites", json={"max_uses": 3}, headers=admin).json()
+    host = bearer(join_token(room, "hal", "host"))
+    listed = client.get(f"/api/v1/rooms/{room}/invites", headers=host).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == made["id"]
+    assert "code" not in listed["items"][0] and listed["items"][0]["revoked_at"] is None
+    assert client.post(f"/api/v1/invites/{made['code']}/join", json={"name": "Gus"}).status_code == 201
+    assert client.get(f"/api/v1/rooms/{room}/invites", headers=host).json()["items"][0]["uses"] == 1
+    assert client.delete(f"/api/v1/rooms/{room}/invites/{made['id']}", headers=host).status_code == 204
+    assert client.delete(f"/api/v1/rooms/{room}/invites/{made['id']}", headers=host).status_code == 204
+    assert_error(client.post(f"/api/v1/invites/{made['code']}/join", json={"name": "Gus"}), 404, "not_found")
+    assert_error(client.delete(f"/api/v1/rooms/{room}/invites/999", headers=host), 404, "not_found")
+    guest = bearer(join_token(room, "gus"))
+    assert_error(client.get(f"/api/v1/rooms/{room}/invites", headers=guest), 403, "forbidden")

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from attack_kit import Deployment, attack
+import websockets
+from attack_kit import CaptionSocket, Deployment, attack
 from parley_common import keys
 from parley_common.schemas import Caption, CaptionType, Word
 
@@ -143,4 +145,146 @@ async def language_switch_stall(dep: Deployment) -> tuple[bool, str]:
     return per_switch < 0.05 and replies == 2 * len(langs), (
         f"{replies} switches on a 10,000-event stream: {per_switch * 1000:.0f} ms of gateway CPU each "
         f"({wall:.1f} s wall for all)"
+    )
+
+
+async def open_many(dep: Deployment, room: str, tokens: list[str], since: str = "") -> list[CaptionSocket]:
+    """Caption sockets for each token, opened at once; those the gateway let through (a `hello`)."""
+
+    async def one(token: str) -> CaptionSocket | None:
+        try:
+            ws = await dep.captions(room, token, since=since)
+        except (OSError, websockets.WebSocketException):
+            return None
+        if await ws.until("hello", 30) is None:
+            await ws.close()
+            return None
+        return ws
+
+    got = await asyncio.gather(*(one(t) for t in tokens))
+    return [ws for ws in got if ws is not None]
+
+
+@attack("guest opens caption sockets without limit")
+async def caption_socket_flood(dep: Deployment) -> tuple[bool, str]:
+    """Each socket costs the gateway buffers, a queue and a task; one token opened 60."""
+    room = await dep.new_room("sockets")
+    token = await guest_token(dep, room)
+    sockets = await open_many(dep, room, [token] * 60)
+    for ws in sockets:
+        await ws.close()
+    return len(sockets) <= 5, f"{len(sockets)} of 60 caption sockets on one token accepted"
+
+
+@attack("guests replay the caption history on many sockets at once")
+async def history_replay_flood(dep: Deployment) -> tuple[bool, str]:
+    """`since=0-0` replayed up to 2,000 events per socket, each parsed into its own objects."""
+    room = await dep.new_room("replay")
+    await fill_captions(dep, room, 2000, partials_per_final=4)
+    tokens = [await guest_token(dep, room, f"Guest {i}") for i in range(12)]
+    _, rss0 = await dep.gateway_process()
+    peak = rss0
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, (await dep.gateway_process())[1])
+            await asyncio.sleep(0.1)
+
+    watcher = asyncio.create_task(watch())
+    sockets = await open_many(dep, room, tokens * 5, since="0-0")
+    replayed = 0
+    for ws in sockets:
+        while (m := await ws.next(0.5)) is not None and m.get("type") == "caption":
+            replayed += 1
+    done.set()
+    await watcher
+    for ws in sockets:
+        await ws.close()
+    growth = peak - rss0
+    per_socket = replayed / max(1, len(sockets))
+    return growth < 100 and per_socket <= 500, (
+        f"{len(sockets)} sockets replayed {per_socket:.0f} events each; gateway RSS +{growth:.0f} MB "
+        f"(peak {peak:.0f} MB)"
+    )
+
+
+async def host_headers(dep: Deployment, room: str) -> dict[str, str]:
+    host = await dep.token(room, "Hal", role="host")
+    return {"Authorization": f"Bearer {host['token']}"}
+
+
+@attack("removed guest keeps reading captions")
+async def removed_guest_keeps_listening(dep: Deployment) -> tuple[bool, str]:
+    room = await dep.new_room("removed")
+    joined = (await dep.join_invite(await dep.invite(room))).json()
+    async with await dep.captions(room, joined["token"]) as ws:
+        await ws.until("hello")
+        resp = await dep.call(
+            "DELETE",
+            f"/api/v1/rooms/{room}/participants/{joined['participant_id']}",
+            headers=await host_headers(dep, room),
+            as_attacker=False,
+        )
+        resp.raise_for_status()
+        code = await ws.closed(3)
+    return (
+        code is not None,
+        f"caption socket {'closed (' + str(code) + ')' if code else 'still open 3 s'} after removal",
+    )
+
+
+@attack("guest keeps reading captions after the room is closed")
+async def closed_room_keeps_listening(dep: Deployment) -> tuple[bool, str]:
+    room = await dep.new_room("closed")
+    token = await guest_token(dep, room)
+    async with await dep.captions(room, token) as ws:
+        await ws.until("hello")
+        resp = await dep.call(
+            "POST", f"/api/v1/rooms/{room}/close", headers=await host_headers(dep, room), as_attacker=False
+        )
+        resp.raise_for_status()
+        code = await ws.closed(3)
+    async with await dep.captions(room, token) as again:
+        first = await again.next(3)
+        reopened = bool(first and first.get("type") == "hello")
+    return code is not None and not reopened, (
+        f"open socket {'closed' if code else 'still open 3 s'} after the room closed; "
+        f"a new socket {'was accepted' if reopened else 'was refused'}"
+    )
+
+
+@attack("removed guest reopens the invite link")
+async def removed_guest_reopens_invite(dep: Deployment) -> tuple[bool, str]:
+    """A fresh participant id each time the invite is opened: removal did not stick."""
+    room = await dep.new_room("rejoin")
+    code = await dep.invite(room)
+    joined = (await dep.join_invite(code)).json()
+    resp = await dep.call(
+        "DELETE",
+        f"/api/v1/rooms/{room}/participants/{joined['participant_id']}",
+        headers=await host_headers(dep, room),
+        as_attacker=False,
+    )
+    resp.raise_for_status()
+    again = await dep.join_invite(code, "Mallory again")
+    return again.status_code == 403, f"reopening the invite after removal: HTTP {again.status_code}"
+
+
+@attack("guest uses an invite link the host revoked")
+async def revoked_invite_still_admits(dep: Deployment) -> tuple[bool, str]:
+    room = await dep.new_room("revoke")
+    created = await dep.admin("POST", f"/api/v1/rooms/{room}/invites")
+    created.raise_for_status()
+    invite = created.json()
+    revoked = await dep.call(
+        "DELETE",
+        f"/api/v1/rooms/{room}/invites/{invite.get('id', 0)}",
+        headers=await host_headers(dep, room),
+        as_attacker=False,
+    )
+    joined = await dep.join_invite(invite["code"])
+    return joined.status_code in (404, 409, 410), (
+        f"revoke: HTTP {revoked.status_code}; the revoked link then answered HTTP {joined.status_code}"
     )

@@ -16,7 +16,12 @@ def main() -> None:
     settings = GatewaySettings()
     setup_logging(settings.log_level, settings.log_json)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None, ws_max_size=64 * 1024
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        ws_max_size=64 * 1024,
+        proxy_headers=False,  # X-Forwarded-For is read by clientaddr.py, from trusted proxies only
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,11 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from parley_gateway import api, captions_ws
+from parley_gateway import api, captions_ws, commands
 from parley_gateway.api.admin import ensure_admin
 from parley_gateway.db.engine import Database
 from parley_gateway.fanout import Fanout
 from parley_gateway.settings import GatewaySettings
+from parley_gateway.sockets import SocketRegistry
 
 STATIC = Path(__file__).parent / "static"
 FRONTEND_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
@@ -48,8 +51,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             queue_size=settings.queue_size,
             language_ttl_s=settings.language_ttl_s,
             history_finals=settings.history_finals,
+            linger_s=settings.feed_linger_s,
         )
         app.state.fanout.start()
+        app.state.sockets = SocketRegistry(
+            per_participant=settings.caption_sockets_per_participant,
+            per_address=settings.caption_sockets_per_address,
+            total=settings.caption_sockets_total,
+        )
+        app.state.replays = asyncio.Semaphore(max(1, settings.replays_at_once))
+        commands_task = asyncio.create_task(commands.follow(r, app.state.sockets), name="sfu-commands")
         app.state.db = Database(settings.database_url)
         try:
             async with app.state.db.session() as session:
@@ -61,6 +72,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            commands_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await commands_task
             await app.state.fanout.stop()
             await app.state.db.close()
             await r.aclose()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from parley_gateway.relang import SOURCE, FinalsIndex, maybe_final, shows
 __all__ = ["SOURCE", "Fanout", "Listener", "captions_of", "parse_id", "shows"]
 log = logging.getLogger("parley.gateway.fanout")
 HISTORY_PAGE = 500  # stream entries read (and finals parsed) per step while indexing a room's history
+REPLAY_PAGE = 50  # stream entries read and parsed per step of a `since=` replay
 
 
 def parse_id(entry_id: str) -> tuple[int, int]:
@@ -55,16 +57,24 @@ class RoomFeed:
     listeners: set[Listener] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     indexed: asyncio.Event = field(default_factory=asyncio.Event)  # the history is in `index`
+    idle_since: float = 0.0  # monotonic time its last listener left (0: it has listeners)
 
 
 class Fanout:
     def __init__(
-        self, r: aioredis.Redis, *, queue_size: int, language_ttl_s: float, history_finals: int = 2000
+        self,
+        r: aioredis.Redis,
+        *,
+        queue_size: int,
+        language_ttl_s: float,
+        history_finals: int = 2000,
+        linger_s: float = 60.0,
     ) -> None:
         self.r = r
         self.queue_size = queue_size
         self.language_ttl_s = language_ttl_s
         self.history_finals = history_finals
+        self.linger_s = linger_s  # a room's reader and index outlive its last listener this long
         self.rooms: dict[str, RoomFeed] = {}
         self._refresher: asyncio.Task[None] | None = None
 
@@ -89,32 +99,65 @@ class Fanout:
             start = await self._last_id(room)
             feed.task = asyncio.create_task(self._read(feed, start), name=f"room-feed-{room}")
         feed.listeners.add(listener)
+        feed.idle_since = 0.0
         await self.want_language(room, lang)
         metrics.LISTENERS.inc()
-        metrics.ROOMS.set(len(self.rooms))
+        self._count_rooms()
         return listener
 
     async def unsubscribe(self, listener: Listener) -> None:
+        """The listener is gone; a room left without listeners keeps its reader and finals index
+        for `linger_s` (a reconnect does not read the room's history again), then it is dropped."""
         metrics.LISTENERS.dec()
         feed = self.rooms.get(listener.room)
         if feed is None:
             return
         feed.listeners.discard(listener)
         if not feed.listeners:
-            del self.rooms[listener.room]
-            if feed.task:
-                feed.task.cancel()
-        metrics.ROOMS.set(len(self.rooms))
+            feed.idle_since = time.monotonic()
+            if self.linger_s <= 0:
+                self._drop(feed)
+        self._count_rooms()
+
+    def _drop(self, feed: RoomFeed) -> None:
+        if self.rooms.get(feed.room) is feed:
+            del self.rooms[feed.room]
+        if feed.task:
+            feed.task.cancel()
+
+    def _drop_idle(self) -> None:
+        now = time.monotonic()
+        for feed in list(self.rooms.values()):
+            if not feed.listeners and feed.idle_since and now - feed.idle_since >= self.linger_s:
+                self._drop(feed)
+        self._count_rooms()
+
+    def _count_rooms(self) -> None:
+        metrics.ROOMS.set(sum(1 for f in self.rooms.values() if f.listeners))
 
     async def want_language(self, room: str, lang: str) -> None:
         """Tell the translators this room needs `lang` (kept alive while listeners want it)."""
         if lang != SOURCE:
             await self.r.zadd(keys.room_languages(room), {lang: time.time() + self.language_ttl_s})
 
-    async def backlog(self, room: str, since: str, limit: int) -> list[tuple[str, Caption]]:
-        ms, seq = parse_id(since)
-        rows = await self.r.xrange(keys.captions_stream(room), min=f"{ms}-{seq + 1}", max="+", count=limit)
-        return [(eid.decode(), c) for eid, c in captions_of(rows)]
+    async def backlog(
+        self, room: str, since: str, limit: int, gate: asyncio.Semaphore
+    ) -> AsyncIterator[list[tuple[str, Caption]]]:
+        """The events after `since`, at most `limit`, a page at a time: one page per socket is held
+        in memory, and `gate` bounds how many pages are read and parsed at once on this gateway."""
+        start, left = f"({since}", limit
+        while left > 0:
+            async with gate:
+                rows = await self.r.xrange(
+                    keys.captions_stream(room), min=start, max="+", count=min(REPLAY_PAGE, left)
+                )
+                page = [(eid.decode(), c) for eid, c in captions_of(rows)]
+            if page:
+                yield page
+            if len(rows) < min(REPLAY_PAGE, left):
+                return
+            left -= len(rows)
+            start = "(" + rows[-1][0].decode()
 
     async def finals(self, room: str) -> FinalsIndex:
         """The room's finals index, once its history is read (the room must have a listener)."""
@@ -173,7 +216,8 @@ class Fanout:
 
     async def _refresh_languages(self) -> None:
         while True:
-            await asyncio.sleep(self.language_ttl_s / 3)
+            await asyncio.sleep(min(self.language_ttl_s, self.linger_s or self.language_ttl_s) / 3)
+            self._drop_idle()
             for feed in list(self.rooms.values()):
                 for lang in {listener.lang for listener in feed.listeners}:
                     with contextlib.suppress(aioredis.RedisError, OSError):

@@ -21,10 +21,22 @@ class GatewaySettings(BaseServiceSettings):
     env: str = Field(default="development", validation_alias=AliasChoices("PARLEY_ENV", "PARLEY_GATEWAY_ENV"))
     host: str = "127.0.0.1"
     port: int = 8080
-    queue_size: int = 500  # per listener; past it partials are dropped, then the listener resyncs
+    queue_size: int = 200  # per listener; past it partials are dropped, then the listener resyncs
     max_client_message: int = 4096
     language_ttl_s: float = 30.0
-    resume_limit: int = 2000  # most captions replayed to a reconnecting listener
+    resume_limit: int = 2000  # most stream events read to resume a reconnecting listener (`since=`)
+
+    # Caption sockets (docs/security.md): caps, replay and queue bounds, lifetime.
+    caption_sockets_per_participant: int = 5  # per room and token sub
+    caption_sockets_per_address: int = 200  # per client address (offices share one behind NAT)
+    caption_sockets_total: int = 5000  # on this gateway
+    caption_connects_per_min: int = 120  # new caption sockets per client address
+    replays_at_once: int = 4  # `since=` pages read and parsed at the same time (50 events a page)
+    send_timeout_s: float = 10.0  # a socket that takes longer to accept one message is closed
+    feed_linger_s: float = 60.0  # a room's reader (and finals index) outlives its last listener this long
+
+    # Client addresses: X-Forwarded-For is believed only from these proxies (CIDRs; empty: none).
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     # Caption languages (docs/security.md): a listener may ask only for a language its room offers.
     caption_languages: list[str] = Field(

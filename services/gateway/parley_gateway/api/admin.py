@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley_gateway.api.deps import AdminDep, RedisDep, SessionDep, SettingsDep, client_address
+from parley_gateway.api.deps import AdminDep, RedisDep, SessionDep, SettingsDep
 from parley_gateway.api.errors import ApiError, not_found
 from parley_gateway.api.rooms import Limit, Offset
 from parley_gateway.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, LoginIn, LoginOut, Page
 from parley_gateway.auth import ratelimit, secrets
 from parley_gateway.auth.tokens import issue_admin_token
+from parley_gateway.clientaddr import client_address
 from parley_gateway.db.models import AdminAccount, ApiKey
 
 router = APIRouter(tags=["admin"])

@@ -136,7 +136,3 @@ async def _require_host(slug: SlugPath, principal: PrincipalDep) -> Principal:
 
 AdminDep = Annotated[Principal, Depends(_require_admin)]
 HostDep = Annotated[Principal, Depends(_require_host)]
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"

@@ -1,10 +1,12 @@
 """What the API writes into Redis for the live system: a room's STT settings, the removed set, and
 host commands for the SFU.
 
-`sfu:commands` (XADD, MAXLEN ~ 10000), all fields strings: `v` = "1", `type` = mute | remove | close,
-`room`, `peer` (participant id; empty for close), `by` (who asked), `ts` (ms since the epoch).
-The SFU is expected to pause the peer's audio producer (mute), close the peer's connection
-(remove), or close every connection of the room (close).
+`sfu:commands` (XADD, MAXLEN ~ 10000), all fields strings: `v` = "1", `type` = mute | unmute |
+remove | close, `room`, `peer` (participant id; empty for close), `by` (who asked), `ts` (ms since
+the epoch). The SFU is expected to pause the peer's audio producer (mute) and refuse to resume it
+until unmuted, close the peer's connection (remove), or close every connection of the room (close).
+The state behind each command is written first, for an SFU or gateway that reads it at join:
+`room:{slug}` status, the sets `room:{slug}:removed` and `room:{slug}:muted`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ async def announce(r: aioredis.Redis, kind: str, room: str, peer: str, by: str) 
         "by": by,
         "ts": str(int(time.time() * 1000)),
     }
-    await xadd_bounded(r, SFU_COMMANDS, fields, maxlen=SFU_COMMANDS_MAXLEN)
+    # The state first, then the command: an SFU that (re)joins in between reads the state.
     if kind == "remove":
         await r.sadd(removed_key(room), peer)
+    elif kind == "mute":
+        await r.sadd(muted_key(room), peer)
+    elif kind == "unmute":
+        await r.srem(muted_key(room), peer)
+    await xadd_bounded(r, SFU_COMMANDS, fields, maxlen=SFU_COMMANDS_MAXLEN)
+
+
+def muted_key(room: str) -> str:
+    return f"room:{room}:muted"

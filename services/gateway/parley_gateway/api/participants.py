@@ -17,6 +17,7 @@ from parley_gateway.api.errors import ApiError, not_found
 from parley_gateway.api.live import announce
 from parley_gateway.api.rooms import Limit, Offset, get_room
 from parley_gateway.api.schemas import HostActionOut, Page, ParticipantOut, SessionOut
+from parley_gateway.api.tokens import revoke
 from parley_gateway.db.models import HostAction, Participant, ParticipantSession
 
 router = APIRouter(tags=["participants"])
@@ -109,11 +110,37 @@ async def mute_participant(
     return HostActionOut(room=slug, action="mute", participant_id=participant_id, announced=True)
 
 
-@router.delete("/rooms/{slug}/participants/{participant_id}", response_model=HostActionOut)
-async def remove_participant(
+@router.post("/rooms/{slug}/participants/{participant_id}/unmute", response_model=HostActionOut)
+async def unmute_participant(
     slug: SlugPath, participant_id: ParticipantPath, session: SessionDep, r: RedisDep, who: HostDep
 ) -> HostActionOut:
-    """Remove a participant: the SFU drops them, their caption socket is refused, no new token is issued."""
+    """Lift a mute: the participant may resume their audio (unmute on sfu:commands)."""
+    room = await get_room(session, slug)
+    if room.status == "closed":
+        raise ApiError(409, f"room {slug!r} is closed")
+    p = await _participant(session, room.id, slug, participant_id)
+    if p.removed_at is not None:
+        raise ApiError(409, f"participant {participant_id!r} was removed")
+    p.muted_at = None
+    session.add(HostAction(room_id=room.id, action="unmute", participant_key=participant_id, actor=who.actor))
+    await session.commit()
+    await announce(r, "unmute", slug, participant_id, who.actor)
+    return HostActionOut(room=slug, action="unmute", participant_id=participant_id, announced=True)
+
+
+@router.delete("/rooms/{slug}/participants/{participant_id}", response_model=HostActionOut)
+async def remove_participant(
+    slug: SlugPath,
+    participant_id: ParticipantPath,
+    session: SessionDep,
+    r: RedisDep,
+    who: HostDep,
+    revoke_invite: Annotated[
+        bool, Query(description="also revoke the invite link they came through, for everyone")
+    ] = False,
+) -> HostActionOut:
+    """Remove a participant: the SFU drops them, their open caption sockets close, no new token is
+    issued to them, and the invite they came through no longer admits them from that address."""
     room = await get_room(session, slug)
     p = await _participant(session, room.id, slug, participant_id)
     if p.removed_at is None:
@@ -121,6 +148,8 @@ async def remove_participant(
         session.add(
             HostAction(room_id=room.id, action="remove", participant_key=participant_id, actor=who.actor)
         )
-        await session.commit()
+    if revoke_invite and p.invite_id is not None:
+        await revoke(session, room.id, p.invite_id)
+    await session.commit()
     await announce(r, "remove", slug, participant_id, who.actor)
     return HostActionOut(room=slug, action="remove", participant_id=participant_id, announced=True)

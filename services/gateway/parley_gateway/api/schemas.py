@@ -107,11 +107,24 @@ class InviteCreate(_In):
 
 
 class InviteOut(BaseModel):
+    id: int
     code: str
     url: str
     room: str
     expires_at: datetime
     max_uses: int | None
+
+
+class InviteInfo(BaseModel):
+    """An invite as listed (its code is never shown again)."""
+
+    id: int
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    max_uses: int | None
+    uses: int
+    revoked_at: datetime | None
 
 
 class InviteJoin(_In):
@@ -139,7 +152,7 @@ class ParticipantOut(BaseModel):
 
 class HostActionOut(BaseModel):
     room: str
-    action: Literal["mute", "remove", "close"]
+    action: Literal["mute", "unmute", "remove", "close"]
     participant_id: str | None
     announced: bool = Field(description="the command was put on the sfu:commands stream")
 

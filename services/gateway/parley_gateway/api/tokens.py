@@ -7,9 +7,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from parley_common.tokens import issue_join_token
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,18 +20,27 @@ from parley_gateway.api.deps import (
     SessionDep,
     SettingsDep,
     SlugPath,
-    client_address,
 )
-from parley_gateway.api.errors import ApiError
-from parley_gateway.api.rooms import get_room
-from parley_gateway.api.schemas import InviteCreate, InviteJoin, InviteOut, JoinTokenOut, JoinTokenRequest
+from parley_gateway.api.errors import ApiError, not_found
+from parley_gateway.api.rooms import Limit, Offset, get_room
+from parley_gateway.api.schemas import (
+    InviteCreate,
+    InviteInfo,
+    InviteJoin,
+    InviteOut,
+    JoinTokenOut,
+    JoinTokenRequest,
+    Page,
+)
 from parley_gateway.auth import ratelimit
 from parley_gateway.auth.secrets import new_invite_code
+from parley_gateway.clientaddr import client_address
 from parley_gateway.db.models import Invite, Participant, Room
 from parley_gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["tokens"])
 InviteCode = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+InviteId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _hash_code(code: str) -> str:
@@ -53,6 +62,8 @@ async def _issue(
     participant_id: str | None,
     caption_lang: str | None,
     ttl_s: int | None,
+    invite: Invite | None = None,
+    address: str | None = None,
 ) -> JoinTokenOut:
     if room.status == "closed":
         raise ApiError(409, f"room {room.slug!r} is closed")
@@ -73,7 +84,13 @@ async def _issue(
         if count >= room.max_participants:
             raise ApiError(409, f"room {room.slug!r} is full ({room.max_participants} participants)")
     stmt = insert(Participant).values(
-        room_id=room.id, key=pid, display_name=name, role=role, caption_lang=caption_lang
+        room_id=room.id,
+        key=pid,
+        display_name=name,
+        role=role,
+        caption_lang=caption_lang,
+        invite_id=invite.id if invite else None,
+        joined_from=address,
     )
     await session.execute(
         stmt.on_conflict_do_update(
@@ -121,18 +138,50 @@ async def create_invite(
         raise ApiError(409, f"room {slug!r} is closed")
     code = new_invite_code()
     expires = datetime.now(UTC) + timedelta(seconds=body.ttl_s or settings.invite_ttl_s)
-    session.add(
-        Invite(
-            room_id=room.id,
-            code_hash=_hash_code(code),
-            created_by=who.actor,
-            expires_at=expires,
-            max_uses=body.max_uses,
-        )
+    row = Invite(
+        room_id=room.id,
+        code_hash=_hash_code(code),
+        created_by=who.actor,
+        expires_at=expires,
+        max_uses=body.max_uses,
     )
+    session.add(row)
     await session.commit()
     url = f"{settings.public_url.rstrip('/')}/join/{code}"
-    return InviteOut(code=code, url=url, room=slug, expires_at=expires, max_uses=body.max_uses)
+    return InviteOut(id=row.id, code=code, url=url, room=slug, expires_at=expires, max_uses=body.max_uses)
+
+
+@router.get("/rooms/{slug}/invites", response_model=Page[InviteInfo])
+async def list_invites(
+    slug: SlugPath, session: SessionDep, _: HostDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[InviteInfo]:
+    """The room's invites, newest first (codes are never shown again)."""
+    room = await get_room(session, slug)
+    q = select(Invite).where(Invite.room_id == room.id)
+    total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
+    rows = (await session.execute(q.order_by(Invite.id.desc()).limit(limit).offset(offset))).scalars()
+    items = [InviteInfo.model_validate(x, from_attributes=True) for x in rows]
+    return Page[InviteInfo](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.delete("/rooms/{slug}/invites/{invite_id}", status_code=204, response_class=Response)
+async def revoke_invite(slug: SlugPath, invite_id: InviteId, session: SessionDep, _: HostDep) -> Response:
+    """Revoke an invite: opening it is refused from now on (tokens already issued stay valid;
+    remove those participants to end them). Revoking twice is harmless."""
+    room = await get_room(session, slug)
+    await revoke(session, room.id, invite_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+async def revoke(session: AsyncSession, room_id: int, invite_id: int) -> None:
+    invite = (
+        await session.execute(select(Invite).where(Invite.id == invite_id, Invite.room_id == room_id))
+    ).scalar()
+    if invite is None:
+        raise not_found("invite", invite_id)
+    if invite.revoked_at is None:
+        invite.revoked_at = func.now()
 
 
 @router.post("/invites/{code}/join", status_code=201, response_model=JoinTokenOut)
@@ -145,7 +194,8 @@ async def join_by_invite(
     settings: SettingsDep,
 ) -> JoinTokenOut:
     """Open an invite link: a guest token for the invite's room (no other credential needed)."""
-    await ratelimit.hit(r, "invite", f"ip:{client_address(request)}", settings.token_rate_per_min)
+    address = client_address(request)
+    await ratelimit.hit(r, "invite", f"ip:{address}", settings.token_rate_per_min)
     invite = (
         await session.execute(select(Invite).where(Invite.code_hash == _hash_code(code)).with_for_update())
     ).scalar()
@@ -155,6 +205,13 @@ async def join_by_invite(
         raise ApiError(409, "this invite has expired")
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         raise ApiError(409, "this invite has been used up")
+    removed_here = exists().where(
+        Participant.invite_id == invite.id,
+        Participant.joined_from == address,
+        Participant.removed_at.is_not(None),
+    )
+    if (await session.execute(select(removed_here))).scalar():
+        raise ApiError(403, "you were removed from this room; ask the host for a new invitation")
     room = (await session.execute(select(Room).where(Room.id == invite.room_id))).scalar_one()
     await ratelimit.hit(r, "token", f"room:{room.slug}", settings.token_rate_per_min * 10)
     await session.execute(update(Invite).where(Invite.id == invite.id).values(uses=Invite.uses + 1))
@@ -167,4 +224,6 @@ async def join_by_invite(
         participant_id=None,
         caption_lang=body.caption_lang,
         ttl_s=None,
+        invite=invite,
+        address=address,
     )

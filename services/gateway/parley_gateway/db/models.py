@@ -84,6 +84,10 @@ class Participant(Base):
     created_at: Mapped[datetime] = _now()
     muted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who came through an invite link: which one, from which client address (a removed guest may
+    # not open the same link again from there).
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id", ondelete="SET NULL"), index=True)
+    joined_from: Mapped[str | None] = mapped_column(String(64))
 
     sessions: Mapped[list[ParticipantSession]] = relationship(
         back_populates="participant", order_by="ParticipantSession.joined_at", lazy="selectin"
@@ -165,10 +169,10 @@ class Invite(Base):
 
 
 class HostAction(Base):
-    """Audit trail of mute / remove / close, as announced to the SFU on `sfu:commands`."""
+    """Audit trail of mute / unmute / remove / close, as announced to the SFU on `sfu:commands`."""
 
     __tablename__ = "host_actions"
-    __table_args__ = (CheckConstraint("action IN ('mute', 'remove', 'close')", name="action"),)
+    __table_args__ = (CheckConstraint("action IN ('mute', 'unmute', 'remove', 'close')", name="action"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,48 @@
+"""Follows `sfu:commands` (the host actions the API announces, api/live.py) and ends this gateway's
+caption sockets they concern: `close` every socket of the room, `remove` the participant's.
+Every gateway replica reads the stream from where it started; a socket opened later is checked
+at connect (auth/ws.py), so nothing is missed in between."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+
+from parley_gateway.api.live import SFU_COMMANDS
+from parley_gateway.sockets import SocketRegistry
+
+log = logging.getLogger("parley.gateway.commands")
+
+
+async def follow(r: aioredis.Redis, sockets: SocketRegistry) -> None:
+    last = ""
+    while not last:
+        try:
+            newest = await r.xrevrange(SFU_COMMANDS, count=1)
+            last = newest[0][0].decode() if newest else "0-0"
+        except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            log.warning("sfu:commands not read, retrying: %s", exc)
+            await asyncio.sleep(0.5)
+    while True:
+        try:
+            reply = await r.xread({SFU_COMMANDS: last}, count=100, block=1000)
+        except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            log.warning("sfu:commands not read, retrying: %s", exc)
+            await asyncio.sleep(0.5)
+            continue
+        for _stream, rows in reply or []:
+            for eid, fields in rows:
+                last = eid.decode()
+                f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+                kind, room, peer = f.get("type"), f.get("room", ""), f.get("peer", "")
+                if kind == "close":
+                    n = sockets.end_room(room, "room closed")
+                elif kind == "remove" and peer:
+                    n = sockets.end_participant(room, peer, "removed from this room")
+                else:
+                    continue
+                log.info(
+                    "caption sockets ended [room:%s, peer:%s, command:%s, sockets:%d]", room, peer, kind, n
+                )
