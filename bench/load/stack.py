@@ -176,6 +176,7 @@ class LoadStack:
             "SFU_LISTEN_IP": "127.0.0.1",
             "SFU_RTC_MIN_PORT": str(lo),
             "SFU_RTC_MAX_PORT": str(lo + 99),
+            "SFU_WEBRTC_PORT": "0",  # WebRTC through a free port of that range
             "SFU_ALLOW_PLAIN_INGEST": "1",
             "SFU_LOG_LEVEL": "warn",
         }

@@ -98,6 +98,7 @@ export class SfuSession {
   #video: types.Producer | null = null;
   #canSend = false;
   #sendP: Promise<types.Transport> | null = null;
+  #recvP: Promise<types.Transport> | null = null;
   #remotes = new Map<string, Remote>(); // consumer id -> whose track
   /** TURN servers and ICE policy from `join` (docs/signalling.md): for both transports. */
   #ice: { iceServers: RTCIceServer[]; iceTransportPolicy: RTCIceTransportPolicy } = {
@@ -181,7 +182,6 @@ export class SfuSession {
       { id: String(joined.peerId), name: String(joined.name), role: String(joined.role) },
       joined.peers as Peer[],
     );
-    this.#recv = await this.#transport("recv");
     this.#canSend = joined.role !== "listener";
     if (this.mic && this.#canSend) {
       this.#producer = await (await this.#sendTransport()).produce({
@@ -199,6 +199,13 @@ export class SfuSession {
   #sendTransport(): Promise<types.Transport> {
     this.#sendP ??= this.#transport("send").then((t) => (this.#send = t));
     return this.#sendP;
+  }
+
+  /** One recv transport, made for the first consumer: the SFU closes a transport that does not
+   * connect within its timeout, and a recv transport connects only when it first consumes. */
+  #recvTransport(): Promise<types.Transport> {
+    this.#recvP ??= this.#transport("recv").then((t) => (this.#recv = t));
+    return this.#recvP;
   }
 
   async #produceCamera(track: MediaStreamTrack): Promise<void> {
@@ -243,9 +250,11 @@ export class SfuSession {
 
   async #consume(p: Record<string, unknown>): Promise<void> {
     const kind = p.kind;
-    if ((kind !== "audio" && kind !== "video") || !this.#recv || !this.#sig) return;
-    const c = await this.#sig.request("consume", { transportId: this.#recv.id, producerId: p.producerId });
-    const consumer = await this.#recv.consume({
+    if ((kind !== "audio" && kind !== "video") || !this.#sig) return;
+    const recv = await this.#recvTransport();
+    if (!this.#sig) return;
+    const c = await this.#sig.request("consume", { transportId: recv.id, producerId: p.producerId });
+    const consumer = await recv.consume({
       id: String(c.consumerId),
       producerId: String(c.producerId),
       kind,
@@ -298,6 +307,14 @@ export class SfuSession {
       case "unmutedByHost":
         this.#hostMuted = false;
         break;
+      case "transportClosed":
+        // One of ours failed to connect in time (or DTLS failed): start the session again.
+        if (d.transportId === this.#send?.id || d.transportId === this.#recv?.id) {
+          this.#teardown();
+          this.on.state("reconnecting", `media transport closed (${String(d.reason)})`);
+          void this.#connect();
+        }
+        break;
     }
   }
 
@@ -324,7 +341,7 @@ export class SfuSession {
     this.#send?.close();
     this.#recv?.close();
     this.#producer = this.#video = this.#send = this.#recv = null;
-    this.#sendP = null;
+    this.#sendP = this.#recvP = null;
     for (const id of [...this.#remotes.keys()]) this.#consumerClosed(id);
     const sig = this.#sig;
     this.#sig = null;

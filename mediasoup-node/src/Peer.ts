@@ -9,10 +9,6 @@ export interface PeerChannel {
 	close(code: number, reason: string): void;
 }
 
-export const MAX_TRANSPORTS_PER_PEER = 4;
-export const MAX_PRODUCERS_PER_PEER = 4;
-export const MAX_CONSUMERS_PER_PEER = 256;
-
 /**
  * One participant in a room: who they are (from the join token) and the mediasoup
  * objects they own. Closing a peer closes its transports, which closes its producers and

@@ -16,6 +16,8 @@ type RoomEvents = { close: []; empty: [] };
 export type RoomOptions = Readonly<{
 	slug: string;
 	worker: types.Worker;
+	/** The worker's WebRtcServer: every WebRTC transport of this room listens through it. */
+	webRtcServer: types.WebRtcServer;
 	listenIp: string;
 	announcedAddress: string | undefined;
 	portRange: Readonly<{ min: number; max: number }>;
@@ -34,6 +36,7 @@ export type JoinTerms = Readonly<{ maxPeers: number; hostMuted: boolean }>;
 export class Room extends EventEmitter<RoomEvents> {
 	readonly slug: string;
 	readonly worker: types.Worker;
+	readonly webRtcServer: types.WebRtcServer;
 	readonly router: types.Router;
 	readonly gateway: GatewayForwarder;
 	readonly #peers = new Map<string, Peer>();
@@ -59,6 +62,7 @@ export class Room extends EventEmitter<RoomEvents> {
 		super();
 		this.slug = options.slug;
 		this.worker = options.worker;
+		this.webRtcServer = options.webRtcServer;
 		this.router = router;
 		this.gateway = gateway;
 		this.#audioLevels = audioLevels;

@@ -71,7 +71,7 @@ export class RoomRegistry {
 		const worker = pool.acquire();
 		let room: Room;
 		try {
-			room = await Room.create({ ...rest, slug, worker });
+			room = await Room.create({ ...rest, slug, worker, webRtcServer: pool.webRtcServerOf(worker) });
 		} catch (error) {
 			pool.release(worker);
 			throw error;

@@ -24,6 +24,20 @@ export type SfuOptions = Readonly<{
 	emptyRoomCloseMs?: number;
 }>;
 
+/** Worker `index`'s WebRtcServer: UDP and TCP on SFU_WEBRTC_PORT + index (0: any free port of the plain range). */
+export function webRtcListenInfos(settings: Settings, index: number): types.TransportListenInfo[] {
+	const where =
+		settings.webRtcPort === 0
+			? { portRange: { min: settings.rtcMinPort, max: settings.rtcMaxPort } }
+			: { port: settings.webRtcPort + index };
+	return (['udp', 'tcp'] as const).map((protocol) => ({
+		protocol,
+		ip: settings.listenIp,
+		...(settings.announcedAddress ? { announcedAddress: settings.announcedAddress } : {}),
+		...where,
+	}));
+}
+
 function exitOnWorkerDeath(worker: types.Worker, error: Error): void {
 	log.error(
 		'mediasoup worker died, exiting so the orchestrator restarts the SFU [pid:%d]: %s',
@@ -80,6 +94,7 @@ export class Sfu {
 				numWorkers: settings.numWorkers,
 				workerBin: settings.workerBin,
 				logLevel: 'warn',
+				webRtcListenInfos: (index) => webRtcListenInfos(settings, index),
 				onWorkerDied: options.onWorkerDied ?? exitOnWorkerDeath,
 			});
 			const registry = new RoomRegistry({

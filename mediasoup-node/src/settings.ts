@@ -9,8 +9,20 @@ export type Settings = Readonly<{
 	env: string;
 	listenIp: string;
 	announcedAddress: string | undefined;
+	/**
+	 * WebRTC media: worker i listens on UDP and TCP port webRtcPort + i (one mediasoup
+	 * WebRtcServer per worker; every WebRTC transport shares it). 0: a free port from the
+	 * plain range (tests).
+	 */
+	webRtcPort: number;
+	/** Plain RTP transports (the gateway forwarder, plain ingest): one port each, internal. */
 	rtcMinPort: number;
 	rtcMaxPort: number;
+	/** A WebRTC transport not connected (ICE + DTLS) this long after it was made is closed. */
+	transportConnectTimeoutMs: number;
+	maxTransportsPerPeer: number;
+	maxProducersPerPeer: number;
+	maxConsumersPerPeer: number;
 	wsHost: string;
 	wsPort: number;
 	wsPath: string;
@@ -67,8 +79,13 @@ export function loadSettings(env: Env = process.env): Settings {
 		env: str(env, 'PARLEY_ENV', 'development'),
 		listenIp: str(env, 'SFU_LISTEN_IP', '127.0.0.1'),
 		announcedAddress: optional(env, 'SFU_ANNOUNCED_ADDRESS'),
-		rtcMinPort: int(env, 'SFU_RTC_MIN_PORT', 40000, 1024, 65535),
-		rtcMaxPort: int(env, 'SFU_RTC_MAX_PORT', 49999, 1024, 65535),
+		webRtcPort: int(env, 'SFU_WEBRTC_PORT', 40000, 0, 65535),
+		rtcMinPort: int(env, 'SFU_RTC_MIN_PORT', 40100, 1024, 65535),
+		rtcMaxPort: int(env, 'SFU_RTC_MAX_PORT', 40999, 1024, 65535),
+		transportConnectTimeoutMs: int(env, 'SFU_TRANSPORT_CONNECT_TIMEOUT_MS', 20_000, 100, 600_000),
+		maxTransportsPerPeer: int(env, 'SFU_MAX_TRANSPORTS_PER_PEER', 4, 1, 64),
+		maxProducersPerPeer: int(env, 'SFU_MAX_PRODUCERS_PER_PEER', 4, 1, 64),
+		maxConsumersPerPeer: int(env, 'SFU_MAX_CONSUMERS_PER_PEER', 256, 1, 10_000),
 		wsHost: str(env, 'SFU_WS_HOST', '127.0.0.1'),
 		wsPort: int(env, 'SFU_WS_PORT', 4443, 0, 65535),
 		wsPath: '/ws',
@@ -89,6 +106,15 @@ export function loadSettings(env: Env = process.env): Settings {
 	}
 	if (settings.rtcMinPort > settings.rtcMaxPort) {
 		throw new SettingsError('SFU_RTC_MIN_PORT must not be above SFU_RTC_MAX_PORT');
+	}
+	const lastWebRtcPort = settings.webRtcPort + settings.numWorkers - 1;
+	if (settings.webRtcPort !== 0 && lastWebRtcPort > 65535) {
+		throw new SettingsError('SFU_WEBRTC_PORT + SFU_NUM_WORKERS - 1 must be a port number');
+	}
+	if (settings.webRtcPort !== 0 && settings.webRtcPort <= settings.rtcMaxPort && lastWebRtcPort >= settings.rtcMinPort) {
+		throw new SettingsError(
+			`SFU_WEBRTC_PORT..+SFU_NUM_WORKERS-1 (${settings.webRtcPort}-${lastWebRtcPort}) overlaps SFU_RTC_MIN_PORT..SFU_RTC_MAX_PORT`,
+		);
 	}
 	checkSecret(settings.env, 'JOIN_TOKEN_SECRET', settings.joinTokenSecret);
 	if (settings.turn !== undefined) checkSecret(settings.env, 'TURN_SECRET', settings.turn.secret);

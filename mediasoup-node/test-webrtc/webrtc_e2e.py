@@ -169,7 +169,7 @@ async def main() -> int:
 
     env = dict(os.environ, SFU_WS_PORT=str(ws_port), GATEWAY_RTP_PORT=str(gw_port),
                JOIN_TOKEN_SECRET=SECRET, SFU_NUM_WORKERS="1", SFU_LISTEN_IP="127.0.0.1",
-               SFU_RTC_MIN_PORT="42000", SFU_RTC_MAX_PORT="42999", SFU_LOG_LEVEL="warn")
+               SFU_RTC_MIN_PORT="42000", SFU_RTC_MAX_PORT="42999", SFU_WEBRTC_PORT="0", SFU_LOG_LEVEL="warn")
     sfu = subprocess.Popen([os.environ.get("NODE", "node"), "dist/src/main.js"],
                            cwd=os.environ["SFU_DIR"], env=env)
     r = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))

@@ -22,6 +22,7 @@ export function testSettings(overrides: Record<string, string> = {}): Settings {
 		SFU_LISTEN_IP: '127.0.0.1',
 		SFU_RTC_MIN_PORT: '41000',
 		SFU_RTC_MAX_PORT: '41999',
+		SFU_WEBRTC_PORT: '0',
 		JOIN_TOKEN_SECRET: SECRET,
 		REDIS_URL: TEST_REDIS_URL,
 		SFU_LOG_LEVEL: process.env['SFU_LOG_LEVEL'] ?? 'warn',

@@ -152,6 +152,7 @@ def start_sfu(redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
         "SFU_WS_HOST": "127.0.0.1",
         "SFU_WS_PORT": str(port),
         "SFU_NUM_WORKERS": "2",
+        "SFU_WEBRTC_PORT": "0",  # free ports, not the default 40000-40001
         "REDIS_URL": redis_url,
         "JOIN_TOKEN_SECRET": "dashboard-test-secret-0123456789abcdef",
         "SFU_LOG_LEVEL": "warn",

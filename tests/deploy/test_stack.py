@@ -215,10 +215,17 @@ def test_networks_internal_where_possible(stack: dict[str, Any]) -> None:
 def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None:
     sfu = stack["services"]["sfu"]
     env = sfu["environment"]
-    lo, hi = int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"])
-    udp = {p["published"] for p in sfu["ports"] if p["protocol"] == "udp" and p["mode"] == "host"}
-    assert udp == set(range(lo, hi + 1))
+    # One WebRtcServer per worker: UDP and TCP on SFU_WEBRTC_PORT + worker index, nothing else
+    # published (a port per transport let guests exhaust the range: tests/security/test_sfu_ports.py).
+    first, workers = int(env["SFU_WEBRTC_PORT"]), int(env["SFU_NUM_WORKERS"])
+    webrtc = set(range(first, first + workers))
+    for proto in ("udp", "tcp"):
+        published = {p["published"] for p in sfu["ports"] if p["protocol"] == proto and p["mode"] == "host"}
+        assert published == webrtc, proto
+    assert len(sfu["ports"]) == 2 * workers
     assert all(p["target"] == p["published"] for p in sfu["ports"]), "announced ports must equal bound ports"
+    plain = range(int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"]) + 1)
+    assert not webrtc & set(plain), "the plain RTP range must not overlap the WebRTC ports"
     assert env["GATEWAY_RTP_HOST"] == "ingest"
     ingest = stack["services"]["ingest"]
     assert "media" in refs(sfu, "networks") and "media" in refs(ingest, "networks")

@@ -192,6 +192,7 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
             "SFU_LISTEN_IP": "127.0.0.1",
             "SFU_RTC_MIN_PORT": "43000",
             "SFU_RTC_MAX_PORT": "43999",
+            "SFU_WEBRTC_PORT": "0",  # WebRTC through a free port of that range
             "SFU_LOG_LEVEL": "warn",
         }
         (ARTIFACTS / "sfu.log").write_bytes(b"")

@@ -425,3 +425,56 @@ async def overfill_room(target: SfuTarget, room: str, limit: int, extra: int = 3
         return AttackResult(name, refused, f"{limit + extra - len(codes)} admitted, refused with {codes}")
     finally:
         await close_all(socks)
+
+
+async def exhaust_rtc_ports(target: SfuTarget, guests: int = 25, per_guest: int = 4) -> AttackResult:
+    """`guests` guests each open `per_guest` receive transports and never connect them (with a
+    port per transport, 25 x 4 used up the stack's 100 published ports); then a new participant
+    opens a new room and a transport, which must still work."""
+    name = "exhaust_rtc_ports"
+    room = target.room("ports")
+    socks: list[Signalling] = []
+    made = failed = 0
+    try:
+        for i in range(guests):
+            sig = await joined(target, room, f"hog-{i}")
+            socks.append(sig)
+            for _ in range(per_guest):
+                if await refusal(sig.request("createWebRtcTransport", {"direction": "recv"})) is None:
+                    made += 1
+                else:
+                    failed += 1
+        victim_room = target.room("ports-victim")
+        try:
+            victim = await joined(target, victim_room, "victim")
+        except (SignallingError, websockets.ConnectionClosed) as err:
+            return AttackResult(name, False, f"{made} idle transports made; a new room's join failed: {err}")
+        socks.append(victim)
+        code = await refusal(victim.request("createWebRtcTransport", {"direction": "send"}))
+        detail = (
+            f"{made} idle transports made, {failed} refused; the new room's transport answered {code or 'ok'}"
+        )
+        return AttackResult(name, code is None, detail)
+    finally:
+        await close_all(socks)
+
+
+async def idle_transports_linger(target: SfuTarget, wait_s: float = 30.0) -> AttackResult:
+    """A guest opens transports it never connects and keeps them; the SFU must close them
+    (`transportClosed`) within `wait_s`, and count them no more."""
+    name = "idle_transports_linger"
+    sig = await joined(target, target.room("idle"), "idler")
+    try:
+        ids = {(await sig.request("createWebRtcTransport", {"direction": "recv"}))["id"] for _ in range(2)}
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait_s
+        while ids and loop.time() < end:
+            ev = await next_event(sig, "transportClosed", end - loop.time())
+            if ev is None:
+                break
+            ids.discard(ev.get("transportId"))
+        return AttackResult(
+            name, not ids, f"{2 - len(ids)} of 2 idle transports closed within {wait_s:.0f} s"
+        )
+    finally:
+        await sig.close()

@@ -1,5 +1,4 @@
 import { badRequest, invalidState, notFound } from '../errors.js';
-import { MAX_CONSUMERS_PER_PEER } from '../Peer.js';
 import { reqString } from '../validate.js';
 import type { Handler } from './types.js';
 
@@ -7,14 +6,14 @@ import type { Handler } from './types.js';
  * Consume another peer's producer on the peer's recv transport. The consumer starts
  * paused; the client calls resumeConsumer once its side is ready (no lost keyframe).
  */
-export const consume: Handler = async ({ room, peer }, data) => {
+export const consume: Handler = async ({ room, peer, settings }, data) => {
 	const transport = peer.transport(data['transportId']);
 	if ((transport.appData as { direction?: string }).direction !== 'recv') {
 		throw invalidState('consume needs a recv transport');
 	}
 	if (peer.rtpCapabilities === undefined) throw invalidState('call setRtpCapabilities first');
-	if (peer.consumers.size >= MAX_CONSUMERS_PER_PEER) {
-		throw invalidState(`at most ${MAX_CONSUMERS_PER_PEER} consumers per peer`);
+	if (peer.consumers.size >= settings.maxConsumersPerPeer) {
+		throw invalidState(`at most ${settings.maxConsumersPerPeer} consumers per peer`);
 	}
 	const producerId = reqString(data, 'producerId');
 	const found = room.findProducer(producerId);

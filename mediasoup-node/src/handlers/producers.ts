@@ -1,18 +1,17 @@
 import type { types } from 'mediasoup';
 
 import { badRequest, forbidden, invalidState } from '../errors.js';
-import { MAX_PRODUCERS_PER_PEER } from '../Peer.js';
 import { optObject, reqObject, reqOneOf } from '../validate.js';
 import type { Handler } from './types.js';
 
 /** Produce on the peer's send (or ingest) transport. Listeners may not produce. */
-export const produce: Handler = async ({ room, peer }, data) => {
+export const produce: Handler = async ({ room, peer, settings }, data) => {
 	if (!peer.canProduce) throw forbidden('listeners may not produce');
 	const transport = peer.transport(data['transportId']);
 	const direction = (transport.appData as { direction?: string }).direction;
 	if (direction !== 'send' && direction !== 'ingest') throw invalidState('produce needs a send transport');
-	if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) {
-		throw invalidState(`at most ${MAX_PRODUCERS_PER_PEER} producers per peer`);
+	if (peer.producers.size >= settings.maxProducersPerPeer) {
+		throw invalidState(`at most ${settings.maxProducersPerPeer} producers per peer`);
 	}
 	const kind = reqOneOf(data, 'kind', ['audio', 'video'] as const);
 	const rtpParameters = reqObject<types.RtpParameters>(data, 'rtpParameters');

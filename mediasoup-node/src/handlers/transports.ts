@@ -1,16 +1,19 @@
 import type { types } from 'mediasoup';
 
 import { forbidden, invalidState } from '../errors.js';
-import { MAX_TRANSPORTS_PER_PEER, type Peer } from '../Peer.js';
+import { Logger } from '../logger.js';
+import type { Peer } from '../Peer.js';
 import type { Settings } from '../settings.js';
 import { reqObject, reqOneOf } from '../validate.js';
 import type { Handler } from './types.js';
 
+const log = new Logger('transports');
+
 export type TransportDirection = 'send' | 'recv' | 'ingest';
 
-function checkTransportLimit(peer: Peer): void {
-	if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) {
-		throw invalidState(`at most ${MAX_TRANSPORTS_PER_PEER} transports per peer`);
+function checkTransportLimit(peer: Peer, settings: Settings): void {
+	if (peer.transports.size >= settings.maxTransportsPerPeer) {
+		throw invalidState(`at most ${settings.maxTransportsPerPeer} transports per peer`);
 	}
 }
 
@@ -23,13 +26,39 @@ function listenInfo(settings: Settings, protocol: 'udp' | 'tcp'): types.Transpor
 	};
 }
 
-/** `direction` is `send` (the peer produces) or `recv` (the peer consumes). */
+/**
+ * Closes a WebRTC transport that is not connected (ICE and DTLS) within `timeoutMs`, or whose
+ * DTLS fails: a transport nobody uses holds worker memory and, before the WebRtcServer, a port.
+ * The peer is told (`transportClosed`) and may make another.
+ */
+function closeUnlessConnected(peer: Peer, transport: types.WebRtcTransport, timeoutMs: number): void {
+	const end = (reason: string): void => {
+		clearTimeout(timer);
+		if (transport.closed) return;
+		log.info('closing transport [peer:%s, transport:%s]: %s', peer.id, transport.id, reason);
+		transport.close();
+		peer.notify('transportClosed', { transportId: transport.id, reason });
+	};
+	const timer = setTimeout(() => end(`not connected within ${timeoutMs} ms`), timeoutMs);
+	timer.unref();
+	transport.on('dtlsstatechange', (state) => {
+		if (state === 'connected') clearTimeout(timer);
+		else if (state === 'failed') end('DTLS failed');
+	});
+	transport.observer.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * `direction` is `send` (the peer produces) or `recv` (the peer consumes). Every transport
+ * listens through the worker's WebRtcServer (one UDP and one TCP port per worker), so
+ * transports never use up ports; one that does not connect in time is closed.
+ */
 export const createWebRtcTransport: Handler = async ({ room, peer, settings }, data) => {
 	const direction = reqOneOf(data, 'direction', ['send', 'recv'] as const);
 	if (direction === 'send' && !peer.canProduce) throw forbidden('listeners may not send media');
-	checkTransportLimit(peer);
+	checkTransportLimit(peer, settings);
 	const transport = await room.router.createWebRtcTransport({
-		listenInfos: [listenInfo(settings, 'udp'), listenInfo(settings, 'tcp')],
+		webRtcServer: room.webRtcServer,
 		enableUdp: true,
 		enableTcp: true,
 		preferUdp: true,
@@ -41,6 +70,7 @@ export const createWebRtcTransport: Handler = async ({ room, peer, settings }, d
 		throw invalidState('peer left');
 	}
 	peer.addTransport(transport);
+	closeUnlessConnected(peer, transport, settings.transportConnectTimeoutMs);
 	return {
 		id: transport.id,
 		iceParameters: transport.iceParameters,
@@ -70,7 +100,7 @@ export const restartIce: Handler = async ({ peer }, data) => {
 export const createPlainTransport: Handler = async ({ room, peer, settings }) => {
 	if (!settings.allowPlainIngest) throw forbidden('plain RTP ingest is disabled on this SFU');
 	if (!peer.canProduce) throw forbidden('listeners may not send media');
-	checkTransportLimit(peer);
+	checkTransportLimit(peer, settings);
 	const transport = await room.router.createPlainTransport({
 		listenInfo: listenInfo(settings, 'udp'),
 		rtcpMux: true,
