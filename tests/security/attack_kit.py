@@ -126,9 +126,12 @@ class Deployment:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
         as_attacker: bool = True,
+        source: str | None = None,
     ) -> httpx.Response:
+        """A request from the attacker's address (`as_attacker`), the operator's, or `source`."""
         hdrs = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-        transport = httpx.AsyncHTTPTransport(local_address=self.attacker_ip if as_attacker else None)
+        local = source or (self.attacker_ip if as_attacker else None)
+        transport = httpx.AsyncHTTPTransport(local_address=local)
         async with httpx.AsyncClient(base_url=self.http, transport=transport, timeout=30) as client:
             return await client.request(method, path, json=json, headers=hdrs, content=content)
 

@@ -67,7 +67,12 @@ def _default_gateway(gateway_with: GatewayFactory) -> Deployment:
 
 
 @pytest.fixture
-def dep(_default_gateway: Deployment) -> Deployment:
-    """The shared gateway, on a flushed Redis (no rate-limit counts or room state left over)."""
+def flushed_redis() -> None:
+    """No rate-limit counts or room state left over from another test."""
     redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def dep(_default_gateway: Deployment, flushed_redis: None) -> Deployment:
+    """The shared gateway, on a flushed Redis."""
     return Deployment(**{**_default_gateway.__dict__, "_admin_token": ""})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import websockets
 from attack_kit import CaptionSocket, Deployment, attack
 from parley_common import keys
@@ -287,4 +288,102 @@ async def revoked_invite_still_admits(dep: Deployment) -> tuple[bool, str]:
     joined = await dep.join_invite(invite["code"])
     return joined.status_code in (404, 409, 410), (
         f"revoke: HTTP {revoked.status_code}; the revoked link then answered HTTP {joined.status_code}"
+    )
+
+
+PROXY_IP = "127.0.0.2"  # the reverse proxy the attack's gateway trusts (TRUSTED_PROXIES)
+
+
+def through_proxy(client: str) -> dict[str, str]:
+    """Headers of a request that reached the gateway through the reverse proxy, from `client`."""
+    return {"X-Forwarded-For": client}
+
+
+@attack("attacker locks the admin out with wrong passwords")
+async def admin_lockout(dep: Deployment) -> tuple[bool, str]:
+    """One address, 30 wrong passwords for the admin's user name; then the admin logs in from
+    another address."""
+    codes = []
+    for i in range(30):
+        resp = await dep.call(
+            "POST", "/api/v1/auth/login", json={"username": dep.admin_user, "password": f"guess-{i}"}
+        )
+        codes.append(resp.status_code)
+    real = await dep.call(
+        "POST",
+        "/api/v1/auth/login",
+        json={"username": dep.admin_user, "password": dep.admin_password},
+        as_attacker=False,
+    )
+    limited = sum(1 for c in codes if c == 429)
+    return real.status_code == 200 and limited > 0, (
+        f"30 wrong passwords: {limited} rate-limited; the admin's own login then answered HTTP {real.status_code}"
+    )
+
+
+@attack("attacker behind the proxy locks every guest out with bogus invite codes")
+async def shared_proxy_bucket(dep: Deployment) -> tuple[bool, str]:
+    """Behind a reverse proxy every request comes from the proxy's address: when the limits are
+    keyed on it, one attacker's 70 bogus codes use up everyone's allowance. `dep` must be a
+    gateway that trusts PROXY_IP as its reverse proxy (PARLEY_GATEWAY_TRUSTED_PROXIES); the
+    attacker's and the guest's requests come through it."""
+    room = await dep.new_room("proxy")
+    code = await dep.invite(room)
+    statuses = []
+    for i in range(70):
+        resp = await dep.call(
+            "POST",
+            f"/api/v1/invites/bogus-invite-code-{i:04d}/join",
+            json={"name": "Mallory"},
+            headers=through_proxy("203.0.113.66"),
+            source=PROXY_IP,
+        )
+        statuses.append(resp.status_code)
+    guest = await dep.call(
+        "POST",
+        f"/api/v1/invites/{code}/join",
+        json={"name": "Grace"},
+        headers=through_proxy("198.51.100.7"),
+        source=PROXY_IP,
+    )
+    limited = statuses.count(429)
+    return guest.status_code == 201 and limited > 0, (
+        f"70 bogus codes through the proxy: {limited} rate-limited; a real guest then got HTTP {guest.status_code}"
+    )
+
+
+@attack("attacker guesses invite codes")
+async def invite_enumeration(dep: Deployment) -> tuple[bool, str]:
+    """Bogus codes as fast as the gateway answers: how many are checked before it stops answering."""
+    checked = 0
+    for i in range(100):
+        resp = await dep.call("POST", f"/api/v1/invites/guessed-code-{i:05d}/join", json={"name": "Mallory"})
+        if resp.status_code == 429:
+            break
+        checked += 1
+    return checked <= 20, f"{checked} guessed codes checked before the first 429"
+
+
+@attack("attacker times logins to learn which user names exist")
+async def login_timing(dep: Deployment) -> tuple[bool, str]:
+    """A wrong password for a real user name cost a password hash; for an unknown one, nothing."""
+    samples: dict[str, list[float]] = {dep.admin_user: [], "no-such-admin-user": []}
+    clients = {
+        user: httpx.AsyncClient(
+            base_url=dep.http, transport=httpx.AsyncHTTPTransport(local_address=ip), timeout=30
+        )
+        for user, ip in zip(samples, ("127.0.0.67", "127.0.0.68"), strict=True)
+    }
+    try:
+        for i in range(8):  # interleaved, on kept-alive connections: the machine's noise hits both
+            for user, client in clients.items():
+                t0 = time.perf_counter()
+                await client.post("/api/v1/auth/login", json={"username": user, "password": f"x{i}"})
+                samples[user].append(time.perf_counter() - t0)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    known, unknown = (sorted(v)[len(v) // 2] * 1000 for v in samples.values())
+    return abs(known - unknown) < 0.25 * max(known, unknown), (
+        f"a wrong password took {known:.0f} ms (median) for the admin, {unknown:.0f} ms for an unknown user"
     )

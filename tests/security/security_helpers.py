@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
+from attack_kit import Outcome
 from parley_gateway.db import migrate
 
 PG = os.environ.get("PARLEY_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
@@ -30,3 +31,8 @@ def prepare_database(url: str) -> None:
     with ThreadPoolExecutor(1) as pool:
         pool.submit(lambda: asyncio.run(recreate())).result()
     migrate.upgrade(url)
+
+
+def assert_refused(outcome: Outcome) -> None:
+    print(f"[attack] {outcome.attack}: {'refused' if outcome.refused else 'NOT REFUSED'}: {outcome.detail}")
+    assert outcome.refused, outcome.detail

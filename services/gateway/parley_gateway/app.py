@@ -60,6 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             total=settings.caption_sockets_total,
         )
         app.state.replays = asyncio.Semaphore(max(1, settings.replays_at_once))
+        app.state.logins = asyncio.Semaphore(max(1, settings.logins_at_once))
         commands_task = asyncio.create_task(commands.follow(r, app.state.sockets), name="sfu-commands")
         app.state.db = Database(settings.database_url)
         try:

@@ -65,7 +65,12 @@ class GatewaySettings(BaseServiceSettings):
     )
     public_url: str = "http://127.0.0.1:8080"  # base of invite links
     token_rate_per_min: int = 60  # token issuance per client address (and per room)
-    login_rate_per_min: int = 10  # login attempts per client address and user name
+    login_rate_per_min: int = 10  # login attempts per client address (any user name)
+    login_free_failures: int = 5  # per (user name, address); then 2, 4, 8 ... s between attempts
+    login_max_backoff_s: int = 900
+    login_user_failures_per_hour: int = 100  # failures for one user name from every address together
+    logins_at_once: int = 2  # password checks (scrypt, ~50 ms of CPU each) running at once
+    invite_failures_per_10min: int = 20  # unknown invite codes per client address
     stats_replica_window_s: float = 60.0  # a consumer idle longer than this is not counted as a replica
 
     # Browser UI (issue 5): the built frontend (frontend/dist) and the SFU's WebSocket URL for the page.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -12,7 +13,7 @@ from parley_gateway.api.deps import AdminDep, RedisDep, SessionDep, SettingsDep
 from parley_gateway.api.errors import ApiError, not_found
 from parley_gateway.api.rooms import Limit, Offset
 from parley_gateway.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, LoginIn, LoginOut, Page
-from parley_gateway.auth import ratelimit, secrets
+from parley_gateway.auth import backoff, ratelimit, secrets
 from parley_gateway.auth.tokens import issue_admin_token
 from parley_gateway.clientaddr import client_address
 from parley_gateway.db.models import AdminAccount, ApiKey
@@ -34,18 +35,24 @@ async def ensure_admin(session: AsyncSession, username: str, password: str) -> N
 async def login(
     body: LoginIn, request: Request, session: SessionDep, r: RedisDep, settings: SettingsDep
 ) -> LoginOut:
-    """Exchange an admin's user name and password for a session token (send it as a Bearer token)."""
-    await ratelimit.hit(r, "login", f"ip:{client_address(request)}", settings.login_rate_per_min)
-    await ratelimit.hit(r, "login", f"user:{body.username}", settings.login_rate_per_min)
+    """Exchange an admin's user name and password for a session token (send it as a Bearer token).
+
+    Limits (docs/security.md): attempts per client address, a growing wait per (user name,
+    address) after failures, failures per user name; the answer takes as long for a user name
+    that does not exist."""
+    address = client_address(request)
+    await ratelimit.hit(r, "login", f"ip:{address}", settings.login_rate_per_min)
+    await backoff.check(r, body.username, address, settings)
     account = (
         await session.execute(select(AdminAccount).where(AdminAccount.username == body.username))
     ).scalar()
-    if (
-        account is None
-        or account.disabled
-        or not secrets.check_password(body.password, account.password_hash)
-    ):
+    stored = account.password_hash if account is not None and not account.disabled else None
+    async with request.app.state.logins:  # scrypt off the event loop, a few at a time
+        ok = await asyncio.to_thread(secrets.check_password_or_nothing, body.password, stored)
+    if not ok or account is None:
+        await backoff.failed(r, body.username, address, settings)
         raise ApiError(401, "wrong user name or password")
+    await backoff.succeeded(r, body.username, address)
     token = issue_admin_token(settings.join_token_secret, account.username, settings.admin_token_ttl_s)
     return LoginOut(access_token=token, expires_in=settings.admin_token_ttl_s)
 

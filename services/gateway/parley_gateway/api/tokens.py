@@ -196,10 +196,12 @@ async def join_by_invite(
     """Open an invite link: a guest token for the invite's room (no other credential needed)."""
     address = client_address(request)
     await ratelimit.hit(r, "invite", f"ip:{address}", settings.token_rate_per_min)
+    await ratelimit.check(r, "invite-miss", f"ip:{address}", settings.invite_failures_per_10min, 600)
     invite = (
         await session.execute(select(Invite).where(Invite.code_hash == _hash_code(code)).with_for_update())
     ).scalar()
     if invite is None or invite.revoked_at is not None:
+        await ratelimit.count(r, "invite-miss", f"ip:{address}", 600)
         raise ApiError(404, "no such invite")
     if invite.expires_at <= datetime.now(UTC):
         raise ApiError(409, "this invite has expired")

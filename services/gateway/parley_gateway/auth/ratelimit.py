@@ -30,3 +30,20 @@ async def hit(r: aioredis.Redis, what: str, who: str, limit: int, window_s: int 
     n, ttl = await r.eval(_HIT, 1, key, str(window_s))
     if int(n) > limit:
         raise RateLimited(what, max(1, int(ttl)))
+
+
+async def check(r: aioredis.Redis, what: str, who: str, limit: int, window_s: int = 60) -> None:
+    """Raises RateLimited when `who` already has `limit` of `what` in this window, as counted by
+    `count`: for limits on failures, which are counted only once they have happened."""
+    if limit <= 0:
+        return
+    key = f"ratelimit:{what}:{who}:{int(time.time() // window_s)}"
+    n = await r.get(key)
+    if n is not None and int(n) >= limit:
+        raise RateLimited(what, max(1, int(await r.ttl(key))))
+
+
+async def count(r: aioredis.Redis, what: str, who: str, window_s: int = 60) -> None:
+    """Count one `what` by `who` in this window (see `check`)."""
+    key = f"ratelimit:{what}:{who}:{int(time.time() // window_s)}"
+    await r.eval(_HIT, 1, key, str(window_s))

@@ -44,6 +44,20 @@ def hash_password(password: str) -> str:
     return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
+_DUMMY: list[str] = []
+
+
+def check_password_or_nothing(password: str, stored: str | None) -> bool:
+    """check_password, taking as long when there is no stored hash (an unknown or disabled
+    account): the answer's timing does not tell which user names exist."""
+    if stored is None:
+        if not _DUMMY:
+            _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
+        check_password(password, _DUMMY[0])
+        return False
+    return check_password(password, stored)
+
+
 def check_password(password: str, stored: str) -> bool:
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")
