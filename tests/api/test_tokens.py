@@ -80,10 +80,15 @@ def test_admin_and_join_tokens_not_interchangeable() -> None:
 def test_placeholder_secrets_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         GatewaySettings(env="production")
-    with pytest.raises(ValidationError, match="placeholder"):
-        GatewaySettings(env="production", join_token_secret="x" * 40)  # admin password still the placeholder
-    ok = GatewaySettings(env="production", join_token_secret="x" * 40, admin_password="a-real-password")
-    assert ok.env == "production"
+    with pytest.raises(ValidationError, match="admin_password"):  # still the placeholder
+        GatewaySettings(env="production", join_token_secret="x" * 40, admin_session_secret="y" * 40)
+    ok = GatewaySettings(
+        env="production",
+        join_token_secret="x" * 40,
+        admin_session_secret="y" * 40,
+        admin_password="a-real-password",
+    )
+    assert ok.env == "production"  # the rest of the rule: tests/security/test_gateway_secrets.py
     assert GatewaySettings().join_token_secret == "dev-secret-change-me"  # fine in development
 
 

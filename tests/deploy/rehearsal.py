@@ -504,6 +504,7 @@ def rehearsal() -> Iterator[Rehearsal]:
     for name in (
         "parley_join_token_secret",
         "parley_admin_password",
+        "parley_admin_session_secret",
         "parley_db_password",
         "parley_turn_secret",
     ):

@@ -64,6 +64,7 @@ class Deployment:
     admin_user: str
     admin_password: str
     attacker_ip: str = "127.0.0.66"
+    join_token_secret: str = ""  # what the SFU holds too (for the compromised-node attacks)
     _admin_token: str = ""
 
     # ---------------------------------------------------------------- operator side (setup, checks)

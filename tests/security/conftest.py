@@ -6,14 +6,14 @@ other settings."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from attack_kit import Deployment
 from parley_common.procs import LocalStack
-from security_helpers import ADMIN_PASSWORD, DATABASE_URL, REDIS_URL, prepare_database
+from security_helpers import ADMIN_PASSWORD, DATABASE_URL, REDIS_URL, GatewayFactory, prepare_database
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs" / "security"
 
@@ -22,9 +22,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs" / "securi
 def database_url() -> str:
     prepare_database(DATABASE_URL)
     return DATABASE_URL
-
-
-GatewayFactory = Callable[..., Deployment]
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +51,7 @@ def gateway_with(database_url: str) -> Iterator[GatewayFactory]:
             redis_url=REDIS_URL,
             admin_user="admin",
             admin_password=ADMIN_PASSWORD,
+            join_token_secret=env.get("PARLEY_JOIN_TOKEN_SECRET", stack.join_token_secret),
         )
 
     yield start

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import httpx
+import jwt
 import websockets
 from attack_kit import CaptionSocket, Deployment, attack
 from parley_common import keys
@@ -387,3 +388,28 @@ async def login_timing(dep: Deployment) -> tuple[bool, str]:
     return abs(known - unknown) < 0.25 * max(known, unknown), (
         f"a wrong password took {known:.0f} ms (median) for the admin, {unknown:.0f} ms for an unknown user"
     )
+
+
+def forged_admin_session(secret: str, username: str) -> str:
+    now = int(time.time())
+    claims = {"sub": username, "aud": "parley-admin", "iat": now, "exp": now + 600}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def admin_session_works(dep: Deployment, token: str) -> int:
+    return (await dep.call("GET", "/api/v1/rooms", token=token)).status_code
+
+
+@attack("attacker forges an admin session with the development placeholder secret")
+async def forge_admin_with_placeholder(dep: Deployment) -> tuple[bool, str]:
+    """The placeholder is in the repository; a development gateway signed admin sessions with it."""
+    status = await admin_session_works(dep, forged_admin_session("dev-secret-change-me", dep.admin_user))
+    return status == 401, f"an admin session signed with 'dev-secret-change-me': HTTP {status}"
+
+
+@attack("compromised SFU forges an admin session with the join-token secret")
+async def forge_admin_with_join_secret(dep: Deployment) -> tuple[bool, str]:
+    """The SFU holds the join-token secret (it verifies join tokens); admin sessions must not be
+    signed with it."""
+    status = await admin_session_works(dep, forged_admin_session(dep.join_token_secret, dep.admin_user))
+    return status == 401, f"an admin session signed with the join-token secret: HTTP {status}"

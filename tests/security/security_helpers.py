@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
-from attack_kit import Outcome
+from attack_kit import Deployment, Outcome
 from parley_gateway.db import migrate
 
 PG = os.environ.get("PARLEY_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 DATABASE_URL = f"{PG}/parley_security"
 REDIS_URL = os.environ.get("PARLEY_TEST_SECURITY_REDIS_URL", "redis://127.0.0.1:6379/15")
 ADMIN_PASSWORD = "security-test-admin-password"
+GatewayFactory = Callable[..., Deployment]  # (name, **PARLEY_* variables) -> a started gateway
 
 
 def prepare_database(url: str) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import gateway_attacks as attacks
 from attack_kit import Deployment
-from conftest import GatewayFactory
-from security_helpers import assert_refused
+from security_helpers import GatewayFactory, assert_refused
 
 
 async def test_attacker_locks_the_admin_out_with_wrong_passwords(dep: Deployment) -> None:

@@ -6,6 +6,17 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"dev-secret-change-me", "change-me", ""}
+MIN_SECRET_CHARS = 32
+
+
+def secret_problem(value: str) -> str | None:
+    """Why a secret may not be used outside PARLEY_ENV=development, or None. One rule for every
+    service (the SFU's checkSecret in mediasoup-node/src/settings.ts is the same)."""
+    if value in PLACEHOLDER_SECRETS:
+        return "is empty or a development placeholder"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters"
+    return None
 
 
 class BaseServiceSettings(BaseSettings):

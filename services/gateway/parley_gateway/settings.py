@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from parley_common.settings import PLACEHOLDER_SECRETS, BaseServiceSettings
+import secrets
+
+from parley_common.settings import PLACEHOLDER_SECRETS, BaseServiceSettings, secret_problem
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/parley"
 DEV_JOIN_TOKEN_SECRET = "dev-secret-change-me"
 DEV_ADMIN_PASSWORD = "change-me"
+MIN_PASSWORD_CHARS = 12  # admin passwords outside development, and every password set through the API
 
 
 class PlaceholderSecretError(ValueError):
@@ -55,7 +58,14 @@ class GatewaySettings(BaseServiceSettings):
     join_token_secret: str = Field(
         default=DEV_JOIN_TOKEN_SECRET, validation_alias=AliasChoices("PARLEY_JOIN_TOKEN_SECRET")
     )
-    auth_required: bool = True  # PARLEY_GATEWAY_AUTH_REQUIRED: caption WebSocket needs a join token
+    # Admin sessions (password logins) are signed with their own secret, which no other service
+    # holds; in development an unset one is random per process.
+    admin_session_secret: str = Field(
+        default="", validation_alias=AliasChoices("PARLEY_ADMIN_SESSION_SECRET")
+    )
+    auth_required: bool = (
+        True  # PARLEY_GATEWAY_AUTH_REQUIRED: caption WebSocket needs a join token (dev only: false)
+    )
     join_token_ttl_s: int = 4 * 3600
     admin_token_ttl_s: int = 12 * 3600
     invite_ttl_s: int = 7 * 24 * 3600
@@ -80,16 +90,31 @@ class GatewaySettings(BaseServiceSettings):
     sfu_url: str = ""
 
     @model_validator(mode="after")
-    def _no_placeholder_secrets(self) -> GatewaySettings:
-        if self.env != "development":
-            for name in ("join_token_secret", "admin_password"):
-                value = getattr(self, name)
-                if value in PLACEHOLDER_SECRETS or value in (DEV_JOIN_TOKEN_SECRET, DEV_ADMIN_PASSWORD):
-                    raise PlaceholderSecretError(
-                        f"{name} is a development placeholder; set a real secret when PARLEY_ENV={self.env}"
-                    )
-            if len(self.join_token_secret) < 32:
+    def _production_rules(self) -> GatewaySettings:
+        """Outside development: no weak secret (the rule the SFU applies too), an admin session
+        secret of its own, a real admin password, and caption sockets that need a join token.
+        In development an unset admin session secret is a random one (sessions end at restart)."""
+        if self.env == "development":
+            if not self.admin_session_secret:
+                self.admin_session_secret = secrets.token_urlsafe(32)
+            return self
+        for name in ("join_token_secret", "admin_session_secret"):
+            problem = secret_problem(getattr(self, name))
+            if problem:
                 raise PlaceholderSecretError(
-                    "join_token_secret must be at least 32 characters outside development"
+                    f"{name} {problem}; set a real secret when PARLEY_ENV={self.env}"
                 )
+        if self.admin_session_secret == self.join_token_secret:
+            raise PlaceholderSecretError(
+                "admin_session_secret must differ from join_token_secret (the SFU holds that one)"
+            )
+        if self.admin_password in PLACEHOLDER_SECRETS or len(self.admin_password) < MIN_PASSWORD_CHARS:
+            raise PlaceholderSecretError(
+                f"admin_password must be a real password of at least {MIN_PASSWORD_CHARS} characters "
+                f"when PARLEY_ENV={self.env}"
+            )
+        if not self.auth_required:
+            raise PlaceholderSecretError(
+                f"auth_required=false is for development only (PARLEY_ENV={self.env})"
+            )
         return self

@@ -53,7 +53,7 @@ async def login(
         await backoff.failed(r, body.username, address, settings)
         raise ApiError(401, "wrong user name or password")
     await backoff.succeeded(r, body.username, address)
-    token = issue_admin_token(settings.join_token_secret, account.username, settings.admin_token_ttl_s)
+    token = issue_admin_token(settings.admin_session_secret, account.username, settings.admin_token_ttl_s)
     return LoginOut(access_token=token, expires_in=settings.admin_token_ttl_s)
 
 

@@ -81,7 +81,7 @@ async def _principal(
         return Principal("participant", claims.sub, room=claims.room, role=claims.role)
     except TokenError as join_error:
         try:
-            username = verify_admin_token(settings.join_token_secret, token)
+            username = verify_admin_token(settings.admin_session_secret, token)
         except TokenError:
             raise ApiError(401, f"credentials refused: {join_error.message}") from None
     account = (await session.execute(select(AdminAccount).where(AdminAccount.username == username))).scalar()
