@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 
 from . import profile
 from .audio import EncodedClip, encoded_clips, silence_packet
-from .faults import Faults
+from .faults import INGEST_PLAN, Faults
 from .resources import Sampler
 from .scenario import Scenario, run_scenario
 from .stack import ROOT, LoadStack, Target, sfu_ready
@@ -50,6 +50,10 @@ def scenarios(scale: float, soak_min: float, rooms: int = 10) -> dict[str, Scena
             "faults", rooms, 5, lambda r: 1 + r % 2, max(200.0, d(200)), (1.5, 4.0), drain_s=180
         ),
         "soak": Scenario("soak", 1, 6, lambda r: 2, soak_min * 60, gap_s=(1.0, 2.5)),
+        # each RTP ingest replica killed in turn mid-speech (faults.INGEST_PLAN), 3 rooms of 4
+        "ingest-restart": Scenario(
+            "ingest-restart", 3, 4, lambda r: 1 + r % 2, max(95.0, d(95)), (1.0, 2.5), drain_s=120
+        ),
     }
 
 
@@ -135,6 +139,12 @@ class Session:
         run = res.pop("_run")
         if faults is not None:
             res["fault_recovery"] = faults.recovery(run)
+            res["recovery_s"] = max((f["recovery_s"] for f in res["fault_recovery"]), default=0.0)
+            res["faults_injected"] = [
+                {"service": n, "at_s": round(t - run.started, 1)}
+                for t, n in (self.stack.killed if self.stack else [])
+                if t >= run.started
+            ]
         res["final_window"] = self.window
         res["stt_replicas"] = self.stt
         print_table(res)
@@ -163,7 +173,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     unknown = [w for w in want if w not in known and w != "ramp"]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {[*known, 'ramp']}")
-    if args.sfu_url and "faults" in want:
+    if args.sfu_url and ("faults" in want or "ingest-restart" in want):
         raise SystemExit("faults need the local stack (they kill its processes): drop --sfu-url")
     results: list[dict[str, Any]] = []
     if "ramp" in want:  # first, while the machine is freshest: the knee is the headline figure
@@ -178,6 +188,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         async with Session(args, clips, args.window, 2) as s:
             assert s.stack is not None
             results.append(await s.run(known["faults"], Faults(s.stack)))
+    if "ingest-restart" in want:
+        async with Session(args, clips, args.window, 1) as s:
+            assert s.stack is not None
+            results.append(await s.run(known["ingest-restart"], Faults(s.stack, INGEST_PLAN)))
     return headline(results, args.window)
 
 
@@ -199,13 +213,16 @@ def headline(results: list[dict[str, Any]], window: str) -> dict[str, Any]:
         "max_speakers_at_p95_1_5s_by_window": ramps,
         "per_scenario": {
             f"{r['scenario']}/{r['final_window']}": {
-                k: r[k]
+                k: r.get(k)
                 for k in (
                     "e2e_final_p50_s",
                     "e2e_final_p95_s",
                     "e2e_final_max_s",
                     "lost_finals",
                     "duplicate_finals",
+                    "lost_audio_ms",
+                    "duplicate_frames",
+                    "recovery_s",
                 )
             }
             for r in flat
@@ -227,12 +244,21 @@ def print_table(res: dict[str, Any]) -> None:
         "e2e_translated_p50_s e2e_translated_p95_s stt_final_queued_p50_s stt_final_queued_p95_s "
         "stt_final_decode_p50_s first_partial_p50_s partial_interval_p50_s lost_finals "
         "duplicate_finals caption_disconnects signalling_disconnects join_p50_s join_p95_s room_duty_cycle "
-        "drain_s sender_late_ticks"
+        "drain_s sender_late_ticks lost_audio_ms duplicate_frames audio_frames recovery_s"
     ).split()
     print(f"\n  {res['scenario']} ({res['final_window']}, {res['speakers']} speakers, {res['users']} users)")
     for k in keys:
         print(f"    {k:<28} {res.get(k)}")
-    for k in ("service_exits", "counters", "sfu", "resources", "fault_recovery", "profile"):
+    for k in (
+        "service_exits",
+        "faults_injected",
+        "audio_gaps",
+        "counters",
+        "sfu",
+        "resources",
+        "fault_recovery",
+        "profile",
+    ):
         if k in res:
             print(f"    {k:<28} {json.dumps(res[k])}")
     print(flush=True)
@@ -243,7 +269,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="bench.load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--scenarios", default="1x6,10x5,faults,ramp", help="comma-separated: 1x6,10x5,faults,ramp,soak"
+        "--scenarios",
+        default="1x6,10x5,faults,ingest-restart,ramp",
+        help="comma-separated: 1x6,10x5,faults,ingest-restart,ramp,soak",
     )
     p.add_argument(
         "--window", default=os.environ.get("PARLEY_STT_FINAL_WINDOW", "full"), choices=("full", "padded")

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parley_common import keys
+
 from .analyse import analyse, missing
 from .audio import EncodedClip
+from .audit import AudioAudit
 from .resources import CounterTrack, Sampler
 from .stack import Target
 from .users import RtpPump, User
@@ -77,8 +80,14 @@ async def run_scenario(
     for i in range(0, len(users), 5):
         await asyncio.gather(*(u.join(target) for u in users[i : i + 5]))
     speakers = [u for u in users if u.speaks]
+    audit = (
+        AudioAudit(target.redis_url, [keys.audio_stream(u.room, u.sub) for u in speakers])
+        if target.redis_url
+        else None
+    )
     pump = RtpPump(speakers, silence)
     pump_task = asyncio.create_task(pump.run())
+    audit_task = asyncio.create_task(audit.run()) if audit else None
     sampler_task = asyncio.create_task(sampler.run()) if sampler else None
     await asyncio.sleep(1.0)  # the ingest has seen producer.open and the first packets
     run.started = time.time()
@@ -107,7 +116,9 @@ async def run_scenario(
     pump_task.cancel()
     if sampler_task:
         sampler_task.cancel()
-    for t in (pump_task, sampler_task, track_task):
+    if audit_task:
+        audit_task.cancel()
+    for t in (pump_task, sampler_task, track_task, audit_task):
         if t is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
@@ -131,8 +142,12 @@ async def run_scenario(
         # the load generator itself (this process: RTP pump, sockets, caption clients), cores
         "generator_cores": round(own_cpu / max(1e-9, speech_end - run.started), 3),
         "counters": counters(track),
+        "recovery_s": 0.0,  # the longest fault recovery (Session.run fills it in when faults ran)
         "sfu": {k: v for k, v in track.last.get("sfu", {}).items() if k.startswith("parley_sfu_")},
     }
+    if audit:
+        await audit.poll()
+        result |= audit.report()
     if sampler:
         result["resources"] = sampler.report()
         sampler.samples.clear()
@@ -181,5 +196,8 @@ def counters(track: CounterTrack) -> dict[str, float]:
         "ingest_rtp_dropped_redis_error": d(
             "ingest", "parley_ingest_rtp_dropped_total", reason="redis_error"
         ),
+        "ingest_frames_appended": d("ingest", "parley_ingest_frames_total", outcome="appended"),
+        # the same frame from the other replica, refused by Redis (the stream kept one copy)
+        "ingest_frames_refused_copies": d("ingest", "parley_ingest_frames_total", outcome="duplicate"),
         "sfu_request_errors": d("sfu", "parley_sfu_request_errors_total"),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -30,6 +31,7 @@ class Target:
     gateway_ws: str
     token_secret: str
     metrics_urls: dict[str, str] = field(default_factory=dict)  # service -> /metrics URL
+    redis_url: str = ""  # the local stack's Redis (audio streams are audited); "" for a deployment
 
     def token(self, room: str, sub: str, name: str, role: str) -> str:
         from parley_common.tokens import issue_join_token
@@ -114,7 +116,8 @@ class RedisServer:
 
 @dataclass
 class LoadStack:
-    """Everything on this machine. `stt_replicas` STT processes share the work (consumer groups)."""
+    """Everything on this machine. `stt_replicas` STT processes share the work (consumer groups);
+    `ingest_replicas` RTP ingest processes each receive every producer from the SFU."""
 
     log_dir: Path
     stt_replicas: int = 1
@@ -125,33 +128,38 @@ class LoadStack:
     sfu: subprocess.Popen[bytes] | None = None
     sfu_port: int = 0
     restart_delay_s: float = 5.0  # as stack/docker-stack.yml's restart policy (condition any, 5 s)
+    ingest_replicas: int = 2
     restarts: list[tuple[float, str, int | None]] = field(default_factory=list)  # (when, name, exit code)
+    killed: list[tuple[float, str]] = field(default_factory=list)  # killed on purpose (faults)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _modules: dict[str, str] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _expected: set[str] = field(default_factory=set)  # killed on purpose: their exit is no finding
 
     def start(self) -> Target:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.redis_port or free_port())
         self.redis.start()
-        rtp_port = free_port()
+        rtp_ports = [free_port() for _ in range(self.ingest_replicas)]
         self.sfu_port = free_port()
         self.services = LocalStack(
             self.redis.url,
             self.log_dir,
             env={
-                "PARLEY_INGEST_RTP_PORT": str(rtp_port),
                 "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # no admin API
                 "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{self.sfu_port}/ws",
                 **self.env,
             },
         )
-        self._modules = {"ingest-1": "parley_ingest"}
+        for i, port in enumerate(rtp_ports):
+            self._modules[f"ingest-{i + 1}"] = "parley_ingest"
+            self.services.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
         self._modules |= {f"stt-{i + 1}": "parley_stt" for i in range(self.stt_replicas)}
         self._modules |= {"translate-1": "parley_translate", "gateway": "parley_gateway"}
         for name, module in self._modules.items():
-            self.services.start(name, module)
-        self.start_sfu(rtp_port)
+            if not name.startswith("ingest-"):
+                self.services.start(name, module)
+        self.start_sfu(rtp_ports)
         self.services.wait_healthy(180)
         threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
         return Target(
@@ -159,17 +167,17 @@ class LoadStack:
             self.services.ws_base,
             self.services.join_token_secret,
             self.metrics_urls(),
+            self.redis.url,
         )
 
-    def start_sfu(self, rtp_port: int) -> None:
+    def start_sfu(self, rtp_ports: list[int]) -> None:
         assert self.redis is not None and self.services is not None
         lo = 30000 + (os.getpid() % 300) * 100  # a port range of our own for the RTP transports
         env = {
             **os.environ,
             "SFU_WS_PORT": str(self.sfu_port),
             "SFU_WS_HOST": "127.0.0.1",
-            "GATEWAY_RTP_HOST": "127.0.0.1",
-            "GATEWAY_RTP_PORT": str(rtp_port),
+            "INGEST_RTP_TARGETS": ",".join(f"127.0.0.1:{p}" for p in rtp_ports),
             "JOIN_TOKEN_SECRET": self.services.join_token_secret,
             "REDIS_URL": self.redis.url,
             "SFU_NUM_WORKERS": "1",
@@ -227,23 +235,32 @@ class LoadStack:
             with self.lock:
                 dead = [n for n, p in self.services.procs.items() if p.proc.poll() is not None]
                 for name in dead:
-                    self.restarts.append((time.time(), name, self.services.procs[name].proc.returncode))
+                    if name not in self._expected:
+                        self.restarts.append((time.time(), name, self.services.procs[name].proc.returncode))
             for name in dead:
                 if self._stopping.wait(self.restart_delay_s):
                     return
                 with self.lock:
+                    self._expected.discard(name)
                     self.services.start(name, self._modules[name], port=self.services.procs[name].health_port)
 
-    def restart_service(self, name: str, module: str) -> ServiceProc:
-        """Start `name` again (same module and port: clients reconnect to the same URL) and wait for it."""
+    def kill(self, name: str, timeout: float = 180.0) -> float:
+        """SIGKILL `name`; the supervisor starts it again after `restart_delay_s`, as Swarm would.
+        Returns the seconds until it is healthy again."""
         assert self.services is not None
-        sp = self.services.start(name, module, port=self.services.procs[name].health_port)
-        deadline = time.monotonic() + 180
-        while not sp.healthy():
-            if sp.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not come back; see {sp.log_path}")
+        t = time.monotonic()
+        with self.lock:
+            self._expected.add(name)
+            self.killed.append((time.time(), name))
+            self.services.procs[name].kill(signal.SIGKILL)
+        while True:
             time.sleep(0.1)
-        return sp
+            with self.lock:
+                sp = self.services.procs[name]
+                if name not in self._expected and sp.healthy():
+                    return time.monotonic() - t
+            if time.monotonic() - t > timeout:
+                raise RuntimeError(f"{name} did not come back; see {sp.log_path}")
 
     def stop(self) -> None:
         self._stopping.set()

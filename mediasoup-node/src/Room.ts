@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 
 import { CLOSE, RequestError } from './errors.js';
-import { GatewayForwarder } from './GatewayForwarder.js';
+import { GatewayForwarder, type IngestTarget } from './GatewayForwarder.js';
 import { Logger } from './logger.js';
 import { MEDIA_CODECS } from './mediaCodecs.js';
 import type { Peer } from './Peer.js';
@@ -21,8 +21,8 @@ export type RoomOptions = Readonly<{
 	listenIp: string;
 	announcedAddress: string | undefined;
 	portRange: Readonly<{ min: number; max: number }>;
-	gatewayHost: string;
-	gatewayPort: number;
+	targets: readonly IngestTarget[];
+	resolveMs: number;
 	events: EventSink;
 }>;
 

@@ -1,6 +1,7 @@
 import { CLOSE, RequestError } from './errors.js';
 import { Logger } from './logger.js';
 import type { Peer } from './Peer.js';
+import type { IngestTarget } from './GatewayForwarder.js';
 import { Room, type JoinTerms } from './Room.js';
 import type { EventSink } from './SfuEvents.js';
 import type { WorkerPool } from './WorkerPool.js';
@@ -13,8 +14,8 @@ export type RoomRegistryOptions = Readonly<{
 	listenIp: string;
 	announcedAddress: string | undefined;
 	portRange: Readonly<{ min: number; max: number }>;
-	gatewayHost: string;
-	gatewayPort: number;
+	targets: readonly IngestTarget[];
+	resolveMs: number;
 	/** How long an empty room stays open for a peer that reconnects. */
 	emptyRoomCloseMs: number;
 }>;

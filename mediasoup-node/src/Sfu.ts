@@ -103,8 +103,8 @@ export class Sfu {
 				listenIp: settings.listenIp,
 				announcedAddress: settings.announcedAddress,
 				portRange: { min: settings.rtcMinPort, max: settings.rtcMaxPort },
-				gatewayHost: settings.gatewayRtpHost,
-				gatewayPort: settings.gatewayRtpPort,
+				targets: settings.ingestTargets,
+				resolveMs: settings.ingestResolveMs,
 				emptyRoomCloseMs: options.emptyRoomCloseMs ?? 10_000,
 			});
 			const workerMetrics = new WorkerMetrics(pool.workers);

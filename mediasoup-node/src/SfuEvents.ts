@@ -11,13 +11,16 @@ export const SFU_EVENTS_VERSION = '1';
 
 export type ProducerEventType = 'producer.open' | 'producer.close' | 'producer.pause' | 'producer.resume';
 
-/** One audio producer as the gateway sees it: who speaks, and how its RTP arrives. */
+/** One audio producer as the RTP ingest sees it: who speaks, and how its RTP arrives. */
 export type ProducerStream = Readonly<{
 	room: string;
 	peer: string;
 	name: string;
 	producer: string;
+	/** The first of `ssrcs` (0 when no ingest is reachable), for readers that know one SSRC. */
 	ssrc: number;
+	/** One SSRC per ingest address the producer is sent to (its own consumer on each). */
+	ssrcs: readonly number[];
 	pt: number;
 	clockRate: number;
 }>;
@@ -37,6 +40,7 @@ export function eventFields(type: ProducerEventType, s: ProducerStream, nowMs = 
 		'name', s.name,
 		'producer', s.producer,
 		'ssrc', String(s.ssrc),
+		'ssrcs', s.ssrcs.join(','),
 		'pt', String(s.pt),
 		'clock_rate', String(s.clockRate),
 		'ts', String(nowMs),

@@ -18,14 +18,13 @@ async function main(): Promise<void> {
 	setLogLevel(settings.logLevel);
 	const sfu = await Sfu.start(settings);
 	log.info(
-		'SFU up [workers:%d, listenIp:%s, announced:%s, rtc ports:%d-%d, gateway:%s:%d]',
+		'SFU up [workers:%d, listenIp:%s, announced:%s, rtc ports:%d-%d, ingest:%s]',
 		sfu.pool.size,
 		settings.listenIp,
 		settings.announcedAddress ?? '-',
 		settings.rtcMinPort,
 		settings.rtcMaxPort,
-		settings.gatewayRtpHost,
-		settings.gatewayRtpPort,
+		settings.ingestTargets.map((t) => `${t.host}:${t.port}`).join(','),
 	);
 	const stop = (signal: string): void => {
 		log.info('%s received, shutting down', signal);

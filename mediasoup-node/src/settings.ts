@@ -29,6 +29,10 @@ export type Settings = Readonly<{
 	numWorkers: number;
 	gatewayRtpHost: string;
 	gatewayRtpPort: number;
+	/** Where audio goes (parley-ingest): INGEST_RTP_TARGETS, else GATEWAY_RTP_HOST:GATEWAY_RTP_PORT. */
+	ingestTargets: ReadonlyArray<Readonly<{ host: string; port: number }>>;
+	/** How often ingest host names are looked up again (a restarted task's new address). */
+	ingestResolveMs: number;
 	redisUrl: string;
 	joinTokenSecret: string;
 	workerBin: string | undefined;
@@ -92,6 +96,8 @@ export function loadSettings(env: Env = process.env): Settings {
 		numWorkers: int(env, 'SFU_NUM_WORKERS', os.availableParallelism(), 1, 256),
 		gatewayRtpHost: str(env, 'GATEWAY_RTP_HOST', '127.0.0.1'),
 		gatewayRtpPort: int(env, 'GATEWAY_RTP_PORT', 5004, 1, 65535),
+		ingestTargets: parseTargets(env),
+		ingestResolveMs: int(env, 'INGEST_RESOLVE_MS', 2000, 0, 600_000),
 		redisUrl: str(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0'),
 		joinTokenSecret: str(env, 'JOIN_TOKEN_SECRET', DEV_JOIN_TOKEN_SECRET),
 		workerBin: optional(env, 'MEDIASOUP_WORKER_BIN'),
@@ -137,6 +143,30 @@ export function checkSecret(env: string, name: string, value: string): void {
 	if (value.length < MIN_SECRET_CHARS) {
 		throw new SettingsError(`${name} must be at least ${MIN_SECRET_CHARS} characters (PARLEY_ENV=${env})`);
 	}
+}
+
+/** `host:port,host:port` (at most 8; IPv6 as `[::1]:5004`); default GATEWAY_RTP_HOST:GATEWAY_RTP_PORT. */
+function parseTargets(env: Env): Settings['ingestTargets'] {
+	const raw = optional(env, 'INGEST_RTP_TARGETS');
+	if (raw === undefined) {
+		return [{ host: str(env, 'GATEWAY_RTP_HOST', '127.0.0.1'), port: int(env, 'GATEWAY_RTP_PORT', 5004, 1, 65535) }];
+	}
+	const targets = raw
+		.split(',')
+		.map((t) => t.trim())
+		.filter((t) => t !== '')
+		.map((t) => {
+			const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(t);
+			const port = Number(m?.[3]);
+			if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+				throw new SettingsError(`INGEST_RTP_TARGETS: "${t}" is not host:port`);
+			}
+			return { host: (m[1] ?? m[2]) as string, port };
+		});
+	if (targets.length === 0 || targets.length > 8) {
+		throw new SettingsError(`INGEST_RTP_TARGETS must name 1 to 8 host:port targets, got "${raw}"`);
+	}
+	return targets;
 }
 
 function parseTurn(env: Env): TurnSettings | undefined {

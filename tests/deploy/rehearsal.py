@@ -211,7 +211,9 @@ def localise(value: str, hosts: dict[str, str], secret_dir: Path) -> str:
     if re.fullmatch(r"\d+\.\d+\.\d+\.\d+/\d+", value):
         return f"{SUBNET}.0/24"
     return re.sub(
-        r"(//|@)([a-z][a-z0-9_-]*)(?=:\d)", lambda m: m.group(1) + hosts.get(m.group(2), m.group(2)), value
+        r"(^|,|//|@)([a-z][a-z0-9_-]*)(?=:\d)",
+        lambda m: m.group(1) + hosts.get(m.group(2), m.group(2)),
+        value,
     )
 
 

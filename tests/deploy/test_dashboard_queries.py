@@ -91,7 +91,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         [sys.executable, "-m", "parley_gateway.db.migrate", "--url", DATABASE_URL], check=True, cwd=ROOT
     )
     stack.start("persister", "parley_gateway.persister", {"PARLEY_DATABASE_URL": DATABASE_URL})
-    stack.start_default(ingest=True)
+    stack.start_default(ingest=1)
     sfu, sfu_port = start_sfu(url) if SFU_BUILT else (None, 0)
     tmp = tmp_path_factory.mktemp("prom")
     # The committed config, with Swarm DNS discovery swapped for the local processes' ports.

@@ -226,8 +226,10 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     assert all(p["target"] == p["published"] for p in sfu["ports"]), "announced ports must equal bound ports"
     plain = range(int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"]) + 1)
     assert not webrtc & set(plain), "the plain RTP range must not overlap the WebRTC ports"
-    assert env["GATEWAY_RTP_HOST"] == "ingest"
+    assert env["INGEST_RTP_TARGETS"] == "ingest:5004"
     ingest = stack["services"]["ingest"]
+    # Two replicas, each its own address (dnsrr): the SFU sends every producer to both.
+    assert ingest["deploy"]["endpoint_mode"] == "dnsrr" and int(ingest["deploy"]["replicas"]) >= 2
     assert "media" in refs(sfu, "networks") and "media" in refs(ingest, "networks")
     # The ingest binds its plain RTP port to its address on the media network only.
     subnet = stack["networks"]["media"]["ipam"]["config"][0]["subnet"]

@@ -110,9 +110,19 @@ class MediaWorld:
     stack: LocalStack
     redis_url: str
     sfu_url: str
-    rtp_port: int
+    rtp_ports: list[int]  # one per RTP ingest replica (ingest-1, ingest-2, ...); the SFU sends to all
     secret: str
     sfu: SfuProcess | None = None
+
+    @property
+    def rtp_port(self) -> int:
+        return self.rtp_ports[0]
+
+    def restart_ingest(self, n: int) -> None:
+        """Starts ingest-n again on its port (after it was killed)."""
+        self.stack.start(
+            f"ingest-{n}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(self.rtp_ports[n - 1])}
+        )
 
     def stop_sfu(self, sig: int = signal.SIGKILL) -> None:
         """Stops the SFU (SIGKILL by default: a crash, no goodbye to the clients)."""
@@ -147,7 +157,7 @@ class MediaWorld:
 
 
 @contextmanager
-def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]:
+def media_world(extra_env: dict[str, str] | None = None, ingest_replicas: int = 2) -> Iterator[MediaWorld]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with loopback_netns():
         redis_port = free_port()
@@ -167,13 +177,12 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
             stderr=subprocess.STDOUT,
         )
         redis_url = f"redis://127.0.0.1:{redis_port}/{REDIS_DB}"
-        rtp_port = free_port()
+        rtp_ports = [free_port() for _ in range(ingest_replicas)]
         ws_port = free_port()
         stack = LocalStack(
             redis_url,
             ARTIFACTS,
             env={
-                "PARLEY_INGEST_RTP_PORT": str(rtp_port),
                 "PARLEY_STT_PARTIAL_MAX_AGE_S": "2.0",
                 "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
                 "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{ws_port}/ws",
@@ -184,8 +193,7 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
             **os.environ,
             "SFU_WS_PORT": str(ws_port),
             "SFU_WS_HOST": "127.0.0.1",
-            "GATEWAY_RTP_HOST": "127.0.0.1",
-            "GATEWAY_RTP_PORT": str(rtp_port),
+            "INGEST_RTP_TARGETS": ",".join(f"127.0.0.1:{p}" for p in rtp_ports),
             "JOIN_TOKEN_SECRET": stack.join_token_secret,
             "REDIS_URL": redis_url,
             "SFU_NUM_WORKERS": "1",
@@ -200,11 +208,13 @@ def media_world(extra_env: dict[str, str] | None = None) -> Iterator[MediaWorld]
         sfu.start()
         try:
             _wait_redis(redis_port)
-            stack.start_default(ingest=True)
+            for i, port in enumerate(rtp_ports):
+                stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
+            stack.start_default()
             assert sfu.proc is not None
             _wait_http(f"http://127.0.0.1:{ws_port}/healthz", sfu.proc, 60)
             yield MediaWorld(
-                stack, redis_url, f"ws://127.0.0.1:{ws_port}/ws", rtp_port, stack.join_token_secret, sfu
+                stack, redis_url, f"ws://127.0.0.1:{ws_port}/ws", rtp_ports, stack.join_token_secret, sfu
             )
         finally:
             stack.stop()

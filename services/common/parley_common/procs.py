@@ -77,6 +77,7 @@ class LocalStack:
     log_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, ServiceProc] = field(default_factory=dict)
+    extra: dict[str, dict[str, str]] = field(default_factory=dict)  # each service's own variables
     gateway_port: int = 0
     join_token_secret: str = "local-stack-join-token-secret-0123456789"
 
@@ -84,8 +85,11 @@ class LocalStack:
         self, name: str, module: str, extra_env: dict[str, str] | None = None, port: int = 0
     ) -> ServiceProc:
         """Start `module` as `name`; `port` (0: a free one) is its health port, for the gateway
-        also its listening port (a restart keeps it, so clients reconnect to the same URL)."""
+        also its listening port (a restart keeps it, so clients reconnect to the same URL).
+        `extra_env` is remembered: starting `name` again without it reuses it (an ingest's RTP port)."""
         port = port or free_port()
+        extra_env = self.extra.get(name, {}) if extra_env is None else extra_env
+        self.extra[name] = extra_env
         env = {
             **os.environ,
             "PARLEY_REDIS_URL": self.redis_url,
@@ -122,11 +126,11 @@ class LocalStack:
                     raise RuntimeError(f"{sp.name} not healthy after {timeout} s")
                 time.sleep(0.1)
 
-    def start_default(self, ingest: bool = False) -> None:
-        """STT, translate and gateway; with `ingest`, the RTP ingest too (for audio through the SFU;
-        the feeder writes Redis itself)."""
-        if ingest:
-            self.start("ingest-1", "parley_ingest")
+    def start_default(self, ingest: int = 0) -> None:
+        """STT, translate and gateway; and `ingest` RTP ingest replicas `ingest-N` (for audio
+        through the SFU; the feeder writes Redis itself)."""
+        for i in range(ingest):
+            self.start(f"ingest-{i + 1}", "parley_ingest")
         self.start("stt-1", "parley_stt")
         self.start("translate-1", "parley_translate")
         self.start("gateway", "parley_gateway")
