@@ -53,3 +53,39 @@ def test_login_rate_limited(client: TestClient, settings: GatewaySettings) -> No
     # even the right password waits it out (from another address it would not: tests/security)
     right = client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     assert_error(right, 429, "rate_limited")
+
+
+def test_accounts_and_password_change(client: TestClient, admin: dict[str, str]) -> None:
+    made = client.post(
+        "/api/v1/admin-accounts", json={"username": "ops", "password": "ops-password-1"}, headers=admin
+    )
+    assert made.status_code == 201 and made.json()["disabled"] is False
+    assert_error(
+        client.post(
+            "/api/v1/admin-accounts", json={"username": "ops", "password": "ops-password-1"}, headers=admin
+        ),
+        409,
+        "conflict",
+    )
+    listed = client.get("/api/v1/admin-accounts", headers=admin).json()
+    assert [a["username"] for a in listed["items"]] == ["admin", "ops"]
+    login = client.post("/api/v1/auth/login", json={"username": "ops", "password": "ops-password-1"})
+    session = bearer(login.json()["access_token"])
+    change = {"current_password": "wrong-password", "new_password": "ops-password-2"}
+    assert_error(client.post("/api/v1/auth/password", json=change, headers=session), 403, "forbidden")
+    short = {"current_password": "ops-password-1", "new_password": "short"}
+    assert_error(client.post("/api/v1/auth/password", json=short, headers=session), 422, "invalid")
+    # an API key has no password of its own
+    change["current_password"] = "ops-password-1"
+    assert_error(client.post("/api/v1/auth/password", json=change, headers=admin), 403, "forbidden")
+    assert client.post("/api/v1/auth/password", json=change, headers=session).status_code == 204
+    assert_error(client.get("/api/v1/rooms", headers=session), 401, "unauthorized")
+    again = client.post("/api/v1/auth/login", json={"username": "ops", "password": "ops-password-2"})
+    assert client.get("/api/v1/rooms", headers=bearer(again.json()["access_token"])).status_code == 200
+    enabled = client.patch("/api/v1/admin-accounts/ops", json={"disabled": True}, headers=admin)
+    assert enabled.json()["disabled"] is True
+    assert_error(
+        client.patch("/api/v1/admin-accounts/nobody", json={"disabled": True}, headers=admin),
+        404,
+        "not_found",
+    )

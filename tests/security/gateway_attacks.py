@@ -413,3 +413,55 @@ async def forge_admin_with_join_secret(dep: Deployment) -> tuple[bool, str]:
     signed with it."""
     status = await admin_session_works(dep, forged_admin_session(dep.join_token_secret, dep.admin_user))
     return status == 401, f"an admin session signed with the join-token secret: HTTP {status}"
+
+
+async def login(dep: Deployment, username: str, password: str, source: str | None = None) -> httpx.Response:
+    return await dep.call(
+        "POST", "/api/v1/auth/login", json={"username": username, "password": password}, source=source
+    )
+
+
+@attack("stolen admin session outlives a password change")
+async def session_outlives_password_change(dep: Deployment) -> tuple[bool, str]:
+    """The admin notices a leak and changes the password: a session token the thief holds must die."""
+    user, old, new = "leaky-admin", "leaky-admin-password-1", "leaky-admin-password-2"
+    made = await dep.admin("POST", "/api/v1/admin-accounts", username=user, password=old)
+    stolen = (await login(dep, user, old, source="127.0.0.1")).json().get("access_token", "")
+    changed = await dep.call(
+        "POST",
+        "/api/v1/auth/password",
+        json={"current_password": old, "new_password": new},
+        token=stolen,
+        as_attacker=False,
+    )
+    status = (await dep.call("GET", "/api/v1/rooms", token=stolen)).status_code
+    return changed.status_code == 204 and status == 401, (
+        f"account: HTTP {made.status_code}; password change: HTTP {changed.status_code}; "
+        f"the session from before it then answered HTTP {status}"
+    )
+
+
+@attack("disabled admin account keeps working")
+async def disabled_admin_keeps_working(dep: Deployment) -> tuple[bool, str]:
+    """An admin leaves (or their laptop is stolen): disabling the account must end its sessions and
+    the API keys it made."""
+    user, password = "leaving-admin", "leaving-admin-password"
+    await dep.admin("POST", "/api/v1/admin-accounts", username=user, password=password)
+    session = (await login(dep, user, password, source="127.0.0.1")).json().get("access_token", "")
+    key = (
+        await dep.call("POST", "/api/v1/api-keys", json={"name": "laptop"}, token=session, as_attacker=False)
+    ).json()
+    disabled = await dep.admin("PATCH", f"/api/v1/admin-accounts/{user}", disabled=True)
+    by_session = (await dep.call("GET", "/api/v1/rooms", token=session)).status_code
+    by_key = (await dep.call("GET", "/api/v1/rooms", token=str(key.get("key", "")))).status_code
+    relogin = (await login(dep, user, password)).status_code
+    return disabled.status_code == 200 and {by_session, by_key, relogin} == {401}, (
+        f"disable: HTTP {disabled.status_code}; then its session HTTP {by_session}, its API key "
+        f"HTTP {by_key}, a new login HTTP {relogin}"
+    )
+
+
+@attack("admin sets a guessable password")
+async def short_admin_password(dep: Deployment) -> tuple[bool, str]:
+    made = await dep.admin("POST", "/api/v1/admin-accounts", username="weak-admin", password="1234")
+    return made.status_code == 422, f"an admin account with the password '1234': HTTP {made.status_code}"

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from parley_gateway import api, captions_ws, commands
-from parley_gateway.api.admin import ensure_admin
+from parley_gateway.api.accounts import ensure_admin
 from parley_gateway.db.engine import Database
 from parley_gateway.fanout import Fanout
 from parley_gateway.settings import GatewaySettings

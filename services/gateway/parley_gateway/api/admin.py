@@ -1,4 +1,4 @@
-"""Admin login (rate limited) and API keys (stored hashed, shown once)."""
+"""Admin login (rate limited) and API keys (stored hashed, shown once). Accounts: accounts.py."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley_gateway.api.deps import AdminDep, RedisDep, SessionDep, SettingsDep
+from parley_gateway.api.deps import AdminDep, RedisDep, SessionDep, SettingsDep, password_epoch_of
 from parley_gateway.api.errors import ApiError, not_found
 from parley_gateway.api.rooms import Limit, Offset
 from parley_gateway.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, LoginIn, LoginOut, Page
@@ -19,16 +18,6 @@ from parley_gateway.clientaddr import client_address
 from parley_gateway.db.models import AdminAccount, ApiKey
 
 router = APIRouter(tags=["admin"])
-
-
-async def ensure_admin(session: AsyncSession, username: str, password: str) -> None:
-    """Create the configured admin account on first start (the password comes from settings)."""
-    exists = (
-        await session.execute(select(AdminAccount.id).where(AdminAccount.username == username))
-    ).scalar()
-    if exists is None:
-        session.add(AdminAccount(username=username, password_hash=secrets.hash_password(password)))
-        await session.commit()
 
 
 @router.post("/auth/login", response_model=LoginOut)
@@ -53,7 +42,12 @@ async def login(
         await backoff.failed(r, body.username, address, settings)
         raise ApiError(401, "wrong user name or password")
     await backoff.succeeded(r, body.username, address)
-    token = issue_admin_token(settings.admin_session_secret, account.username, settings.admin_token_ttl_s)
+    token = issue_admin_token(
+        settings.admin_session_secret,
+        account.username,
+        settings.admin_token_ttl_s,
+        password_epoch_of(account),
+    )
     return LoginOut(access_token=token, expires_in=settings.admin_token_ttl_s)
 
 

@@ -81,13 +81,22 @@ async def _principal(
         return Principal("participant", claims.sub, room=claims.room, role=claims.role)
     except TokenError as join_error:
         try:
-            username = verify_admin_token(settings.admin_session_secret, token)
+            username, password_epoch = verify_admin_token(settings.admin_session_secret, token)
         except TokenError:
             raise ApiError(401, f"credentials refused: {join_error.message}") from None
     account = (await session.execute(select(AdminAccount).where(AdminAccount.username == username))).scalar()
     if account is None or account.disabled:
-        raise ApiError(401, "credentials refused: the admin account no longer exists")
+        raise ApiError(401, "credentials refused: the admin account no longer exists or is disabled")
+    if password_epoch != password_epoch_of(account):
+        raise ApiError(
+            401, "credentials refused: the password changed since this session began; log in again"
+        )
     return Principal("admin", f"user:{username}")
+
+
+def password_epoch_of(account: AdminAccount) -> float:
+    changed = account.password_changed_at
+    return changed.timestamp() if changed is not None else 0.0
 
 
 async def _api_key_principal(session: AsyncSession, key: str) -> Principal:

@@ -8,6 +8,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 from parley_common.schemas import NAME_RE, LangCode
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from parley_gateway.settings import MIN_PASSWORD_CHARS
+
 
 def _printable(value: str) -> str:
     if any(ord(c) < 32 and c not in "\t\n" for c in value):
@@ -197,6 +199,37 @@ class LoginOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+
+
+NewPassword = Annotated[
+    str,
+    StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=512),
+    Field(description=f"at least {MIN_PASSWORD_CHARS} characters"),
+]
+
+
+class PasswordChange(_In):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    new_password: NewPassword
+
+
+class AdminAccountCreate(_In):
+    username: Slug
+    password: NewPassword
+
+
+class AdminAccountUpdate(_In):
+    disabled: bool | None = Field(
+        None, description="true: its sessions and the API keys it made stop working"
+    )
+    password: NewPassword | None = None
+
+
+class AdminAccountOut(BaseModel):
+    username: str
+    disabled: bool
+    created_at: datetime
+    password_changed_at: datetime | None
 
 
 class ApiKeyCreate(_In):

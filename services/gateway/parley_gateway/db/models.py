@@ -190,6 +190,11 @@ class AdminAccount(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = _now()
+    # The configured admin's PARLEY_ADMIN_PASSWORD as last applied (scrypt): a different one at
+    # start is a rotation and replaces the password.
+    configured_password_hash: Mapped[str | None] = mapped_column(Text)
+    # Sessions issued before this are refused (a password change or rotation ends them).
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKey(Base):
