@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.schemas import BadMessage, Caption, CaptionType
+from parley_common.streams import id_order
 
 from parley_gateway import metrics
 from parley_gateway.relang import SOURCE, FinalsIndex, maybe_final, shows
@@ -26,9 +27,7 @@ HISTORY_PAGE = 500  # stream entries read (and finals parsed) per step while ind
 REPLAY_PAGE = 50  # stream entries read and parsed per step of a `since=` replay
 
 
-def parse_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+parse_id = id_order  # stream ids compare as (ms, seq) numbers: the one ordering, parley_common.streams
 
 
 @dataclass(eq=False)
