@@ -227,6 +227,8 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     plain = range(int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"]) + 1)
     assert not webrtc & set(plain), "the plain RTP range must not overlap the WebRTC ports"
     assert env["INGEST_RTP_TARGETS"] == "ingest:5004"
+    # Signalling comes through Caddy: its X-Forwarded-For names the client (per-address limits).
+    assert env["SFU_TRUSTED_PROXIES"] == "tasks.caddy" and "caddy" in stack["services"]
     ingest = stack["services"]["ingest"]
     # Two replicas, each its own address (dnsrr): the SFU sends every producer to both.
     assert ingest["deploy"]["endpoint_mode"] == "dnsrr" and int(ingest["deploy"]["replicas"]) >= 2
