@@ -144,8 +144,8 @@ class RedisHostActions:
         self._command("close", room, "")
 
     async def remove(self, room: str, peer: str) -> None:
-        self._command("remove", room, peer)
         self.r.sadd(f"room:{room}:removed", peer)
+        self._command("remove", room, peer)
 
     async def mute(self, room: str, peer: str) -> None:
         self.r.sadd(f"room:{room}:muted", peer)
