@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import os from 'node:os';
 
+import type { Role } from './token.js';
 import { parseTurnUrls, type TurnSettings } from './turn.js';
 
 /** Join tokens signed with this secret are forgeable by anyone who reads the repo. */
@@ -37,8 +38,10 @@ export type Settings = Readonly<{
 	redisUrl: string;
 	joinTokenSecret: string;
 	workerBin: string | undefined;
-	/** Lets a host peer send RTP over a PlainTransport (bots, ffmpeg, tests). Off by default. */
+	/** Lets a peer send RTP over a PlainTransport (bots, ffmpeg, the load generator). Off by default. */
 	allowPlainIngest: boolean;
+	/** Token roles that may use plain ingest (never `listener`). */
+	plainIngestRoles: ReadonlyArray<Role>;
 	logLevel: 'debug' | 'info' | 'warn' | 'error';
 	/** TURN servers handed to every participant at `join` (with its own credentials); none if unset. */
 	turn: TurnSettings | undefined;
@@ -122,6 +125,7 @@ export function loadSettings(env: Env = process.env): Settings {
 		joinTokenSecret: str(env, 'JOIN_TOKEN_SECRET', DEV_JOIN_TOKEN_SECRET),
 		workerBin: optional(env, 'MEDIASOUP_WORKER_BIN'),
 		allowPlainIngest: bool(env, 'SFU_ALLOW_PLAIN_INGEST'),
+		plainIngestRoles: parseIngestRoles(str(env, 'SFU_PLAIN_INGEST_ROLES', 'host')),
 		logLevel: parseLogLevel(str(env, 'SFU_LOG_LEVEL', 'info')),
 		turn: parseTurn(env),
 		iceTransportPolicy: parsePolicy(str(env, 'SFU_ICE_TRANSPORT_POLICY', 'all')),
@@ -214,6 +218,14 @@ function parseTurn(env: Env): TurnSettings | undefined {
 	const secret = optional(env, 'TURN_SECRET');
 	if (secret === undefined) throw new SettingsError('TURN_URLS is set but TURN_SECRET (coturn static-auth-secret) is not');
 	return { urls, secret, ttlS: int(env, 'TURN_CREDENTIAL_TTL_S', 86_400, 60, 7 * 86_400) };
+}
+
+function parseIngestRoles(raw: string): Role[] {
+	const roles = raw.split(',').map((r) => r.trim()).filter((r) => r !== '');
+	for (const r of roles) {
+		if (r !== 'host' && r !== 'guest') throw new SettingsError(`SFU_PLAIN_INGEST_ROLES: "${r}" is not host or guest`);
+	}
+	return roles as Role[];
 }
 
 /** Comma-separated IPs, CIDRs (a.b.c.d/n, ipv6/n) and host names. */

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -593,3 +594,69 @@ async def producer_toggle_flood(target: SfuTarget, toggles: int = 200) -> Attack
         return AttackResult(name, limited > 0, f"{done} toggles done, {limited} refused as RATE_LIMITED")
     finally:
         await sig.close()
+
+
+def rtp_packet(ssrc: int, seq: int) -> bytes:
+    """A 20 ms RTP packet (payload type 111, Opus in the SFU's codecs) with a dummy payload."""
+    return (
+        bytes([0x80, 111])
+        + seq.to_bytes(2, "big")
+        + (960 * seq).to_bytes(4, "big")
+        + ssrc.to_bytes(4, "big")
+        + b"\xab" * 40
+    )
+
+
+def udp_socket(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    return sock
+
+
+async def plain_ingest_as_guest(target: SfuTarget) -> AttackResult:
+    """A guest asks for a plain RTP ingest (meant for the operator's bots and load tools): it
+    would let the guest inject audio without WebRTC."""
+    name = "plain_ingest_as_guest"
+    sig = await joined(target, target.room("ingest"), "mallory")
+    sock = udp_socket()
+    try:
+        ip, port = sock.getsockname()
+        code = await refusal(sig.request("createPlainTransport", {"ip": ip, "port": port}))
+        return AttackResult(name, code == "FORBIDDEN", f"createPlainTransport answered {code or 'ok'}")
+    finally:
+        sock.close()
+        await sig.close()
+
+
+async def hijack_plain_ingest(
+    target: SfuTarget, forwarded: Callable[[], int], packets: int = 50
+) -> AttackResult:
+    """A bot (host token) opens a plain ingest; an attacker who can reach the port sends one RTP
+    packet first. With comedia the transport locked onto the first sender: the bot's audio was
+    dropped from then on. `forwarded()` counts the RTP packets the SFU sent on to the ingest."""
+    name = "hijack_plain_ingest"
+    bot = await joined(target, target.room("hijack"), "bot", "host")
+    sender, attacker = udp_socket(), udp_socket()
+    try:
+        ip, port = sender.getsockname()
+        ingest = await bot.request("createPlainTransport", {"ip": ip, "port": port})
+        params = {"transportId": ingest["id"], "kind": "audio", "rtpParameters": opus_rtp_parameters(0xB07)}
+        await bot.request("produce", params)
+        dest = (ingest["ip"], ingest["port"])
+        for seq in range(5):
+            attacker.sendto(rtp_packet(0xBAD, seq), dest)
+        await asyncio.sleep(0.2)
+        before = forwarded()
+        for seq in range(packets):
+            sender.sendto(rtp_packet(0xB07, seq), dest)
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.5)
+        got = forwarded() - before
+        ok = got >= packets * 0.9 and before == 0
+        return AttackResult(
+            name, ok, f"the attacker's packets forwarded: {before}; the bot's: {got}/{packets}"
+        )
+    finally:
+        sender.close()
+        attacker.close()
+        await bot.close()
