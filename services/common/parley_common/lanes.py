@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from parley_common.outage import REDIS_DOWN
+from parley_common.retry import REDIS_DOWN
 from parley_common.schemas import BadMessage
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
 

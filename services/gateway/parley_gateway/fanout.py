@@ -12,9 +12,11 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.retry import Backoff, retrying
 from parley_common.schemas import BadMessage, Caption, CaptionType
 from parley_common.streams import id_order
 
@@ -189,22 +191,23 @@ class Fanout:
 
     async def _read(self, feed: RoomFeed, last_id: str) -> None:
         stream = keys.captions_stream(feed.room)
-        while not feed.indexed.is_set():
-            try:
-                if last_id != "0-0":
-                    await self._index_history(feed, last_id)
-                feed.indexed.set()
-            except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-                log.warning("caption history not read, retrying [room:%s]: %s", feed.room, exc)
-                await asyncio.sleep(0.5)
+        if last_id != "0-0":
+            await retrying(
+                lambda: self._index_history(feed, last_id),
+                f"caption history [room:{feed.room}]",
+                backoff=Backoff(0.5, 0.5),
+                logger=log,
+            )
+        feed.indexed.set()
+        backoff = Backoff(0.5, 0.5)
         while True:
-            try:
-                reply = await self.r.xread({stream: last_id}, count=100, block=1000)
-            # TimeoutError too: redis-py 8 times a read out after 5 s (a network partition).
-            except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-                log.warning("caption feed lost Redis, retrying [room:%s]: %s", feed.room, exc)
-                await asyncio.sleep(0.5)
-                continue
+            # Redis away (redis-py 8 also times a read out after 5 s: a network partition): retried.
+            reply = await retrying(
+                partial(self.r.xread, {stream: last_id}, count=100, block=1000),
+                f"caption feed [room:{feed.room}]",
+                backoff=backoff,
+                logger=log,
+            )
             for _stream, rows in reply or []:
                 last_id = rows[-1][0].decode()
                 for eid, caption in captions_of(rows):

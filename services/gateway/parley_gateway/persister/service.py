@@ -13,6 +13,7 @@ from parley_common import keys
 from parley_common.health import serve_health
 from parley_common.lanes import Lane
 from parley_common.log import setup_logging
+from parley_common.retry import Backoff, retrying
 from parley_common.schemas import BadMessage, Caption, CaptionType
 from parley_common.settings import BaseServiceSettings
 from parley_common.streams import ConsumerGroup, Entry, read_groups
@@ -93,6 +94,7 @@ class Persister:
             self.groups.append(sfu)
             self.lanes[SFU_EVENTS] = Lane(sfu, parse_sfu_event, self._bad_input)
         self.healthy = False
+        self._last_claim = 0.0
 
     async def ensure(self) -> None:
         for g in self.groups:
@@ -101,24 +103,31 @@ class Persister:
     async def run(self) -> None:
         await self.ensure()
         self.healthy = True
-        last_claim = 0.0
-        backoff = 0.5
+        backoff = Backoff(0.5, 10.0)
         while True:
-            try:
-                if time.monotonic() - last_claim >= self.settings.claim_every_s:
-                    last_claim = time.monotonic()
-                    for g in self.groups:
-                        await self.process(g, await g.claim_stale(self.settings.batch))
-                await self.step(self.settings.block_ms)
-                self.healthy = True
-                backoff = 0.5
-            except (SQLAlchemyError, OSError, aioredis.RedisError) as exc:
-                # Unacknowledged entries stay pending; the claim pass retries them.
-                self.healthy = False
-                metrics.DB_ERRORS.inc()
-                log.warning("persist batch failed, retrying in %.1f s: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+            # Any database or Redis error retries the batch (backoff 0.5 s doubling to 10 s): its
+            # entries stay pending, and the claim pass turns a batch that never commits into dead
+            # letters after max_deliveries.
+            await retrying(
+                self._round,
+                "persist batch",
+                backoff=backoff,
+                also=(SQLAlchemyError, aioredis.RedisError),
+                on_retry=self._failed,
+                logger=log,
+            )
+            self.healthy = True
+
+    async def _round(self) -> None:
+        if time.monotonic() - self._last_claim >= self.settings.claim_every_s:
+            self._last_claim = time.monotonic()
+            for g in self.groups:
+                await self.process(g, await g.claim_stale(self.settings.batch))
+        await self.step(self.settings.block_ms)
+
+    def _failed(self, _exc: BaseException) -> None:
+        self.healthy = False
+        metrics.DB_ERRORS.inc()
 
     async def step(self, block_ms: int | None = None) -> int:
         """Read and store one batch of new entries; returns how many were read."""
