@@ -22,6 +22,7 @@ from parley_common.publish import Publisher
 from parley_common.schemas import BadMessage, Caption, CaptionType, Timing
 
 from parley_translate import metrics
+from parley_translate.output import translated, untranslated
 
 BATCH = 20  # entries per read: one engine call per pair in it, so live work waits at most one batch
 
@@ -64,15 +65,16 @@ class Backfill:
             if lang != caption.source_lang and not await self.r.exists(_marker(caption, lang)):
                 by_pair[(caption.source_lang, lang)].append(caption)
         for (source, target), captions in by_pair.items():
-            texts, error, _engine = await self.translate_texts(
+            texts, error, engine = await self.translate_texts(
                 [c.source_text for c in captions], source, target, f"backfill, {len(captions)} lines"
             )
             for caption, text in zip(captions, texts, strict=True):
                 # No speech timings: latency histograms downstream count live captions only.
                 timing = Timing(translated=time.time())
-                out = caption.model_copy(
-                    update={"lang": target, "text": text, "error": error, "timing": timing}
-                )
+                if error:  # the original, labelled as such
+                    out = untranslated(caption, target, error, timing)
+                else:
+                    out = translated(caption, target, text, engine, timing)
                 published = await self.publisher.once(_marker(caption, target), out)
                 metrics.BACKFILLED.labels("error" if error else "ok" if published else "duplicate").inc()
         await self.lane.group.ack(*(eid for eid, _ in jobs))

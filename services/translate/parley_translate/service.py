@@ -10,12 +10,14 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.lanes import FinalsFirst, Lane
 from parley_common.publish import Publisher
+from parley_common.routes import Routes
 from parley_common.schemas import Caption, CaptionType
 from parley_common.streams import ConsumerGroup
 
 from parley_translate import metrics
 from parley_translate.backfill import BATCH, Backfill, backfill_bad_input, parse_job
 from parley_translate.engines.base import Engine, TranslationError
+from parley_translate.output import no_engine, translated, untranslated
 from parley_translate.settings import TranslateSettings
 
 log = logging.getLogger("parley.translate")
@@ -57,9 +59,19 @@ class Translator:
             handle_background=self.backfill.translate,
             background_batch=BATCH,
         )
+        # Every live replica's engines (parley_common.routes), refreshed by the advertiser
+        # (__main__.py): a pair only speech translation serves is left to the STT.
+        self.routes = Routes([])
 
     def engine_for(self, source: str, target: str) -> Engine | None:
         return next((e for e in self.engines if e.supports(source, target)), None)
+
+    def speech_translated(self, source: str, target: str) -> bool:
+        """Whether an STT replica translates this pair from the speech itself (and no engine here can)."""
+        return (
+            self.engine_for(source, target) is None
+            and self.routes.engine(source, target, "speech") is not None
+        )
 
     async def run(self) -> None:
         """Finals first, the newest partial of each caption while no final is translated, earlier
@@ -81,7 +93,9 @@ class Translator:
         and the engine, so every listener still gets every line."""
         engine = self.engine_for(source, target)
         if engine is None:
-            return texts, f"no translation engine for {source}->{target}", "none"
+            if self.speech_translated(source, target):  # live captions come from the STT; not history
+                return texts, f"{source}->{target} is translated from the speech, live only", ""
+            return texts, no_engine(source, target), ""
         try:
             return await asyncio.to_thread(engine.translate, texts, source, target), "", engine.name
         except TranslationError as exc:
@@ -99,25 +113,26 @@ class Translator:
         if partial and time.time() - caption.timing.stt_done > self.settings.partial_max_age_s:
             metrics.DROPPED_PARTIALS.inc()
             return
-        targets = [t for t in await self.wanted_languages(caption.room) if t != caption.source_lang]
+        targets = [
+            t
+            for t in await self.wanted_languages(caption.room)
+            if t != caption.source_lang and not self.speech_translated(caption.source_lang, t)
+        ]
         if not targets:
             return
         start = time.time()
         results = await asyncio.gather(*(self._one(caption, t) for t in targets))
         for target, (text, error, engine_name) in zip(targets, results, strict=True):
-            out = caption.model_copy(
-                update={
-                    "lang": target,
-                    "text": text,
-                    "error": error,
-                    "timing": caption.timing.model_copy(update={"translated": time.time()}),
-                }
-            )
+            timing = caption.timing.model_copy(update={"translated": time.time()})
+            if error:  # the original, labelled as such, for this language's listeners
+                out = untranslated(caption, target, error, timing)
+            else:
+                out = translated(caption, target, text, engine_name, timing)
             if partial:
                 await self.publisher.partial(out, translate=False)
             else:
                 await self.publisher.once(keys.published_marker(caption.id, "final", target), out)
-            metrics.TRANSLATIONS.labels(engine_name, "error" if error else "ok").inc()
+            metrics.TRANSLATIONS.labels(engine_name or "none", "error" if error else "ok").inc()
         published = caption.timing.published or start
         metrics.JOB_SECONDS.labels(caption.type.value).observe(max(0.0, time.time() - published))
 

@@ -168,6 +168,9 @@ class Persister:
         if not caption.text:
             metrics.SKIPPED.labels("retraction").inc()
             return
+        if caption.for_lang:  # the original again, for listeners of a language no engine reaches
+            metrics.SKIPPED.labels("untranslated").inc()
+            return
         async with session.begin_nested():
             await store.store_final(session, caption)
         metrics.STORED.labels("translation" if caption.is_translation else "source").inc()
