@@ -20,7 +20,7 @@ trap cleanup EXIT INT TERM
 .venv/bin/parley-stt & pids+=($!)
 .venv/bin/parley-translate & pids+=($!)
 .venv/bin/parley-persister & pids+=($!)
-.venv/bin/parley-ingest & pids+=($!)
+PARLEY_INGEST_METRICS_PORT=${PARLEY_INGEST_METRICS_PORT:-9105} .venv/bin/parley-ingest & pids+=($!)  # make attack reads its /metrics
 PARLEY_GATEWAY_PORT=$PORT PARLEY_GATEWAY_SFU_URL=${PARLEY_GATEWAY_SFU_URL:-ws://127.0.0.1:$SFU_WS_PORT/ws} \
   .venv/bin/parley-gateway & pids+=($!)
 [ -f mediasoup-node/dist/src/main.js ] || make --no-print-directory mediasoup-build

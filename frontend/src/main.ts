@@ -26,9 +26,8 @@ function target(): Target {
 async function main(): Promise<void> {
   const app = $("#app");
   try {
-    const where = target();
-    const config = await fetchConfig({ room: where.room, invite: where.invite });
-    const choice = await showLobby(app, where, config);
+    const config = await fetchConfig();
+    const choice = await showLobby(app, target(), config);
     sessionStorage.setItem(`parley.token.${choice.token.room}`, choice.token.token);
     history.replaceState(null, "", `/rooms/${encodeURIComponent(choice.token.room)}`);
     await startMeeting(app, choice, config);

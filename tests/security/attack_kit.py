@@ -34,9 +34,12 @@ class Outcome:
 
 AttackFn = Callable[["Deployment"], Awaitable[Outcome]]
 ATTACKS: dict[str, AttackFn] = {}
+ATTACK_SETUP: dict[str, str] = {}  # attack -> what its deployment needs ("proxy": behind a trusted proxy)
 
 
-def attack(name: str) -> Callable[[Callable[[Deployment], Awaitable[tuple[bool, str]]]], AttackFn]:
+def attack(
+    name: str, setup: str = ""
+) -> Callable[[Callable[[Deployment], Awaitable[tuple[bool, str]]]], AttackFn]:
     """Register an attack; the function answers (refused, what happened)."""
 
     def wrap(fn: Callable[[Deployment], Awaitable[tuple[bool, str]]]) -> AttackFn:
@@ -47,6 +50,8 @@ def attack(name: str) -> Callable[[Callable[[Deployment], Awaitable[tuple[bool, 
         run.__name__ = fn.__name__
         run.__doc__ = fn.__doc__
         ATTACKS[name] = run
+        if setup:
+            ATTACK_SETUP[name] = setup
         return run
 
     return wrap
@@ -65,7 +70,17 @@ class Deployment:
     admin_password: str
     attacker_ip: str = "127.0.0.66"
     join_token_secret: str = ""  # what the SFU holds too (for the compromised-node attacks)
+    rooms_made: list[str] = field(default_factory=list)
     _admin_token: str = ""
+
+    def other_ip(self, k: int) -> str:
+        """Another loopback address of the attacker's (a second attacker, a second client)."""
+        head, last = self.attacker_ip.rsplit(".", 1)
+        return f"{head}.{(int(last) + k) % 250 + 1}"
+
+    def unique(self, name: str) -> str:
+        """A name no earlier run against this deployment used."""
+        return f"{name}-{int(time.time() * 1000) % 10**9}"
 
     # ---------------------------------------------------------------- operator side (setup, checks)
     def redis(self) -> aioredis.Redis:
@@ -90,9 +105,10 @@ class Deployment:
         )
 
     async def new_room(self, prefix: str, **settings: Any) -> str:
-        slug = f"{prefix}-{int(time.time() * 1000) % 10**9}"
+        slug = self.unique(prefix)
         resp = await self.admin("POST", "/api/v1/rooms", name=prefix, slug=slug, **settings)
         resp.raise_for_status()
+        self.rooms_made.append(slug)
         return slug
 
     async def invite(self, slug: str, **body: Any) -> str:

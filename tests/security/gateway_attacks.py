@@ -127,7 +127,7 @@ async def language_switch_stall(dep: Deployment) -> tuple[bool, str]:
     """Each switch used to read and parse the whole captions stream (~11 MB, ~1 s of CPU) on the
     gateway's one event loop: every other socket and request waited. Measured as the gateway's
     CPU time per switch once the room's history is indexed (the first switch waits for that)."""
-    langs = ("es", "ca", "gl")  # languages apertium delivers (a room offers only those)
+    langs = ("es", "ca", "gl", "vi")
     room = await dep.new_room("stall", caption_languages=list(langs))
     await fill_captions(dep, room, 2000, partials_per_final=4)
     async with await dep.captions(room, await guest_token(dep, room)) as ws:
@@ -196,10 +196,14 @@ async def history_replay_flood(dep: Deployment) -> tuple[bool, str]:
 
     watcher = asyncio.create_task(watch())
     sockets = await open_many(dep, room, tokens * 5, since="0-0")
-    replayed = 0
-    for ws in sockets:
-        while (m := await ws.next(0.5)) is not None and m.get("type") == "caption":
-            replayed += 1
+
+    async def drain(ws: CaptionSocket) -> int:
+        n = 0
+        while (m := await ws.next(2.0)) is not None and m.get("type") == "caption":
+            n += 1
+        return n
+
+    replayed = sum(await asyncio.gather(*(drain(ws) for ws in sockets)))
     done.set()
     await watcher
     for ws in sockets:
@@ -322,7 +326,7 @@ async def admin_lockout(dep: Deployment) -> tuple[bool, str]:
     )
 
 
-@attack("attacker behind the proxy locks every guest out with bogus invite codes")
+@attack("attacker behind the proxy locks every guest out with bogus invite codes", setup="proxy")
 async def shared_proxy_bucket(dep: Deployment) -> tuple[bool, str]:
     """Behind a reverse proxy every request comes from the proxy's address: when the limits are
     keyed on it, one attacker's 70 bogus codes use up everyone's allowance. `dep` must be a
@@ -373,7 +377,7 @@ async def login_timing(dep: Deployment) -> tuple[bool, str]:
         user: httpx.AsyncClient(
             base_url=dep.http, transport=httpx.AsyncHTTPTransport(local_address=ip), timeout=30
         )
-        for user, ip in zip(samples, ("127.0.0.67", "127.0.0.68"), strict=True)
+        for user, ip in zip(samples, (dep.other_ip(1), dep.other_ip(2)), strict=True)
     }
     try:
         for i in range(8):  # interleaved, on kept-alive connections: the machine's noise hits both
@@ -424,7 +428,7 @@ async def login(dep: Deployment, username: str, password: str, source: str | Non
 @attack("stolen admin session outlives a password change")
 async def session_outlives_password_change(dep: Deployment) -> tuple[bool, str]:
     """The admin notices a leak and changes the password: a session token the thief holds must die."""
-    user, old, new = "leaky-admin", "leaky-admin-password-1", "leaky-admin-password-2"
+    user, old, new = dep.unique("leaky-admin"), "leaky-admin-password-1", "leaky-admin-password-2"
     made = await dep.admin("POST", "/api/v1/admin-accounts", username=user, password=old)
     stolen = (await login(dep, user, old, source="127.0.0.1")).json().get("access_token", "")
     changed = await dep.call(
@@ -445,7 +449,7 @@ async def session_outlives_password_change(dep: Deployment) -> tuple[bool, str]:
 async def disabled_admin_keeps_working(dep: Deployment) -> tuple[bool, str]:
     """An admin leaves (or their laptop is stolen): disabling the account must end its sessions and
     the API keys it made."""
-    user, password = "leaving-admin", "leaving-admin-password"
+    user, password = dep.unique("leaving-admin"), "leaving-admin-password"
     await dep.admin("POST", "/api/v1/admin-accounts", username=user, password=password)
     session = (await login(dep, user, password, source="127.0.0.1")).json().get("access_token", "")
     key = (
@@ -454,7 +458,7 @@ async def disabled_admin_keeps_working(dep: Deployment) -> tuple[bool, str]:
     disabled = await dep.admin("PATCH", f"/api/v1/admin-accounts/{user}", disabled=True)
     by_session = (await dep.call("GET", "/api/v1/rooms", token=session)).status_code
     by_key = (await dep.call("GET", "/api/v1/rooms", token=str(key.get("key", "")))).status_code
-    relogin = (await login(dep, user, password)).status_code
+    relogin = (await login(dep, user, password, source=dep.other_ip(1))).status_code
     return disabled.status_code == 200 and {by_session, by_key, relogin} == {401}, (
         f"disable: HTTP {disabled.status_code}; then its session HTTP {by_session}, its API key "
         f"HTTP {by_key}, a new login HTTP {relogin}"
@@ -463,5 +467,7 @@ async def disabled_admin_keeps_working(dep: Deployment) -> tuple[bool, str]:
 
 @attack("admin sets a guessable password")
 async def short_admin_password(dep: Deployment) -> tuple[bool, str]:
-    made = await dep.admin("POST", "/api/v1/admin-accounts", username="weak-admin", password="1234")
+    made = await dep.admin(
+        "POST", "/api/v1/admin-accounts", username=dep.unique("weak-admin"), password="1234"
+    )
     return made.status_code == 422, f"an admin account with the password '1234': HTTP {made.status_code}"

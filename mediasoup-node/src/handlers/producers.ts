@@ -13,7 +13,6 @@ export const produce: Handler = async ({ room, peer, settings }, data) => {
 	if (peer.producers.size >= settings.maxProducersPerPeer) {
 		throw invalidState(`at most ${settings.maxProducersPerPeer} producers per peer`);
 	}
-	peer.spendProducerOp();
 	const kind = reqOneOf(data, 'kind', ['audio', 'video'] as const);
 	const rtpParameters = reqObject<types.RtpParameters>(data, 'rtpParameters');
 	if (!Array.isArray(rtpParameters.codecs)) throw badRequest('rtpParameters.codecs must be an array');
@@ -42,9 +41,7 @@ export const closeProducer: Handler = async ({ peer }, data) => {
 };
 
 export const pauseProducer: Handler = async ({ peer }, data) => {
-	const producer = peer.producer(data['producerId']);
-	peer.spendProducerOp();
-	await producer.pause();
+	await peer.producer(data['producerId']).pause();
 	return {};
 };
 
@@ -52,7 +49,6 @@ export const pauseProducer: Handler = async ({ peer }, data) => {
 export const resumeProducer: Handler = async ({ peer }, data) => {
 	const producer = peer.producer(data['producerId']);
 	if (producer.kind === 'audio' && peer.hostMuted) throw forbidden('muted by the host');
-	peer.spendProducerOp();
 	await producer.resume();
 	return {};
 };

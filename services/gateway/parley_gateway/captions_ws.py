@@ -31,7 +31,7 @@ from parley_gateway.auth.ws import admit
 from parley_gateway.caption_events import SendTimeout, send_caption, send_json
 from parley_gateway.clientaddr import client_address
 from parley_gateway.fanout import SOURCE, Fanout, Listener, parse_id
-from parley_gateway.listener_messages import receive, valid_lang
+from parley_gateway.listener_messages import not_offered, receive, valid_lang
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.sockets import Entry, SocketRegistry
 
@@ -63,9 +63,9 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
     if admission.refused:
         await _refuse(ws, admission.refused)
         return
-    offer = await languages.room_offer(fanout.r, room, settings)
+    offer = await languages.offered(fanout.r, room, settings.caption_languages)
     if not languages.allowed(lang, offer):
-        await _refuse(ws, languages.refusal(lang, offer))
+        await _refuse(ws, not_offered(lang, offer))
         return
     try:
         last = parse_id(since) if since else None
@@ -78,7 +78,7 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         return
     listener = await fanout.subscribe(room, lang)
     try:
-        await send_json(ws, {"type": "hello", "room": room, "lang": lang, "languages": offer.languages})
+        await send_json(ws, {"type": "hello", "room": room, "lang": lang, "languages": offer})
         await _serve(ws, listener, entry, last, since, admission.expires_at())
     except (WebSocketDisconnect, SendTimeout):
         pass
@@ -106,7 +106,7 @@ async def _serve(
     ended = asyncio.create_task(entry.ended.wait(), name="ended")
     tasks: set[asyncio.Task[Any]] = {ended}
     try:
-        replay = asyncio.create_task(_replay(ws, listener, since, settings), name="replay")
+        replay = asyncio.create_task(_replay(ws, listener, entry, since, settings), name="replay")
         tasks.add(replay)
         timeout = None if expires_at is None else max(0.0, expires_at - time.time())
         done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -133,14 +133,22 @@ async def _serve(
 
 
 async def _replay(
-    ws: WebSocket, listener: Listener, since: str, settings: GatewaySettings
+    ws: WebSocket, listener: Listener, entry: Entry, since: str, settings: GatewaySettings
 ) -> tuple[int, int] | None:
-    """The events after `since` the listener wants; the id of the last one sent."""
+    """The events after `since` the listener wants; the id of the last one sent. Each client
+    address gets `replay_events_per_min` events replayed a minute; past it the replay stops with
+    an error (the live captions go on)."""
     if not since:
         return None
     fanout: Fanout = ws.app.state.fanout
+    sockets: SocketRegistry = ws.app.state.sockets
     last = None
     async for page in fanout.backlog(listener.room, since, settings.resume_limit, ws.app.state.replays):
+        if not sockets.take_replay(entry.address, len(page)):
+            await send_json(
+                ws, {"type": "error", "error": "too many captions replayed to this address; resume skipped"}
+            )
+            break
         for eid, caption in page:
             if listener.wants(caption):
                 await send_caption(ws, eid, caption)

@@ -35,6 +35,7 @@ class GatewaySettings(BaseServiceSettings):
     caption_sockets_total: int = 5000  # on this gateway
     caption_connects_per_min: int = 120  # new caption sockets per client address
     replays_at_once: int = 4  # `since=` pages read and parsed at the same time (50 events a page)
+    replay_events_per_min: int = 6000  # events replayed per client address a minute (3 full resumes)
     send_timeout_s: float = 10.0  # a socket that takes longer to accept one message is closed
     feed_linger_s: float = 60.0  # a room's reader (and finals index) outlives its last listener this long
 
@@ -47,9 +48,6 @@ class GatewaySettings(BaseServiceSettings):
         description="offered in a room that names no caption_languages of its own",
     )
     max_caption_languages: int = Field(default=8, ge=1, le=32)  # per room (the API refuses more)
-    # A replica's engine report (parley_common.routes) older than this no longer counts toward the
-    # offer: long enough to ride out a translate restart, short enough to drop a removed engine.
-    engine_report_max_age_s: float = 300.0
     lang_switches_per_min: int = 10  # set_lang per caption socket; past it: an error, nothing done
     backfill_max_lines: int = 200  # earlier finals asked of the translators per language switch
     history_finals: int = 2000  # finals per room the gateway keeps indexed for language switches

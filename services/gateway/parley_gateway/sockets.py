@@ -9,6 +9,7 @@ socket to close at once; `Entry.ended` is what the socket's handler waits on.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -29,10 +30,14 @@ class Entry:
 
 
 class SocketRegistry:
-    def __init__(self, *, per_participant: int, per_address: int, total: int) -> None:
+    def __init__(
+        self, *, per_participant: int, per_address: int, total: int, replay_events_per_min: int = 0
+    ) -> None:
         self.per_participant = per_participant
         self.per_address = per_address
         self.total = total
+        self.replay_events_per_min = replay_events_per_min
+        self._replayed: dict[str, tuple[int, int]] = {}  # address -> (minute, events replayed in it)
         self.entries: set[Entry] = set()
         self._by_participant: Counter[tuple[str, str]] = Counter()
         self._by_address: Counter[str] = Counter()
@@ -61,6 +66,20 @@ class SocketRegistry:
             del self._by_participant[(entry.room, entry.participant)]
         if self._by_address[entry.address] <= 0:
             del self._by_address[entry.address]
+
+    def take_replay(self, address: str, events: int) -> bool:
+        """Whether `address` may be replayed `events` more events this minute (and counts them)."""
+        if self.replay_events_per_min <= 0:
+            return True
+        minute = int(time.monotonic() // 60)
+        if len(self._replayed) > 10_000:  # forget other minutes' counts
+            self._replayed = {a: v for a, v in self._replayed.items() if v[0] == minute}
+        at, used = self._replayed.get(address, (minute, 0))
+        used = used if at == minute else 0
+        if used + events > self.replay_events_per_min:
+            return False
+        self._replayed[address] = (minute, used + events)
+        return True
 
     def end_room(self, room: str, reason: str) -> int:
         hits = [e for e in self.entries if e.room == room]
