@@ -49,7 +49,7 @@ bench-meeting: meeting-set
 
 # Re-pin requirements.lock after changing pyproject.toml.
 lock:
-	$(VENV)/bin/pip-compile -q --extra dev --strip-extras -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --all-extras --strip-extras -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc redis-server redis-tools apertium apertium-eng-spa
+              apertium-eng-cat apertium-en-gl
               pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql libopus0
               prometheus prometheus-alertmanager chromium shellcheck coturn caddy)
 # `docker stack config` validates the stack file offline: any docker CLI will do.

@@ -185,6 +185,9 @@ class LoadStack:
             "SFU_RTC_MIN_PORT": str(lo),
             "SFU_RTC_MAX_PORT": str(lo + 99),
             "SFU_WEBRTC_PORT": "0",  # WebRTC through a free port of that range
+            # Every simulated user connects from 127.0.0.1: lift the per-address socket caps.
+            "SFU_MAX_SOCKETS_PER_ADDRESS": "100000",
+            "SFU_MAX_UNJOINED_PER_ADDRESS": "100000",
             "SFU_ALLOW_PLAIN_INGEST": "1",
             "SFU_LOG_LEVEL": "warn",
         }

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import websockets
 from parley_bot.client import Signalling
@@ -109,13 +110,16 @@ class User:
     # speaker state
     ssrc: int = 0
     dest: tuple[str, int] = ("", 0)
+    sock: socket.socket | None = None  # a speaker's RTP comes from here (the ingest is bound to it)
     producer_id: str = ""
     playing: list[bytes] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _leaving: bool = False
 
     async def join(self, target: Target) -> None:
-        role = "guest" if self.speaks else "listener"
+        role = (
+            "host" if self.speaks else "listener"
+        )  # plain ingest is for host tokens (SFU_PLAIN_INGEST_ROLES)
         token = target.token(self.room, self.sub, self.sub.title(), role)
         t0 = time.perf_counter()
         self.sig = await Signalling.connect(target.sfu_url)
@@ -123,7 +127,9 @@ class User:
         self.join_s = time.perf_counter() - t0
         self.sig._reader.add_done_callback(self._sig_closed)
         if self.speaks:
-            ingest = await self.sig.request("createPlainTransport")
+            self.sock = sender_socket(target.sfu_url)
+            ip, port = self.sock.getsockname()[:2]
+            ingest = await self.sig.request("createPlainTransport", {"ip": ip, "port": port})
             self.ssrc = random.randrange(1, 2**32)
             produced = await self.sig.request(
                 "produce",
@@ -153,12 +159,28 @@ class User:
                     await self.sig.request("closeProducer", {"producerId": self.producer_id}, timeout=5)
                 await self.sig.request("leave", timeout=5)
             await self.sig.close()
+        if self.sock is not None:
+            self.sock.close()
         if self.captions is not None:
             await self.captions.__aexit__()
 
     def say(self, clip: EncodedClip) -> None:
         self.playing = list(reversed(clip.packets))
         self.done.clear()
+
+
+def sender_socket(sfu_url: str) -> socket.socket:
+    """A UDP socket bound to the local address that reaches the SFU's host: the SFU takes a plain
+    ingest's RTP only from the address its `createPlainTransport` named."""
+    host = urlsplit(sfu_url).hostname or "127.0.0.1"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((host, 9))  # no packet is sent: this only picks the route's local address
+    local = sock.getsockname()[0]
+    sock.close()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    sock.bind((local, 0))
+    return sock
 
 
 class RtpPump:
@@ -169,8 +191,6 @@ class RtpPump:
     def __init__(self, speakers: list[User], silence: bytes) -> None:
         self.speakers = speakers
         self.silence = silence
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         self.t0 = 0.0
         self.tick = 0
         self.sent = 0
@@ -199,7 +219,8 @@ class RtpPump:
                     u.done.set()
                 k = id(u)
                 seq, ts = self._seq[k], self._ts[k]
-                self.sock.sendto(build_rtp(PT, seq, ts, u.ssrc, payload), u.dest)
+                assert u.sock is not None
+                u.sock.sendto(build_rtp(PT, seq, ts, u.ssrc, payload), u.dest)
                 self._seq[k] = (seq + 1) & 0xFFFF
                 self._ts[k] = (ts + 960) & 0xFFFFFFFF
                 self.sent += 1
@@ -207,4 +228,3 @@ class RtpPump:
 
     def stop(self) -> None:
         self._stop = True
-        self.sock.close()

@@ -1,8 +1,18 @@
 /** The gateway's HTTP API, same origin: page config and join tokens (docs/api.md). */
 
+export interface Language {
+  code: string;
+  name: string;
+}
+
+/** GET /api/config: the SFU's address and the caption languages on offer (the room's, when the
+ * page knows its room or invite; else the deployment's), with the ones no engine delivers apart. */
 export interface PageConfig {
   sfu_url: string;
-  languages: { code: string; name: string }[];
+  room: string | null;
+  spoken: string[];
+  languages: Language[];
+  unavailable: (Language & { why: string })[];
 }
 
 export interface JoinToken {
@@ -13,8 +23,11 @@ export interface JoinToken {
   role: string;
 }
 
-export async function fetchConfig(): Promise<PageConfig> {
-  const res = await fetch("/api/config");
+export async function fetchConfig(where: { room?: string; invite?: string } = {}): Promise<PageConfig> {
+  const q = new URLSearchParams();
+  if (where.room) q.set("room", where.room);
+  else if (where.invite) q.set("invite", where.invite);
+  const res = await fetch(`/api/config${q.size ? `?${q}` : ""}`);
   if (!res.ok) throw new Error(`config: HTTP ${res.status}`);
   const cfg = (await res.json()) as PageConfig;
   if (!cfg.sfu_url) {

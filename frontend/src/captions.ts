@@ -13,6 +13,15 @@ export interface Caption {
   start: number;
   end: number;
   rev: number;
+  error?: string; // why this is not a translation (with for_lang)
+  for_lang?: string; // the original, sent to listeners of this language: no engine translates into it
+  via?: string; // the engine that translated it
+  uncertain?: string; // why the decoder's own evidence does not back this text
+}
+
+/** The language a listener of this event reads in (the original's for_lang, else its own). */
+export function listenerLang(c: Caption): string {
+  return c.for_lang || c.lang;
 }
 
 export type ConnState = "connecting" | "live" | "reconnecting" | "closed";
@@ -24,10 +33,16 @@ export interface CaptionEvents {
   langSwitched(lang: string, pending: string[]): void;
   retract(id: string): void;
   state(s: ConnState, detail: string): void;
+  /** The languages the room offers now (the socket's hello). */
+  offer(languages: string[]): void;
+  /** The server refused something (a language switch, a language on connect: then the socket
+   * falls back to the spoken language and says so here). */
+  refused(message: string, fellBack: boolean): void;
 }
 
 const PING_MS = 15_000;
 const SILENT_MS = 40_000; // no message (not even a pong) for this long: the socket is dead
+const LANG_REFUSED = /^captions in .* are not available in this room/;
 
 export class CaptionSocket {
   #ws: WebSocket | null = null;
@@ -91,6 +106,7 @@ export class CaptionSocket {
       if (msg.type === "hello") {
         this.#backoff.reset();
         this.on.state("live", "");
+        this.on.offer(Array.isArray(msg.languages) ? msg.languages.map(String) : []);
         if (this.#switchPending) this.#sendLang();
       } else if (msg.type === "caption") {
         const eventId = String(msg.event_id);
@@ -104,6 +120,7 @@ export class CaptionSocket {
         this.on.retract(String(msg.id));
       } else if (msg.type === "error") {
         fatal = String(msg.error);
+        if (ws.readyState === WebSocket.OPEN) this.on.refused(fatal, false);
       }
     };
     ws.onopen = () => {
@@ -119,6 +136,14 @@ export class CaptionSocket {
       if (this.#closed || this.#ws !== ws) return;
       if (ev.code === 1008 && fatal.startsWith("unauthorized")) {
         this.on.state("closed", fatal);
+        return;
+      }
+      if (ev.code === 1008 && LANG_REFUSED.test(fatal) && this.lang !== "source") {
+        // The language is no longer on offer (an engine went away): the spoken language instead, said.
+        this.lang = "source";
+        this.#switchPending = false;
+        this.on.refused(fatal, true);
+        this.#connect("reconnecting");
         return;
       }
       const delay = this.#backoff.next();

@@ -2,6 +2,7 @@
  * preview, join. */
 import { joinByInvite, type JoinToken, type PageConfig } from "./api";
 import { h, LevelMeter } from "./dom";
+import { languageSelect, offers, SOURCE } from "./languages";
 
 export interface Target {
   room: string;
@@ -32,10 +33,8 @@ export async function openCamera(deviceId: string): Promise<MediaStreamTrack> {
 
 export function showLobby(app: HTMLElement, target: Target, config: PageConfig): Promise<Choice> {
   const saved = JSON.parse(localStorage.getItem(STORE) ?? "{}") as { name?: string; lang?: string; camera?: string };
-  const langs = [{ code: "source", name: "As spoken" }, ...config.languages];
-  const lang = h("select", { id: "lang", "data-testid": "lobby-lang" },
-    ...langs.map((l) => h("option", { value: l.code }, l.name)));
-  lang.value = saved.lang && langs.some((l) => l.code === saved.lang) ? saved.lang : "source";
+  const lang = languageSelect(config, { id: "lang", "data-testid": "lobby-lang" });
+  lang.value = saved.lang && offers(lang, saved.lang) ? saved.lang : SOURCE;
   const name = h("input", { id: "name", "data-testid": "lobby-name", maxlength: "200", autocomplete: "name" });
   name.value = target.name || saved.name || "";
   if (target.token) name.readOnly = true; // the name is in the token

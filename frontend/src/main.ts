@@ -26,8 +26,9 @@ function target(): Target {
 async function main(): Promise<void> {
   const app = $("#app");
   try {
-    const config = await fetchConfig();
-    const choice = await showLobby(app, target(), config);
+    const where = target();
+    const config = await fetchConfig({ room: where.room, invite: where.invite });
+    const choice = await showLobby(app, where, config);
     sessionStorage.setItem(`parley.token.${choice.token.room}`, choice.token.token);
     history.replaceState(null, "", `/rooms/${encodeURIComponent(choice.token.room)}`);
     await startMeeting(app, choice, config);

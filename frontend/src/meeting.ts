@@ -1,8 +1,9 @@
 /** The meeting: tiles (video or avatar), mute, camera, leave, live captions, the transcript panel,
  * connection state. */
 import type { PageConfig } from "./api";
-import { type Caption, CaptionSocket, type ConnState } from "./captions";
+import { type Caption, CaptionSocket, type ConnState, listenerLang } from "./captions";
 import { download, h } from "./dom";
+import { applyOffer, languageSelect } from "./languages";
 import { type Choice, openCamera } from "./lobby";
 import { SfuSession, type Peer } from "./sfu";
 import { type Line, toSrt, toTxt, toVtt } from "./transcript";
@@ -13,10 +14,10 @@ const SPEAKING_MS = 900; // a tile stays "speaking" this long after the last lev
 
 export async function startMeeting(app: HTMLElement, choice: Choice, config: PageConfig): Promise<void> {
   const { token } = choice;
-  const langSel = h("select", { "data-testid": "lang", "aria-label": "Captions in" },
-    h("option", { value: "source" }, "As spoken"),
-    ...config.languages.map((l) => h("option", { value: l.code }, l.name)));
+  const langSel = languageSelect(config, { "data-testid": "lang", "aria-label": "Captions in" });
   langSel.value = choice.lang;
+  let currentLang = choice.lang; // what the caption socket delivers now
+  const langNote = h("span", { class: "lang-note", role: "status", "data-testid": "lang-note" });
   const original = h("input", { type: "checkbox", "data-testid": "show-original" });
   const muteBtn = h("button", { "data-testid": "mute", "aria-pressed": "false" }, "Mute");
   muteBtn.disabled = !choice.mic;
@@ -37,7 +38,7 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
   const root = h("div", { class: "meeting" },
     h("div", { class: "bar" },
       h("h1", {}, `Room ${token.room}`), status, h("span", { class: "spacer" }),
-      h("label", {}, "Captions in ", langSel),
+      h("label", {}, "Captions in ", langSel), langNote,
       h("label", {}, original, " Show original"),
       muteBtn, camBtn, leaveBtn),
     h("div", { class: "stage" }, tiles, live, announce),
@@ -193,21 +194,23 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
   const backfilled = new Set<string>(); // ids of every earlier final asked for in a new language
   const paint = (el: HTMLElement, c: Caption) => {
     const pending = c.type === "final" && pendingIds.has(c.id);
-    el.className = `cap ${c.type}${pending ? " pending" : ""}`;
+    const marks = [pending ? "pending" : "", c.for_lang ? "untranslated" : "", c.uncertain ? "uncertain" : ""];
+    el.className = ["cap", c.type, ...marks.filter(Boolean)].join(" ");
     el.dataset.type = c.type;
     el.dataset.lang = c.lang;
     el.querySelector(".who")!.textContent = `${c.speaker_name || c.speaker}:`;
     el.querySelector(".text")!.textContent = pending ? c.source_text : c.text;
+    el.querySelector(".note")!.textContent = noteFor(c);
     const translated = c.lang !== c.source_lang;
     el.querySelector(".orig")!.textContent = translated ? `${c.source_lang}: ${c.source_text}` : "";
-    el.title = translated ? `Original (${c.source_lang}): ${c.source_text}` : "";
+    el.title = [translated ? `Original (${c.source_lang}): ${c.source_text}` : "", whyNote(c)].filter(Boolean).join("\n");
     lastPaint.set(c.id, Date.now());
   };
   const showLive = (c: Caption) => {
     let el = liveEls.get(c.id);
     if (el?.dataset.type === "final" && c.type === "partial") return; // a late partial never undoes a final
     if (!el) {
-      el = h("p", { class: "cap", "data-id": c.id }, h("span", { class: "who" }), h("span", { class: "text" }), h("span", { class: "orig" }));
+      el = h("p", { class: "cap", "data-id": c.id }, h("span", { class: "who" }), h("span", { class: "text" }), h("span", { class: "note" }), h("span", { class: "orig" }));
       liveEls.set(c.id, el);
       live.append(el);
       while (liveEls.size > LIVE_LINES) {
@@ -242,6 +245,10 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
         if (pending) {
           li.dataset.pending = "true";
           li.append(h("span", { class: "pending-note" }, " (translating…)"));
+        } else if (noteFor(c)) {
+          if (c.for_lang) li.dataset.untranslated = "true";
+          if (c.uncertain) li.dataset.uncertain = "true";
+          li.append(h("span", { class: "note", title: whyNote(c) }, noteFor(c)));
         }
         return li;
       }));
@@ -261,7 +268,7 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       const had = finals.get(c.id);
       // An earlier line (or its translation) said before this page joined: not on it, nothing to turn.
       if (!had && (earlier || backfilled.has(c.id))) return;
-      if (c.type === "final" && had && (earlier || pendingIds.has(c.id) || had.lang !== c.lang)) {
+      if (c.type === "final" && had && (earlier || pendingIds.has(c.id) || listenerLang(had) !== listenerLang(c))) {
         // An earlier line in the language just switched to: replace it where it is, no new line.
         finals.set(c.id, c);
         pendingIds.delete(c.id);
@@ -278,10 +285,12 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       renderTranscript();
     },
     langSwitched: (lang, pending) => {
+      currentLang = lang;
+      langNote.textContent = "";
       for (const id of pending) {
         backfilled.add(id);
         const c = finals.get(id);
-        if (c && c.lang !== lang) pendingIds.add(id); // lines this page shows, still in another language
+        if (c && listenerLang(c) !== lang) pendingIds.add(id); // lines this page shows, still in another language
       }
       for (const [id, el] of liveEls) {
         const c = finals.get(id);
@@ -295,6 +304,17 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
       if (finals.delete(id)) renderTranscript();
     },
     state: (s, d) => setState("captions", s, d),
+    offer: (langs) => {
+      applyOffer(langSel, langs);
+      langSel.value = currentLang;
+    },
+    refused: (message, fellBack) => {
+      // A switch (or, on reconnect, the language itself) the room cannot deliver: say why, keep
+      // (or fall back to) what the socket delivers.
+      if (fellBack) currentLang = "source";
+      langSel.value = currentLang;
+      langNote.textContent = message;
+    },
   });
   langSel.addEventListener("change", () => {
     pendingIds.clear(); // the new switch's own pending list follows
@@ -311,4 +331,18 @@ export async function startMeeting(app: HTMLElement, choice: Choice, config: Pag
 
   captions.open();
   await sfu.open();
+}
+
+/** A short mark after a caption that is not a plain one: the original in place of a translation
+ * no engine can make, or text the decoder itself was unsure of. */
+function noteFor(c: Caption): string {
+  if (c.for_lang) return `(not translated into ${c.for_lang})`;
+  if (c.uncertain) return "(uncertain)";
+  return "";
+}
+
+function whyNote(c: Caption): string {
+  if (c.for_lang) return `Not translated: ${c.error ?? ""}`;
+  if (c.uncertain) return `Uncertain: ${c.uncertain}`;
+  return "";
 }

@@ -6,6 +6,7 @@ import { CLOSE, RequestError, badRequest, toClientError, unauthorized } from './
 import { HANDLERS } from './handlers/index.js';
 import { Logger } from './logger.js';
 import { Peer, type PeerChannel } from './Peer.js';
+import { TokenBucket } from './RateLimit.js';
 import type { Room } from './Room.js';
 import type { RoomRegistry } from './RoomRegistry.js';
 import type { Settings } from './settings.js';
@@ -15,17 +16,17 @@ import { asData, reqString, type Data } from './validate.js';
 
 const log = new Logger('Connection');
 
-export const JOIN_TIMEOUT_MS = 10_000;
-/** Requests waiting on one socket before it is closed as a flood (1008). */
-export const MAX_QUEUED_REQUESTS = 64;
-
 type Request = { id: number | string; method: string; data: Data };
 
 export type ConnectionDeps = Readonly<{
 	registry: RoomRegistry;
 	settings: Settings;
 	admission: Admission;
-	stats: { errors: number };
+	stats: { errors: number; rateLimited: number };
+	/** The client's address (behind a trusted proxy: the forwarded one), for logs. */
+	address: string;
+	/** Called once the socket has joined (it then counts as joined for the socket limits). */
+	onJoined: () => void;
 }>;
 
 /**
@@ -41,17 +42,24 @@ export class Connection implements PeerChannel {
 	#room: Room | undefined;
 	#queue: Promise<void> = Promise.resolve();
 	#queued = 0;
+	readonly #rate: TokenBucket;
 	#joinTimer: NodeJS.Timeout;
 	#closed = false;
+	#flooded = false;
 
 	constructor(ws: WebSocket, deps: ConnectionDeps) {
 		this.#ws = ws;
 		this.#deps = deps;
-		this.#joinTimer = setTimeout(() => this.close(CLOSE.joinTimeout, 'join timeout'), JOIN_TIMEOUT_MS);
+		const { settings } = deps;
+		this.#rate = new TokenBucket(settings.requestsPerS, settings.requestBurst);
+		this.#joinTimer = setTimeout(() => this.close(CLOSE.joinTimeout, 'join timeout'), settings.joinTimeoutMs);
 		ws.on('message', (raw, isBinary) => {
-			if (++this.#queued > MAX_QUEUED_REQUESTS) {
-				log.warn('request flood, closing [peer:%s]', this.#peer?.id ?? '-');
-				this.close(CLOSE.flood, 'too many queued requests');
+			if (this.#flooded) return;
+			if (++this.#queued > settings.maxQueuedRequests || !this.#rate.take()) {
+				this.#flooded = true; // nothing more from it is read
+				deps.stats.rateLimited++;
+				log.warn('request flood, closing [peer:%s, address:%s]', this.#peer?.id ?? '-', deps.address);
+				this.close(CLOSE.flood, 'too many requests');
 				return;
 			}
 			this.#queue = this.#queue
@@ -73,7 +81,7 @@ export class Connection implements PeerChannel {
 	}
 
 	async #onMessage(text: string, isBinary: boolean): Promise<void> {
-		if (this.#closed) return;
+		if (this.#closed || this.#flooded) return;
 		let id: number | string | null = null;
 		try {
 			if (isBinary) throw badRequest('binary messages are not accepted');
@@ -117,7 +125,8 @@ export class Connection implements PeerChannel {
 		if (state.closed) throw new RequestError('FORBIDDEN', 'this room is closed', CLOSE.roomClosed);
 		if (state.removed) throw new RequestError('FORBIDDEN', 'removed from this room', CLOSE.removed);
 		if (this.#closed) throw new RequestError('INVALID_STATE', 'socket closed');
-		const peer = new Peer(claims, this);
+		const { producerOpsPerMin, producerOpsBurst } = this.#deps.settings;
+		const peer = new Peer(claims, this, new TokenBucket(producerOpsPerMin / 60, producerOpsBurst));
 		if (data['rtpCapabilities'] !== undefined) {
 			peer.rtpCapabilities = asData(data['rtpCapabilities']) as types.RtpCapabilities;
 		}
@@ -126,6 +135,7 @@ export class Connection implements PeerChannel {
 			hostMuted: state.muted,
 		});
 		clearTimeout(this.#joinTimer);
+		this.#deps.onJoined();
 		this.#peer = peer;
 		this.#room = room;
 		if (this.#closed) room.leave(peer); // socket closed while the room was being created

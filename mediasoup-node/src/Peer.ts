@@ -1,6 +1,7 @@
 import type { types } from 'mediasoup';
 
-import { notFound } from './errors.js';
+import { notFound, RequestError } from './errors.js';
+import type { TokenBucket } from './RateLimit.js';
 import type { JoinClaims, Role } from './token.js';
 
 /** How a peer is reached: its signalling connection. */
@@ -25,13 +26,23 @@ export class Peer {
 	/** Muted by a host (`sfu:commands` mute, or in `room:{slug}:muted` at join): audio stays paused until a host unmutes. */
 	hostMuted = false;
 	readonly #channel: PeerChannel;
+	readonly #producerOps: TokenBucket;
 	#closed = false;
 
-	constructor(claims: JoinClaims, channel: PeerChannel) {
+	constructor(claims: JoinClaims, channel: PeerChannel, producerOps: TokenBucket) {
 		this.id = claims.sub;
 		this.name = claims.name;
 		this.role = claims.role;
 		this.#channel = channel;
+		this.#producerOps = producerOps;
+	}
+
+	/**
+	 * Spends one producer operation (produce, pause, resume): each is an `sfu:events` entry the
+	 * caption pipeline acts on, so a client toggling them in a loop is refused (RATE_LIMITED).
+	 */
+	spendProducerOp(): void {
+		if (!this.#producerOps.take()) throw new RequestError('RATE_LIMITED', 'too many producer changes; slow down');
 	}
 
 	get closed(): boolean {

@@ -1,21 +1,21 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 import { WebSocketServer, type WebSocket } from 'ws';
 
 import type { Admission } from './Admission.js';
+import { clientAddress, TrustedProxies } from './ClientAddress.js';
 import { Connection } from './Connection.js';
 import { Logger } from './logger.js';
 import type { RoomRegistry } from './RoomRegistry.js';
 import type { Settings } from './settings.js';
+import { SocketLimits } from './SocketLimits.js';
 
 const log = new Logger('SignallingServer');
 
-/** Largest accepted message; rtpCapabilities of a browser are ~10 KiB. */
-export const MAX_MESSAGE_BYTES = 256 * 1024;
 const PING_INTERVAL_MS = 30_000;
 
-export type ServerStats = { errors: number; connections: number };
+export type ServerStats = { errors: number; connections: number; refused: number; rateLimited: number };
 
 /**
  * HTTP server with the signalling WebSocket on `/ws` (plain ws: run it behind a TLS
@@ -26,12 +26,22 @@ export class SignallingServer {
 	readonly #wss: WebSocketServer;
 	readonly #alive = new WeakMap<WebSocket, boolean>();
 	readonly #ping: NodeJS.Timeout;
-	readonly stats: ServerStats = { errors: 0, connections: 0 };
+	readonly #proxies: TrustedProxies;
+	readonly limits: SocketLimits;
+	readonly stats: ServerStats = { errors: 0, connections: 0, refused: 0, rateLimited: 0 };
 
-	private constructor(httpServer: http.Server, wss: WebSocketServer, ping: NodeJS.Timeout) {
+	private constructor(
+		httpServer: http.Server,
+		wss: WebSocketServer,
+		ping: NodeJS.Timeout,
+		proxies: TrustedProxies,
+		limits: SocketLimits,
+	) {
 		this.#http = httpServer;
 		this.#wss = wss;
 		this.#ping = ping;
+		this.#proxies = proxies;
+		this.limits = limits;
 	}
 
 	static async start(
@@ -55,15 +65,31 @@ export class SignallingServer {
 				res.writeHead(404).end();
 			}
 		});
-		const wss = new WebSocketServer({ server: httpServer, path: settings.wsPath, maxPayload: MAX_MESSAGE_BYTES });
+		const wss = new WebSocketServer({ noServer: true, maxPayload: settings.maxMessageBytes });
 		const ping = setInterval(() => server.#heartbeat(), PING_INTERVAL_MS);
 		ping.unref();
-		const server = new SignallingServer(httpServer, wss, ping);
-		wss.on('connection', (ws) => {
-			server.stats.connections++;
-			server.#alive.set(ws, true);
-			ws.on('pong', () => server.#alive.set(ws, true));
-			new Connection(ws, { registry, settings, admission, stats: server.stats });
+		const proxies = await TrustedProxies.create(settings.trustedProxies);
+		const server = new SignallingServer(httpServer, wss, ping, proxies, new SocketLimits(settings));
+		httpServer.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+			if (new URL(req.url ?? '/', 'http://x').pathname !== settings.wsPath) {
+				refuse(socket, 404, 'not found');
+				return;
+			}
+			const address = clientAddress(req, proxies);
+			const ticket = server.limits.admit(address);
+			if (typeof ticket === 'string') {
+				server.stats.refused++;
+				log.debug('socket refused [address:%s]: %s', address, ticket);
+				refuse(socket, 429, ticket);
+				return;
+			}
+			socket.once('close', ticket.release);
+			wss.handleUpgrade(req, socket, head, (ws) => {
+				server.stats.connections++;
+				server.#alive.set(ws, true);
+				ws.on('pong', () => server.#alive.set(ws, true));
+				new Connection(ws, { registry, settings, admission, stats: server.stats, address, onJoined: ticket.joined });
+			});
 		});
 		await new Promise<void>((resolve, reject) => {
 			httpServer.once('error', reject);
@@ -90,10 +116,18 @@ export class SignallingServer {
 
 	async close(): Promise<void> {
 		clearInterval(this.#ping);
+		this.#proxies.stop();
 		for (const ws of this.#wss.clients) ws.close(1001, 'server shutting down');
 		await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
 		const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
 		this.#http.closeAllConnections();
 		await closed;
 	}
+}
+
+/** Answers an upgrade request with an HTTP error (before any WebSocket exists) and drops it. */
+function refuse(socket: Socket, status: number, reason: string): void {
+	const text = http.STATUS_CODES[status] ?? 'Error';
+	socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`);
+	socket.destroySoon?.();
 }

@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 
+import type { Role } from './token.js';
 import { parseTurnUrls, type TurnSettings } from './turn.js';
 
 /** Join tokens signed with this secret are forgeable by anyone who reads the repo. */
@@ -36,8 +38,10 @@ export type Settings = Readonly<{
 	redisUrl: string;
 	joinTokenSecret: string;
 	workerBin: string | undefined;
-	/** Lets a host peer send RTP over a PlainTransport (bots, ffmpeg, tests). Off by default. */
+	/** Lets a peer send RTP over a PlainTransport (bots, ffmpeg, the load generator). Off by default. */
 	allowPlainIngest: boolean;
+	/** Token roles that may use plain ingest (never `listener`). */
+	plainIngestRoles: ReadonlyArray<Role>;
 	logLevel: 'debug' | 'info' | 'warn' | 'error';
 	/** TURN servers handed to every participant at `join` (with its own credentials); none if unset. */
 	turn: TurnSettings | undefined;
@@ -45,6 +49,25 @@ export type Settings = Readonly<{
 	iceTransportPolicy: 'all' | 'relay';
 	/** Peers in one room when its `room:{slug}` hash sets no `max_participants`. */
 	maxPeersPerRoom: number;
+	/** Signalling sockets: in all, per client address, and not yet joined (in all / per address). */
+	maxSockets: number;
+	maxSocketsPerAddress: number;
+	maxUnjoinedSockets: number;
+	maxUnjoinedPerAddress: number;
+	/** A socket that has not joined this long after it opened is closed (4408). */
+	joinTimeoutMs: number;
+	/** Proxies (IPs, CIDRs, host names) whose X-Forwarded-For names the client; nobody else's is read. */
+	trustedProxies: ReadonlyArray<string>;
+	/** Largest message accepted (a larger one closes the socket, 1009). */
+	maxMessageBytes: number;
+	/** Requests per socket: sustained rate and burst (over it the socket is closed, 1008). */
+	requestsPerS: number;
+	requestBurst: number;
+	/** Requests waiting on one socket before it is closed as a flood (1008). */
+	maxQueuedRequests: number;
+	/** produce / pause / resume / close of producers per peer (each one is an sfu:events entry): rate per minute and burst. */
+	producerOpsPerMin: number;
+	producerOpsBurst: number;
 }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -102,10 +125,23 @@ export function loadSettings(env: Env = process.env): Settings {
 		joinTokenSecret: str(env, 'JOIN_TOKEN_SECRET', DEV_JOIN_TOKEN_SECRET),
 		workerBin: optional(env, 'MEDIASOUP_WORKER_BIN'),
 		allowPlainIngest: bool(env, 'SFU_ALLOW_PLAIN_INGEST'),
+		plainIngestRoles: parseIngestRoles(str(env, 'SFU_PLAIN_INGEST_ROLES', 'host')),
 		logLevel: parseLogLevel(str(env, 'SFU_LOG_LEVEL', 'info')),
 		turn: parseTurn(env),
 		iceTransportPolicy: parsePolicy(str(env, 'SFU_ICE_TRANSPORT_POLICY', 'all')),
 		maxPeersPerRoom: int(env, 'SFU_MAX_PEERS_PER_ROOM', 100, 1, 100_000),
+		maxSockets: int(env, 'SFU_MAX_SOCKETS', 5000, 1, 1_000_000),
+		maxSocketsPerAddress: int(env, 'SFU_MAX_SOCKETS_PER_ADDRESS', 50, 1, 1_000_000),
+		maxUnjoinedSockets: int(env, 'SFU_MAX_UNJOINED_SOCKETS', 500, 1, 1_000_000),
+		maxUnjoinedPerAddress: int(env, 'SFU_MAX_UNJOINED_PER_ADDRESS', 10, 1, 1_000_000),
+		joinTimeoutMs: int(env, 'SFU_JOIN_TIMEOUT_MS', 5000, 100, 600_000),
+		trustedProxies: parseProxies(str(env, 'SFU_TRUSTED_PROXIES', '')),
+		maxMessageBytes: int(env, 'SFU_MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+		requestsPerS: int(env, 'SFU_REQUESTS_PER_S', 50, 1, 100_000),
+		requestBurst: int(env, 'SFU_REQUEST_BURST', 200, 1, 100_000),
+		maxQueuedRequests: int(env, 'SFU_MAX_QUEUED_REQUESTS', 64, 1, 100_000),
+		producerOpsPerMin: int(env, 'SFU_PRODUCER_OPS_PER_MIN', 120, 1, 1_000_000),
+		producerOpsBurst: int(env, 'SFU_PRODUCER_OPS_BURST', 20, 1, 100_000),
 	};
 	if (settings.iceTransportPolicy === 'relay' && settings.turn === undefined) {
 		throw new SettingsError('SFU_ICE_TRANSPORT_POLICY=relay needs TURN servers (TURN_URLS and TURN_SECRET)');
@@ -182,6 +218,33 @@ function parseTurn(env: Env): TurnSettings | undefined {
 	const secret = optional(env, 'TURN_SECRET');
 	if (secret === undefined) throw new SettingsError('TURN_URLS is set but TURN_SECRET (coturn static-auth-secret) is not');
 	return { urls, secret, ttlS: int(env, 'TURN_CREDENTIAL_TTL_S', 86_400, 60, 7 * 86_400) };
+}
+
+function parseIngestRoles(raw: string): Role[] {
+	const roles = raw.split(',').map((r) => r.trim()).filter((r) => r !== '');
+	for (const r of roles) {
+		if (r !== 'host' && r !== 'guest') throw new SettingsError(`SFU_PLAIN_INGEST_ROLES: "${r}" is not host or guest`);
+	}
+	return roles as Role[];
+}
+
+/** Comma-separated IPs, CIDRs (a.b.c.d/n, ipv6/n) and host names. */
+function parseProxies(raw: string): string[] {
+	const entries = raw
+		.split(',')
+		.map((e) => e.trim())
+		.filter((e) => e !== '');
+	for (const e of entries) {
+		const [net, bits, extra] = e.split('/');
+		const family = isIP(net ?? '');
+		const maxBits = family === 6 ? 128 : 32;
+		const okCidr = bits === undefined || (family !== 0 && /^\d+$/.test(bits) && Number(bits) <= maxBits);
+		const okName = family !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(net ?? '');
+		if (extra !== undefined || !okCidr || !okName) {
+			throw new SettingsError(`SFU_TRUSTED_PROXIES: "${e}" is not an IP address, CIDR range or host name`);
+		}
+	}
+	return entries;
 }
 
 function parsePolicy(v: string): Settings['iceTransportPolicy'] {

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 import { badRequest } from './errors.js';
 
 /** Small readers for request `data`: each throws BAD_REQUEST naming the field. */
@@ -40,6 +42,12 @@ export function reqPort(data: Data, field: string): number {
 	if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
 		throw badRequest(`${field} must be a port number`);
 	}
+	return v;
+}
+
+export function reqIp(data: Data, field: string): string {
+	const v = data[field];
+	if (typeof v !== 'string' || isIP(v) === 0) throw badRequest(`${field} must be an IP address`);
 	return v;
 }
 

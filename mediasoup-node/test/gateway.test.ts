@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 
 import { Redis } from 'ioredis';
@@ -13,6 +12,7 @@ import {
 	startSfu,
 	TEST_REDIS_URL,
 	TestClient,
+	udpSender,
 	udpSink,
 } from './helpers.js';
 
@@ -35,7 +35,8 @@ describe('audio to the gateway: PlainTransport RTP + sfu:events in Redis', () =>
 	test('RTP sent by a producer comes out at the gateway with the announced SSRC', async () => {
 		const since = `${Date.now() - 1}-0`;
 		const host = await TestClient.join(sfu, { room: 'r-gw', sub: 'speaker-1', name: 'Speaker One' });
-		const ingest = await host.request('createPlainTransport');
+		const { socket: sender, source } = await udpSender();
+		const ingest = await host.request('createPlainTransport', source);
 		assert.ok(ingest.ok, JSON.stringify(ingest.error));
 		const SSRC_IN = 0x0badcafe;
 		const produced = await host.request('produce', {
@@ -60,8 +61,6 @@ describe('audio to the gateway: PlainTransport RTP + sfu:events in Redis', () =>
 		const pt = Number(open['pt']);
 		assert.ok(ssrc > 0 && pt >= 96 && pt <= 127, JSON.stringify(open));
 
-		const sender = dgram.createSocket('udp4');
-		await new Promise<void>((r) => sender.bind(0, '127.0.0.1', () => r()));
 		const SENT = 100;
 		for (let i = 0; i < SENT; i++) {
 			sender.send(rtpPacket(SSRC_IN, 1000 + i, 960 * i), ingest.data.port, ingest.data.ip);
@@ -114,7 +113,8 @@ describe('the gateway named by host name (a deployment: GATEWAY_RTP_HOST=gateway
 		});
 		try {
 			const host = await TestClient.join(sfu, { room: 'r-gw-name', sub: 'speaker-2' });
-			const ingest = await host.request('createPlainTransport');
+			const { socket: sender, source } = await udpSender();
+			const ingest = await host.request('createPlainTransport', source);
 			assert.ok(ingest.ok, JSON.stringify(ingest.error));
 			const SSRC_IN = 0x0badbeef;
 			const produced = await host.request('produce', {
@@ -123,8 +123,6 @@ describe('the gateway named by host name (a deployment: GATEWAY_RTP_HOST=gateway
 				rtpParameters: opusRtpParameters(SSRC_IN),
 			});
 			assert.ok(produced.ok, JSON.stringify(produced.error));
-			const sender = dgram.createSocket('udp4');
-			await new Promise<void>((r) => sender.bind(0, '127.0.0.1', () => r()));
 			for (let i = 0; i < 20; i++) {
 				sender.send(rtpPacket(SSRC_IN, 1000 + i, 960 * i), ingest.data.port, ingest.data.ip);
 				await new Promise((r) => setTimeout(r, 2));

@@ -152,6 +152,13 @@ export async function udpSink(): Promise<{ socket: dgram.Socket; port: number; p
 	return { socket, port: (socket.address() as AddressInfo).port, packets };
 }
 
+/** A UDP socket on 127.0.0.1 to send plain RTP from, and the `createPlainTransport` data naming it. */
+export async function udpSender(): Promise<{ socket: dgram.Socket; source: { ip: string; port: number } }> {
+	const socket = dgram.createSocket('udp4');
+	await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+	return { socket, source: { ip: '127.0.0.1', port: (socket.address() as AddressInfo).port } };
+}
+
 /** Reads sfu:events entries added after `sinceId`, as field objects. */
 export async function readEvents(redis: Redis, sinceId: string): Promise<Array<Record<string, string>>> {
 	const entries = await redis.xrange('sfu:events', `(${sinceId}`, '+');

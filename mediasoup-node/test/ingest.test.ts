@@ -7,7 +7,7 @@ import { GatewayForwarder } from '../src/GatewayForwarder.js';
 import { loadSettings, SettingsError } from '../src/settings.js';
 import type { Sfu } from '../src/Sfu.js';
 import type { ProducerEventType, ProducerStream } from '../src/SfuEvents.js';
-import { eventually, opusRtpParameters, rtpPacket, startSfu, TestClient, udpSink } from './helpers.js';
+import { eventually, opusRtpParameters, rtpPacket, startSfu, TestClient, udpSink, udpSender } from './helpers.js';
 
 /** Records events instead of writing to Redis (the Redis path has its own test in gateway.test.ts). */
 class RecordingSink {
@@ -38,7 +38,8 @@ async function sinkOn(address: string, port = 0): Promise<Sink> {
 /** A speaker producing plain RTP into `room`; `send(n)` sends n more 20 ms packets. */
 async function speaker(sfu: Sfu, room: string, sub: string) {
 	const client = await TestClient.join(sfu, { room, sub, name: sub });
-	const ingest = await client.request('createPlainTransport');
+	const { socket: sender, source } = await udpSender();
+	const ingest = await client.request('createPlainTransport', source);
 	assert.ok(ingest.ok, JSON.stringify(ingest.error));
 	const ssrcIn = 0x5eed0000 + sub.length;
 	const produced = await client.request('produce', {
@@ -47,8 +48,6 @@ async function speaker(sfu: Sfu, room: string, sub: string) {
 		rtpParameters: opusRtpParameters(ssrcIn),
 	});
 	assert.ok(produced.ok, JSON.stringify(produced.error));
-	const sender = dgram.createSocket('udp4');
-	await new Promise<void>((r) => sender.bind(0, '127.0.0.1', () => r()));
 	let seq = 0;
 	return {
 		client,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 
 import type { Sfu } from '../src/Sfu.js';
-import { eventually, opusRtpParameters, rtpPacket, startSfu, TestClient, udpSink } from './helpers.js';
+import { eventually, opusRtpParameters, rtpPacket, startSfu, TestClient, udpSink, udpSender } from './helpers.js';
 
 const noEvents = { publish(): void {}, async close(): Promise<void> {} };
 
@@ -74,7 +73,8 @@ describe('per-worker metrics: CPU seconds and live transports/producers/consumer
 		assert.ok(webrtc.ok, JSON.stringify(webrtc.error));
 		assert.deepEqual(live(await scrape(sfu), index), [2, 0, 0]);
 
-		const ingest = await host.request('createPlainTransport');
+		const { socket: sender, source } = await udpSender();
+		const ingest = await host.request('createPlainTransport', source);
 		assert.ok(ingest.ok, JSON.stringify(ingest.error));
 		const SSRC = 0x51a7e;
 		const produced = await host.request('produce', {
@@ -92,8 +92,6 @@ describe('per-worker metrics: CPU seconds and live transports/producers/consumer
 		assert.deepEqual(live(s1, other), [0, 0, 0], 'the other worker holds nothing');
 
 		// Work for the worker: 2000 RTP packets in and out again to the gateway.
-		const sender = dgram.createSocket('udp4');
-		await new Promise<void>((r) => sender.bind(0, '127.0.0.1', () => r()));
 		for (let i = 0; i < 2000; i++) {
 			sender.send(rtpPacket(SSRC, i, 960 * i), ingest.data.port, ingest.data.ip);
 			if (i % 50 === 0) await new Promise((r) => setImmediate(r));

@@ -180,6 +180,12 @@ def test_two_people_meet_with_translated_captions(world: BrowserWorld, tmp_path:
             # Bob is in the room first (Spanish captions, listen only), so he reads Alice from her first word.
             bob.goto(room_link)
             assert world.room in bob.get_by_test_id("lobby-room").inner_text()
+            # The lobby offers what the engines deliver from English; Vietnamese is shown, disabled, with why.
+            vi = bob.locator("[data-testid=lobby-lang] option[value=vi]")
+            assert vi.is_disabled() and "en->vi" in (vi.get_attribute("title") or ""), vi.get_attribute(
+                "title"
+            )
+            assert bob.locator("[data-testid=lobby-lang] option[value=es]").is_enabled()
             join_listening(bob, "Bob", "es")
             assert bob.url.endswith(f"/rooms/{world.room}")
 
@@ -395,30 +401,31 @@ def test_two_people_meet_with_translated_captions(world: BrowserWorld, tmp_path:
                     assert r["source"] == earlier[r["id"]]["text"] and r["text"] != r["source"], r
             assert len({r["id"] for r in finals(bob)}) == len(finals(bob))
 
-            # Carol joins late and switches to a language no engine has: the earlier lines are
-            # translated (as the original, flagged) for the room, but those said before she joined
-            # never appear on her page, neither as lines nor in her transcript.
+            # Carol joins late; the meeting menu offers no language an engine cannot deliver. She
+            # switches to Galician: the earlier lines are translated for the room, but those said
+            # before she joined never appear on her page, neither as lines nor in her transcript.
             carol = bob_browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             carol.goto(room_link)
             join_listening(carol, "Carol", "source")
+            assert carol.locator("[data-testid=lang] option[value=vi]").is_disabled()
             before_carol = set(source_finals(redis_url, world.room))
-            carol.get_by_test_id("lang").select_option("vi")
+            carol.get_by_test_id("lang").select_option("gl")
 
-            def vi_of_earlier() -> bool:
+            def gl_of_earlier() -> bool:
                 r = redis.Redis.from_url(redis_url)
-                vi = {
+                gl = {
                     c.id
                     for _, f in r.xrange(keys.captions_stream(world.room))
-                    if (c := Caption.from_fields(f)).type is CaptionType.FINAL and c.lang == "vi"
+                    if (c := Caption.from_fields(f)).type is CaptionType.FINAL and c.lang == "gl"
                 }
-                return before_carol <= vi
+                return before_carol <= gl
 
-            wait_until("the earlier lines translated into vi", vi_of_earlier, 30, carol)
+            wait_until("the earlier lines translated into gl", gl_of_earlier, 30, carol)
             # A final published after those translations reaches her after them (one stream, in order).
-            after_vi = set(source_finals(redis_url, world.room))
+            after_gl = set(source_finals(redis_url, world.room))
             wait_until(
-                "a final on C's page published after the vi translations",
-                lambda: [r for r in finals(carol) if r["id"] not in after_vi],
+                "a final on C's page published after the gl translations",
+                lambda: [r for r in finals(carol) if r["id"] not in after_gl],
                 60,
                 carol,
             )

@@ -227,6 +227,8 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     plain = range(int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"]) + 1)
     assert not webrtc & set(plain), "the plain RTP range must not overlap the WebRTC ports"
     assert env["INGEST_RTP_TARGETS"] == "ingest:5004"
+    # Signalling comes through Caddy: its X-Forwarded-For names the client (per-address limits).
+    assert env["SFU_TRUSTED_PROXIES"] == "tasks.caddy" and "caddy" in stack["services"]
     ingest = stack["services"]["ingest"]
     # Two replicas, each its own address (dnsrr): the SFU sends every producer to both.
     assert ingest["deploy"]["endpoint_mode"] == "dnsrr" and int(ingest["deploy"]["replicas"]) >= 2
@@ -281,3 +283,31 @@ def test_secrets_env_shim(tmp_path: Path) -> None:
     assert got["PARLEY_JOIN_TOKEN_SECRET"] == "s3cret-join-token"
     assert got["PARLEY_DATABASE_URL"] == "postgresql+asyncpg://parley:p%40ss%2Fword@postgres:5432/parley"
     assert not any(k.endswith("_FILE") for k in got) and "PARLEY_DATABASE_PASSWORD" not in got
+
+
+def test_the_gateway_image_serves_the_meeting_ui() -> None:
+    """The deployed gateway serves frontend/ built into its image (else: the old caption viewer)."""
+    text = (IMAGES / "gateway" / "Dockerfile").read_text()
+    ui_dir = re.search(r"PARLEY_GATEWAY_FRONTEND_DIR=(\S+)", text)
+    assert ui_dir, "the image does not tell the gateway where the UI is"
+    stage = re.search(r"^FROM \S+ AS (\w+)\n(?:(?!^FROM ).*\n)*?RUN npm run[^\n]*build", text, re.M)
+    assert stage, "no stage builds frontend/ (npm run build)"
+    copies = re.findall(rf"^COPY --from={stage.group(1)} (\S+) (\S+)$", text, re.M)
+    assert any(src.endswith("/dist") and dst.rstrip("/") == ui_dir.group(1) for src, dst in copies), copies
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not {"frontend", "frontend/", "frontend/src"} & set(ignored), "the build context lacks frontend/"
+
+
+def test_the_page_reaches_the_sfu_through_the_tls_entry(stack: dict[str, Any]) -> None:
+    """The page's SFU address: the gateway's PARLEY_GATEWAY_SFU_URL, else the page's own origin +
+    /ws (frontend/src/api.ts); either must be a path the Caddyfile sends to the SFU on 443."""
+    env = stack["services"]["gateway"]["environment"]
+    url = env.get("PARLEY_GATEWAY_SFU_URL")
+    if url:
+        assert re.fullmatch(r"wss://[^/:]+/ws", url), url
+    else:
+        api = (ROOT / "frontend" / "src" / "api.ts").read_text()
+        assert "${location.host}/ws`" in api, "the page's default SFU address is not its own origin's /ws"
+    caddyfile = (ROOT / "stack" / "config" / "Caddyfile").read_text()
+    assert re.search(r"handle /ws \{\s*reverse_proxy sfu:", caddyfile), "Caddy does not send /ws to the SFU"
+    assert {p["published"] for p in stack["services"]["caddy"]["ports"]} >= {443}

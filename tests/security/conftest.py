@@ -6,13 +6,17 @@ other settings."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from attack_kit import Deployment
+from parley_common import keys
 from parley_common.procs import LocalStack
+from parley_common.routes import EngineReport
+from parley_translate.engines.apertium import ApertiumEngine
 from security_helpers import ADMIN_PASSWORD, DATABASE_URL, REDIS_URL, GatewayFactory, prepare_database
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs" / "security"
@@ -66,8 +70,14 @@ def _default_gateway(gateway_with: GatewayFactory) -> Deployment:
 
 @pytest.fixture
 def flushed_redis() -> None:
-    """No rate-limit counts or room state left over from another test."""
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    """No rate-limit counts or room state left over from another test; the apertium engine's pairs
+    reported as a translate replica reports them (rooms offer only what an engine delivers)."""
+    r = redis.Redis.from_url(REDIS_URL)
+    r.flushdb()
+    report = EngineReport(
+        replica="security", service="translate", at=time.time(), engines=[ApertiumEngine().info()]
+    )
+    r.hset(keys.LANG_ENGINES, "translate/security", report.model_dump_json())
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -144,8 +145,8 @@ class RedisHostActions:
         self._command("close", room, "")
 
     async def remove(self, room: str, peer: str) -> None:
-        self._command("remove", room, peer)
         self.r.sadd(f"room:{room}:removed", peer)
+        self._command("remove", room, peer)
 
     async def mute(self, room: str, peer: str) -> None:
         self.r.sadd(f"room:{room}:muted", peer)
@@ -192,14 +193,13 @@ SECRET = "security-test-secret-0123456789-abcdef"
 
 
 def sfu_env(ws_port: int, redis_url: str, **overrides: str) -> dict[str, str]:
-    rtc = free_port()  # a free UDP/TCP port for the WebRTC server (one worker)
     return {
         **os.environ,
         "PARLEY_ENV": "development",
         "SFU_WS_HOST": "127.0.0.1",
         "SFU_WS_PORT": str(ws_port),
         "SFU_LISTEN_IP": "127.0.0.1",
-        "SFU_WEBRTC_PORT": str(rtc),
+        "SFU_WEBRTC_PORT": "0",  # the WebRTC server on a free port of the plain range
         "SFU_RTC_MIN_PORT": "44000",
         "SFU_RTC_MAX_PORT": "44999",
         "SFU_NUM_WORKERS": "1",
@@ -478,3 +478,185 @@ async def idle_transports_linger(target: SfuTarget, wait_s: float = 30.0) -> Att
         )
     finally:
         await sig.close()
+
+
+async def open_socket(target: SfuTarget, **options: Any) -> Signalling | int:
+    """A signalling socket, or the HTTP status it was refused with (e.g. 429)."""
+    try:
+        return await connect(target, **options)
+    except websockets.InvalidStatus as err:
+        return int(err.response.status_code)
+
+
+async def unjoined_socket_flood(target: SfuTarget, sockets: int = 60, wait_s: float = 15.0) -> AttackResult:
+    """Open many sockets and never join (no token needed for that): each holds server memory.
+    Past the per-address cap they must be refused (429), and the open ones closed (4408) once the
+    join timeout passes."""
+    name = "unjoined_socket_flood"
+    opened: list[Signalling] = []
+    refused = 0
+    try:
+        for _ in range(sockets):
+            got = await open_socket(target)
+            if isinstance(got, int):
+                refused += 1
+            else:
+                opened.append(got)
+        codes = await asyncio.gather(*(close_code(s, wait_s) for s in opened))
+        timed_out = sum(1 for c in codes if c == 4408)
+        ok = refused > 0 and timed_out == len(opened)
+        return AttackResult(
+            name, ok, f"{len(opened)} accepted ({timed_out} closed with 4408), {refused} refused"
+        )
+    finally:
+        await close_all(opened)
+
+
+async def sockets_from_one_address(target: SfuTarget, sockets: int = 80, spoof: bool = False) -> AttackResult:
+    """One address opens many joined sockets (each a fresh participant, as a forwarded invite
+    allows): past the per-address cap the SFU must refuse them (429). With `spoof`, each socket
+    claims another client address in `X-Forwarded-For`, which a direct client must not get believed."""
+    name = "spoofed_forwarded_for" if spoof else "sockets_from_one_address"
+    room = target.room("crowd")
+    opened: list[Signalling] = []
+    refused = 0
+    try:
+        for i in range(sockets):
+            headers = {"X-Forwarded-For": f"198.51.{i // 250}.{i % 250 + 1}"} if spoof else {}
+            got = await open_socket(target, additional_headers=headers)
+            if isinstance(got, int):
+                refused += 1
+                continue
+            opened.append(got)
+            await got.request(
+                "join", {"room": room, "token": await target.token(room, f"sock-{i}", "listener")}
+            )
+        return AttackResult(name, refused > 0, f"{len(opened)} accepted, {refused} refused")
+    finally:
+        await close_all(opened)
+
+
+async def request_flood(target: SfuTarget, seconds: float = 5.0) -> AttackResult:
+    """A joined guest sends cheap requests as fast as the SFU answers them (one at a time, so the
+    queue cap never trips): the SFU must close the socket (1008) rather than serve it all."""
+    name = "request_flood"
+    sig = await joined(target, target.room("flood"), "flooder")
+    answered = 0
+    try:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            if await refusal(sig.request("getRouterRtpCapabilities", timeout=5)) == "CLOSED":
+                break
+            answered += 1
+        code = await close_code(sig, 2)
+        return AttackResult(
+            name, code == 1008, f"{answered} requests answered in {seconds:.0f} s; socket closed with {code}"
+        )
+    finally:
+        await sig.close()
+
+
+async def oversized_message(target: SfuTarget, kib: int = 100) -> AttackResult:
+    """A joined guest sends a `kib` KiB message (oversized rtpCapabilities): the SFU must close the
+    socket (1009) before parsing it."""
+    name = "oversized_message"
+    sig = await joined(target, target.room("big"), "bigmouth")
+    try:
+        caps = {"codecs": [{"mimeType": "audio/opus", "pad": "x" * 1024} for _ in range(kib)]}
+        code = await refusal(sig.request("setRtpCapabilities", {"rtpCapabilities": caps}, timeout=5))
+        closed = await close_code(sig, 5)
+        return AttackResult(
+            name, closed == 1009, f"request answered {code or 'ok'}; socket closed with {closed}"
+        )
+    finally:
+        await sig.close()
+
+
+async def producer_toggle_flood(target: SfuTarget, toggles: int = 200) -> AttackResult:
+    """A guest pauses and resumes its audio in a loop: every toggle is an `sfu:events` entry the
+    caption pipeline handles (and the stream is capped, so a flood pushes out other rooms' entries).
+    Past a burst the SFU must answer RATE_LIMITED."""
+    name = "producer_toggle_flood"
+    sig = await joined(target, target.room("toggle"), "toggler")
+    try:
+        producer = (await produce_audio(sig))["producerId"]
+        done = limited = 0
+        for i in range(toggles):
+            method = "pauseProducer" if i % 2 == 0 else "resumeProducer"
+            code = await refusal(sig.request(method, {"producerId": producer}))
+            if code == "RATE_LIMITED":
+                limited += 1
+            elif code is None:
+                done += 1
+            else:
+                break
+        return AttackResult(name, limited > 0, f"{done} toggles done, {limited} refused as RATE_LIMITED")
+    finally:
+        await sig.close()
+
+
+def rtp_packet(ssrc: int, seq: int) -> bytes:
+    """A 20 ms RTP packet (payload type 111, Opus in the SFU's codecs) with a dummy payload."""
+    return (
+        bytes([0x80, 111])
+        + seq.to_bytes(2, "big")
+        + (960 * seq).to_bytes(4, "big")
+        + ssrc.to_bytes(4, "big")
+        + b"\xab" * 40
+    )
+
+
+def udp_socket(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    return sock
+
+
+async def plain_ingest_as_guest(target: SfuTarget) -> AttackResult:
+    """A guest asks for a plain RTP ingest (meant for the operator's bots and load tools): it
+    would let the guest inject audio without WebRTC."""
+    name = "plain_ingest_as_guest"
+    sig = await joined(target, target.room("ingest"), "mallory")
+    sock = udp_socket()
+    try:
+        ip, port = sock.getsockname()
+        code = await refusal(sig.request("createPlainTransport", {"ip": ip, "port": port}))
+        return AttackResult(name, code == "FORBIDDEN", f"createPlainTransport answered {code or 'ok'}")
+    finally:
+        sock.close()
+        await sig.close()
+
+
+async def hijack_plain_ingest(
+    target: SfuTarget, forwarded: Callable[[], int], packets: int = 50
+) -> AttackResult:
+    """A bot (host token) opens a plain ingest; an attacker who can reach the port sends one RTP
+    packet first. With comedia the transport locked onto the first sender: the bot's audio was
+    dropped from then on. `forwarded()` counts the RTP packets the SFU sent on to the ingest."""
+    name = "hijack_plain_ingest"
+    bot = await joined(target, target.room("hijack"), "bot", "host")
+    sender, attacker = udp_socket(), udp_socket()
+    try:
+        ip, port = sender.getsockname()
+        ingest = await bot.request("createPlainTransport", {"ip": ip, "port": port})
+        params = {"transportId": ingest["id"], "kind": "audio", "rtpParameters": opus_rtp_parameters(0xB07)}
+        await bot.request("produce", params)
+        dest = (ingest["ip"], ingest["port"])
+        for seq in range(5):
+            attacker.sendto(rtp_packet(0xBAD, seq), dest)
+        await asyncio.sleep(0.2)
+        before = forwarded()
+        for seq in range(packets):
+            sender.sendto(rtp_packet(0xB07, seq), dest)
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.5)
+        got = forwarded() - before
+        ok = got >= packets * 0.9 and before == 0
+        return AttackResult(
+            name, ok, f"the attacker's packets forwarded: {before}; the bot's: {got}/{packets}"
+        )
+    finally:
+        sender.close()
+        attacker.close()
+        await bot.close()

@@ -67,3 +67,18 @@ def test_a_dead_or_stuck_pipeline_is_replaced(monkeypatch: pytest.MonkeyPatch) -
         assert pipe.proc.pid != stuck
     finally:
         engine.close()
+
+
+def test_reports_the_pairs_of_the_installed_modes() -> None:
+    """What a translate replica advertises (parley_common.routes): a pair per installed mode, in
+    Whisper codes, both spellings of apertium's names (eng-spa, en-gl), and no variant modes."""
+    engine = ApertiumEngine()
+    info = engine.info()
+    assert info.name == "apertium" and info.kind == "text" and {"en-es", "es-en"} <= set(info.pairs)
+    modes = {m for m in engine.modes if "_" not in m}
+    # Each plain mode gives its pair(s); eng-cat_valencia and the like give none.
+    assert {engine._mode(*pair.split("-")) for pair in info.pairs} == modes
+    for pair in info.pairs:
+        source, target = pair.split("-")
+        assert engine.supports(source, target) and info.serves(source, target)
+    assert not info.serves("en", "vi") and not info.serves("en", "en")

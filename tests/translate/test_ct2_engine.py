@@ -67,6 +67,13 @@ def test_supports(engine: CTranslate2Engine) -> None:
         engine.translate(["Hello"], "en", "xx")
 
 
+def test_reports_every_language_its_vocabulary_has(engine: CTranslate2Engine, nllb_dir: Path) -> None:
+    info = engine.info()
+    assert info.name == "ct2-nllb" and info.kind == "text" and info.model == str(nllb_dir)
+    assert set(info.languages) == set(NLLB)  # the tiny model's vocabulary has all 202 FLORES codes
+    assert info.serves("vi", "en") and info.serves("en", "vi") and not info.serves("en", "xx")
+
+
 def test_source_side_is_lang_code_pieces_eos(engine: CTranslate2Engine) -> None:
     text = EN[2]
     pieces = engine.tokenizer.tokenize(text)

@@ -54,3 +54,61 @@ def test_the_check_sees_a_cross_service_import(tmp_path: Path, monkeypatch: pyte
         "common/parley_common/procs.py imports parley_stt.worker",
         "stt/parley_stt/worker.py imports parley_gateway.auth",
     ]
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for package_dir in SERVICES.glob("*/parley_*"):
+        for path in package_dir.rglob("*.py"):
+            parts = path.relative_to(package_dir.parent).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _module_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the modules of services/ it imports (`from pkg import mod` is an edge to pkg.mod)."""
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(known(a.name) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets.update(known(f"{node.module}.{a.name}") for a in node.names)
+        graph[module] = {t for t in targets if t and t != module}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle through each module that is on one (depth-first search)."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    assert _cycles(_module_graph(_modules())) == []
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    graph = {"a.service": {"a.backfill", "a.metrics"}, "a.backfill": {"a.service"}, "a.metrics": set()}
+    assert _cycles(graph) == [["a.backfill", "a.service", "a.backfill"]]

@@ -13,6 +13,7 @@ export const produce: Handler = async ({ room, peer, settings }, data) => {
 	if (peer.producers.size >= settings.maxProducersPerPeer) {
 		throw invalidState(`at most ${settings.maxProducersPerPeer} producers per peer`);
 	}
+	peer.spendProducerOp();
 	const kind = reqOneOf(data, 'kind', ['audio', 'video'] as const);
 	const rtpParameters = reqObject<types.RtpParameters>(data, 'rtpParameters');
 	if (!Array.isArray(rtpParameters.codecs)) throw badRequest('rtpParameters.codecs must be an array');
@@ -41,7 +42,9 @@ export const closeProducer: Handler = async ({ peer }, data) => {
 };
 
 export const pauseProducer: Handler = async ({ peer }, data) => {
-	await peer.producer(data['producerId']).pause();
+	const producer = peer.producer(data['producerId']);
+	peer.spendProducerOp();
+	await producer.pause();
 	return {};
 };
 
@@ -49,6 +52,7 @@ export const pauseProducer: Handler = async ({ peer }, data) => {
 export const resumeProducer: Handler = async ({ peer }, data) => {
 	const producer = peer.producer(data['producerId']);
 	if (producer.kind === 'audio' && peer.hostMuted) throw forbidden('muted by the host');
+	peer.spendProducerOp();
 	await producer.resume();
 	return {};
 };

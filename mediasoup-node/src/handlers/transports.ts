@@ -4,7 +4,7 @@ import { forbidden, invalidState } from '../errors.js';
 import { Logger } from '../logger.js';
 import type { Peer } from '../Peer.js';
 import type { Settings } from '../settings.js';
-import { reqObject, reqOneOf } from '../validate.js';
+import { reqIp, reqObject, reqOneOf, reqPort } from '../validate.js';
 import type { Handler } from './types.js';
 
 const log = new Logger('transports');
@@ -93,20 +93,30 @@ export const restartIce: Handler = async ({ peer }, data) => {
 };
 
 /**
- * RTP ingest over a PlainTransport (comedia: the SFU learns the sender's address from
- * its first packet), for bots and tools that speak plain RTP. Off unless
- * SFU_ALLOW_PLAIN_INGEST is set; never for listeners.
+ * RTP ingest over a PlainTransport, for bots and tools that speak plain RTP: off unless
+ * SFU_ALLOW_PLAIN_INGEST is set, and only for the roles in SFU_PLAIN_INGEST_ROLES (host).
+ * The sender names the address it sends from (`ip`, `port`): the transport takes RTP from
+ * there only (no comedia, which would lock onto whoever sends the first packet).
  */
-export const createPlainTransport: Handler = async ({ room, peer, settings }) => {
+export const createPlainTransport: Handler = async ({ room, peer, settings }, data) => {
 	if (!settings.allowPlainIngest) throw forbidden('plain RTP ingest is disabled on this SFU');
-	if (!peer.canProduce) throw forbidden('listeners may not send media');
+	if (!settings.plainIngestRoles.includes(peer.role)) {
+		throw forbidden(`plain RTP ingest is for ${settings.plainIngestRoles.join(', ')} tokens only`);
+	}
+	const source = { ip: reqIp(data, 'ip'), port: reqPort(data, 'port') };
 	checkTransportLimit(peer, settings);
 	const transport = await room.router.createPlainTransport({
 		listenInfo: listenInfo(settings, 'udp'),
 		rtcpMux: true,
-		comedia: true,
+		comedia: false,
 		appData: { peerId: peer.id, direction: 'ingest' satisfies TransportDirection },
 	});
+	try {
+		await transport.connect(source);
+	} catch (error) {
+		transport.close();
+		throw error;
+	}
 	if (peer.closed) {
 		transport.close();
 		throw invalidState('peer left');

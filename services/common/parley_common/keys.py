@@ -10,6 +10,7 @@ TRANSLATE_JOBS_PARTIAL = "translate:jobs:partial"
 TRANSLATE_JOBS_BACKFILL = "translate:jobs:backfill"  # earlier finals a listener wants in a new language
 PERSIST_CAPTIONS = "persist:captions"  # every final and final translation, for the transcript store
 DEAD_LETTERS = "deadletter"
+LANG_ENGINES = "lang:engines"  # hash "service/replica" -> JSON of the engines it has loaded (routes.py)
 STT_GROUP = "stt"
 TRANSLATE_GROUP = "translate"
 

@@ -8,33 +8,22 @@ Redis holds (checkpoints, pending jobs); only an outage longer than `outage_s` e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from parley_common.retry import REDIS_DOWN, Backoff, retrying
 
 log = logging.getLogger("parley.outage")
 
-# BusyLoadingError ("Redis is loading the dataset") is a ConnectionError in redis-py.
-REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ConnectionError)
+__all__ = ["REDIS_DOWN", "ride_out", "wait_for_redis"]
 
 
-async def wait_for_redis(r: aioredis.Redis, outage_s: float, since: float) -> None:
-    """Ping with backoff (0.1 s doubling to 1 s) until Redis answers; raise after `outage_s` from `since`."""
-    delay = 0.1
-    while True:
-        try:
-            await r.ping()
-            return
-        except REDIS_DOWN:
-            if time.monotonic() - since > outage_s:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+async def wait_for_redis(r: aioredis.Redis, outage_s: float) -> None:
+    """Ping with backoff (0.1 s doubling to 1 s) until Redis answers; raise after `outage_s`."""
+    await retrying(r.ping, "Redis ping", backoff=Backoff(0.1, 1.0), give_up_after_s=outage_s, logger=log)
 
 
 async def ride_out(
@@ -54,7 +43,7 @@ async def ride_out(
         except REDIS_DOWN as exc:
             since = time.monotonic()
             log.warning("%s lost Redis, waiting up to %.0f s for it: %s", name, outage_s, exc)
-            await wait_for_redis(r, outage_s, since)
+            await wait_for_redis(r, outage_s)
             if on_outage is not None:
                 await on_outage()
             log.info("%s: Redis is back after %.2f s, resuming", name, time.monotonic() - since)

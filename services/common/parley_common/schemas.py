@@ -153,6 +153,13 @@ class Caption(Message):
     end: float
     words: list[Word] = Field(default_factory=list)
     error: str = ""  # e.g. no translation engine for the pair: text is then the original
+    # Set on the original sent to listeners of `for_lang` because no engine translates source_lang
+    # into it (`error` says so): `lang` is still the language the text is in, never for_lang.
+    for_lang: str = ""
+    via: str = ""  # the engine that made this translation (apertium, ct2-nllb, whisper-translate)
+    # Why the decoder's own evidence does not support this text (low log-probability, ...):
+    # listeners see it marked as uncertain. Empty: a plain caption.
+    uncertain: str = ""
     timing: Timing = Field(default_factory=Timing)
 
     @classmethod
@@ -172,3 +179,13 @@ class Caption(Message):
     @property
     def is_translation(self) -> bool:
         return self.lang != self.source_lang
+
+    @property
+    def is_source(self) -> bool:
+        """The STT's own caption: in the spoken language, not a copy made for another language's listeners."""
+        return not self.is_translation and not self.for_lang
+
+    @property
+    def listener_lang(self) -> str:
+        """The caption language of the listeners this event is for."""
+        return self.for_lang or self.lang

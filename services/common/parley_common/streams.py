@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -168,17 +168,21 @@ async def dead_letter(
     await xadd_bounded(r, keys.DEAD_LETTERS, record, maxlen=10_000)
 
 
+T = TypeVar("T", bound="tuple[bytes, Any]")
+
+
 def newest_per_key(
-    entries: Sequence[Entry], key_of: Callable[[Entry], Hashable | None]
-) -> tuple[list[Entry], list[bytes]]:
+    entries: Sequence[T], key_of: Callable[[T], Hashable | None]
+) -> tuple[list[T], list[bytes]]:
     """Keep only the newest entry of each key (entries come oldest first, as XREADGROUP gives them).
 
     Returns (kept, superseded ids): partials of one caption supersede each other, so only the
     newest is worth the work and the older ones are acknowledged unprocessed. An entry whose key
-    is None (it does not parse) is kept, so its handler can dead-letter it.
+    is None (it does not parse) is kept, so its handler can dead-letter it. Entries are raw stream
+    entries or (id, parsed message) pairs.
     """
-    newest: dict[Hashable, Entry] = {}
-    kept_unkeyed: list[Entry] = []
+    newest: dict[Hashable, T] = {}
+    kept_unkeyed: list[T] = []
     superseded: list[bytes] = []
     for entry in entries:
         key = key_of(entry)
@@ -188,11 +192,12 @@ def newest_per_key(
         if key in newest:
             superseded.append(newest[key][0])
         newest[key] = entry
-    kept = sorted([*kept_unkeyed, *newest.values()], key=lambda e: _id_order(e[0]))
+    kept = sorted([*kept_unkeyed, *newest.values()], key=lambda e: id_order(e[0]))
     return kept, superseded
 
 
-def _id_order(entry_id: bytes | str) -> tuple[int, int]:
+def id_order(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream id as a sortable (milliseconds, sequence) pair: ids compare as numbers, not text."""
     ms, _, seq = _decode(entry_id).partition("-")
     return int(ms), int(seq or 0)
 

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from parley_gateway import api, captions_ws, commands
+from parley_gateway import api, captions_ws, commands, page_config
 from parley_gateway.api.accounts import ensure_admin
 from parley_gateway.db.engine import Database
 from parley_gateway.fanout import Fanout
@@ -25,17 +25,6 @@ from parley_gateway.sockets import SocketRegistry
 
 STATIC = Path(__file__).parent / "static"
 FRONTEND_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
-# Names the page shows for the caption languages on offer (PARLEY_GATEWAY_CAPTION_LANGUAGES).
-LANGUAGE_NAMES = {
-    "en": "English",
-    "es": "Spanish",
-    "ca": "Catalan",
-    "gl": "Galician",
-    "vi": "Vietnamese",
-    "pt": "Portuguese",
-    "fr": "French",
-    "de": "German",
-}
 log = logging.getLogger("parley.gateway")
 
 
@@ -85,6 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(captions_ws.router)
     app.include_router(api.router)
+    app.include_router(page_config.router)
     api.install_error_handlers(app)
 
     @app.get("/healthz")
@@ -103,13 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 def _mount_frontend(app: FastAPI, dist: Path) -> None:
     """The browser UI (frontend/, `make frontend-build`) at / and its deep links; without a build, the
     tiny caption viewer at /."""
-    settings: GatewaySettings = app.state.settings
     page = dist / "index.html"
-
-    @app.get("/api/config", include_in_schema=False)
-    async def page_config() -> dict[str, object]:
-        languages = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in settings.caption_languages]
-        return {"sfu_url": settings.sfu_url, "languages": languages}
 
     if not page.is_file():
         log.info("no frontend build at %s: serving the static caption viewer", dist)

@@ -31,7 +31,7 @@ from parley_gateway.auth.ws import admit
 from parley_gateway.caption_events import SendTimeout, send_caption, send_json
 from parley_gateway.clientaddr import client_address
 from parley_gateway.fanout import SOURCE, Fanout, Listener, parse_id
-from parley_gateway.listener_messages import not_offered, receive, valid_lang
+from parley_gateway.listener_messages import receive, valid_lang
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.sockets import Entry, SocketRegistry
 
@@ -63,9 +63,9 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
     if admission.refused:
         await _refuse(ws, admission.refused)
         return
-    offer = await languages.offered(fanout.r, room, settings.caption_languages)
+    offer = await languages.room_offer(fanout.r, room, settings)
     if not languages.allowed(lang, offer):
-        await _refuse(ws, not_offered(lang, offer))
+        await _refuse(ws, languages.refusal(lang, offer))
         return
     try:
         last = parse_id(since) if since else None
@@ -78,7 +78,7 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         return
     listener = await fanout.subscribe(room, lang)
     try:
-        await send_json(ws, {"type": "hello", "room": room, "lang": lang, "languages": offer})
+        await send_json(ws, {"type": "hello", "room": room, "lang": lang, "languages": offer.languages})
         await _serve(ws, listener, entry, last, since, admission.expires_at())
     except (WebSocketDisconnect, SendTimeout):
         pass

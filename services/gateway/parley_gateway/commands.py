@@ -5,10 +5,11 @@ at connect (auth/ws.py), so nothing is missed in between."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from functools import partial
 
 import redis.asyncio as aioredis
+from parley_common.retry import Backoff, retrying
 
 from parley_gateway.api.live import SFU_COMMANDS
 from parley_gateway.sockets import SocketRegistry
@@ -17,21 +18,18 @@ log = logging.getLogger("parley.gateway.commands")
 
 
 async def follow(r: aioredis.Redis, sockets: SocketRegistry) -> None:
-    last = ""
-    while not last:
-        try:
-            newest = await r.xrevrange(SFU_COMMANDS, count=1)
-            last = newest[0][0].decode() if newest else "0-0"
-        except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            log.warning("sfu:commands not read, retrying: %s", exc)
-            await asyncio.sleep(0.5)
+    backoff = Backoff(0.5, 0.5)
+    newest = await retrying(
+        lambda: r.xrevrange(SFU_COMMANDS, count=1), "sfu:commands", backoff=backoff, logger=log
+    )
+    last = newest[0][0].decode() if newest else "0-0"
     while True:
-        try:
-            reply = await r.xread({SFU_COMMANDS: last}, count=100, block=1000)
-        except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            log.warning("sfu:commands not read, retrying: %s", exc)
-            await asyncio.sleep(0.5)
-            continue
+        reply = await retrying(
+            partial(r.xread, {SFU_COMMANDS: last}, count=100, block=1000),
+            "sfu:commands",
+            backoff=backoff,
+            logger=log,
+        )
         for _stream, rows in reply or []:
             for eid, fields in rows:
                 last = eid.decode()

@@ -12,10 +12,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.retry import Backoff, retrying
 from parley_common.schemas import BadMessage, Caption, CaptionType
+from parley_common.streams import id_order
 
 from parley_gateway import metrics
 from parley_gateway.relang import SOURCE, FinalsIndex, maybe_final, shows
@@ -26,9 +29,7 @@ HISTORY_PAGE = 500  # stream entries read (and finals parsed) per step while ind
 REPLAY_PAGE = 50  # stream entries read and parsed per step of a `since=` replay
 
 
-def parse_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+parse_id = id_order  # stream ids compare as (ms, seq) numbers: the one ordering, parley_common.streams
 
 
 @dataclass(eq=False)
@@ -190,22 +191,23 @@ class Fanout:
 
     async def _read(self, feed: RoomFeed, last_id: str) -> None:
         stream = keys.captions_stream(feed.room)
-        while not feed.indexed.is_set():
-            try:
-                if last_id != "0-0":
-                    await self._index_history(feed, last_id)
-                feed.indexed.set()
-            except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-                log.warning("caption history not read, retrying [room:%s]: %s", feed.room, exc)
-                await asyncio.sleep(0.5)
+        if last_id != "0-0":
+            await retrying(
+                lambda: self._index_history(feed, last_id),
+                f"caption history [room:{feed.room}]",
+                backoff=Backoff(0.5, 0.5),
+                logger=log,
+            )
+        feed.indexed.set()
+        backoff = Backoff(0.5, 0.5)
         while True:
-            try:
-                reply = await self.r.xread({stream: last_id}, count=100, block=1000)
-            # TimeoutError too: redis-py 8 times a read out after 5 s (a network partition).
-            except (ConnectionError, OSError, aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-                log.warning("caption feed lost Redis, retrying [room:%s]: %s", feed.room, exc)
-                await asyncio.sleep(0.5)
-                continue
+            # Redis away (redis-py 8 also times a read out after 5 s: a network partition): retried.
+            reply = await retrying(
+                partial(self.r.xread, {stream: last_id}, count=100, block=1000),
+                f"caption feed [room:{feed.room}]",
+                backoff=backoff,
+                logger=log,
+            )
             for _stream, rows in reply or []:
                 last_id = rows[-1][0].decode()
                 for eid, caption in captions_of(rows):

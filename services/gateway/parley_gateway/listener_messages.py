@@ -23,10 +23,6 @@ def valid_lang(lang: str) -> bool:
     return 2 <= len(lang) <= 12 and set(lang) <= LANG_OK
 
 
-def not_offered(lang: str, offer: list[str]) -> str:
-    return f"language {lang!r} is not offered in this room (offered: {', '.join(offer)})"
-
-
 async def switch_language(
     ws: WebSocket, fanout: Fanout, room: str, lang: str, settings: GatewaySettings
 ) -> None:
@@ -79,9 +75,9 @@ async def receive(ws: WebSocket, listener: Listener, fanout: Fanout, settings: G
                 lang = str(msg.get("lang", ""))
                 if not (lang == SOURCE or valid_lang(lang)):
                     raise ValueError("bad lang")
-                offer = await languages.offered(fanout.r, listener.room, settings.caption_languages)
+                offer = await languages.room_offer(fanout.r, listener.room, settings)
                 if not languages.allowed(lang, offer):
-                    raise ValueError(not_offered(lang, offer))
+                    raise ValueError(languages.refusal(lang, offer))
                 wait_s = budget.take()
                 if wait_s:
                     metrics.BAD_INPUT.labels("rate_limited").inc()
@@ -98,4 +94,4 @@ async def receive(ws: WebSocket, listener: Listener, fanout: Fanout, settings: G
             await send_json(ws, {"type": "error", "error": "message nested too deeply"})
         except (ValueError, ValidationError) as exc:
             metrics.BAD_INPUT.labels("bad_message").inc()
-            await send_json(ws, {"type": "error", "error": str(exc)[:200]})
+            await send_json(ws, {"type": "error", "error": str(exc)[:400]})

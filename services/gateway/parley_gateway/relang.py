@@ -31,8 +31,8 @@ FINAL_MARK = b'"type":"final"'  # in a caption's JSON: partials are skipped with
 def shows(lang: str, caption: Caption) -> bool:
     """Whether a listener reading captions in `lang` gets this event."""
     if lang == SOURCE:
-        return not caption.is_translation
-    return caption.lang == lang
+        return caption.is_source
+    return caption.listener_lang == lang
 
 
 def maybe_final(fields: dict[bytes, bytes]) -> bool:
@@ -58,7 +58,7 @@ class FinalsIndex:
     def add(self, event_id: str, caption: Caption) -> None:
         if caption.type is not CaptionType.FINAL:
             return
-        if not caption.is_translation:
+        if caption.is_source:
             if not caption.text:  # retracted: noise, never shown
                 self.sources.pop(caption.id, None)
                 self.by_lang.pop(caption.id, None)
@@ -69,8 +69,9 @@ class FinalsIndex:
                 old, _ = self.sources.popitem(last=False)
                 self.by_lang.pop(old, None)
         if caption.text and caption.id in self.sources:
-            self.by_lang.setdefault(caption.id, {})[caption.lang] = (event_id, caption)
-            self.requested.pop((caption.id, caption.lang), None)
+            lang = caption.listener_lang
+            self.by_lang.setdefault(caption.id, {})[lang] = (event_id, caption)
+            self.requested.pop((caption.id, lang), None)
 
     def earlier(self, lang: str, max_missing: int) -> EarlierLines:
         """The earlier lines in `lang`; of those still missing, only the last `max_missing`."""

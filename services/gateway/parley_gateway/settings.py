@@ -48,6 +48,9 @@ class GatewaySettings(BaseServiceSettings):
         description="offered in a room that names no caption_languages of its own",
     )
     max_caption_languages: int = Field(default=8, ge=1, le=32)  # per room (the API refuses more)
+    # A replica's engine report (parley_common.routes) older than this no longer counts toward the
+    # offer: long enough to ride out a translate restart, short enough to drop a removed engine.
+    engine_report_max_age_s: float = 300.0
     lang_switches_per_min: int = 10  # set_lang per caption socket; past it: an error, nothing done
     backfill_max_lines: int = 200  # earlier finals asked of the translators per language switch
     history_finals: int = 2000  # finals per room the gateway keeps indexed for language switches

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from parley_common.outage import REDIS_DOWN
+from parley_common.retry import REDIS_DOWN, Backoff, retrying
 from parley_common.schemas import AudioFrame, BadMessage
 from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
 
@@ -247,26 +247,26 @@ class RtpReceiver:
 
     async def _claim(self, cur: _Live) -> None:
         p = cur.producer
-        since = time.monotonic()
         try:
-            while True:
-                try:
-                    anchor = await claim_anchor(
-                        self.r,
-                        p.producer,
-                        p.room,
-                        p.peer,
-                        cur.stream.anchor_proposal(),
-                        p.clock_rate,
-                        self.anchor_ttl_s,
-                    )
-                    break
-                except REDIS_DOWN:
-                    if time.monotonic() - since > self.outage_s:
-                        metrics.DROPPED.labels("redis_error").inc()
-                        log.warning("no anchor for producer %s: Redis away", p.producer)
-                        return
-                    await asyncio.sleep(0.1)
+            anchor = await retrying(
+                lambda: claim_anchor(
+                    self.r,
+                    p.producer,
+                    p.room,
+                    p.peer,
+                    cur.stream.anchor_proposal(),
+                    p.clock_rate,
+                    self.anchor_ttl_s,
+                ),
+                f"rtp: anchor of producer {p.producer}",
+                backoff=Backoff(0.1, 0.1),
+                give_up_after_s=self.outage_s,
+                logger=log,
+            )
+        except REDIS_DOWN:
+            metrics.DROPPED.labels("redis_error").inc()
+            log.warning("no anchor for producer %s: Redis away", p.producer)
+            return
         finally:
             self._claims.pop(p.producer, None)
         if not any(c.producer.producer == p.producer for c in self.live.values()):
@@ -333,16 +333,13 @@ class RtpReceiver:
         """While Redis is away (a restart: ~1 s) the item is retried and what arrives meanwhile waits
         in the queue (`queue_max` frames), so a Redis restart loses no speech; the frames keep
         their spoken time. Past `outage_s` it is dropped and counted."""
-        since = 0.0
-        while True:
-            try:
-                await self._write_one(item)
-                return
-            except REDIS_DOWN:
-                since = since or time.monotonic()
-                if time.monotonic() - since > self.outage_s:
-                    raise
-                await asyncio.sleep(0.1)
+        await retrying(
+            lambda: self._write_one(item),
+            "rtp: Redis write",
+            backoff=Backoff(0.1, 0.1),
+            give_up_after_s=self.outage_s,
+            logger=log,
+        )
 
     async def _write_one(self, item: _Item) -> None:
         if isinstance(item, _Frame):

@@ -9,13 +9,14 @@ entry is not `producer.close`; then follow it with XREAD BLOCK from there.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from parley_common.retry import Backoff, retrying
 from parley_common.schemas import NAME_RE
 
 from parley_ingest import metrics
@@ -72,13 +73,11 @@ def parse_event(fields: dict[bytes, bytes]) -> Event:
 async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block_ms: int = 1000) -> None:
     """Replay then follow `stream` forever, handing each valid event to `sink`."""
     last = "0"
-    while True:
-        try:
-            newest: list[Any] = await r.xrevrange(stream, count=1)
-            break
-        except (OSError, aioredis.RedisError) as exc:
-            log.warning("sfu:events: %s; retrying", exc)
-            await asyncio.sleep(1.0)
+    # Any Redis error is retried every second (a misconfigured stream too: it is logged, not fatal).
+    backoff, also = Backoff(1.0, 1.0), (aioredis.RedisError,)
+    newest: list[Any] = await retrying(
+        lambda: r.xrevrange(stream, count=1), "sfu:events", backoff=backoff, also=also, logger=log
+    )
     if newest:
         end = newest[0][0]
         live: dict[str, Event] = {}  # by producer id
@@ -112,12 +111,13 @@ async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block
                 await sink.on_event(Event("producer.pause", ev.producer), replay=True)
         log.info("sfu:events: %d live producers after replay", len(live))
     while True:
-        try:
-            reply: list[Any] = await r.xread({stream: last}, block=block_ms, count=100)
-        except (OSError, aioredis.RedisError) as exc:
-            log.warning("sfu:events: %s; retrying", exc)
-            await asyncio.sleep(1.0)
-            continue
+        reply: list[Any] = await retrying(
+            partial(r.xread, {stream: last}, block=block_ms, count=100),
+            "sfu:events",
+            backoff=backoff,
+            also=also,
+            logger=log,
+        )
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 last = entry_id.decode()

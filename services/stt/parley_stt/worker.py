@@ -14,9 +14,10 @@ import time
 import numpy as np
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.lanes import FinalsFirst, Lane
 from parley_common.publish import Publisher, final_is_void, partial_is_moot
 from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
-from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
+from parley_common.streams import ConsumerGroup
 
 from parley_stt import metrics
 from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
@@ -31,91 +32,34 @@ class Worker:
         self.settings = settings
         self.engine = engine
         consumer = settings.replica_name()
-        self.finals = ConsumerGroup(
-            r, keys.STT_JOBS_FINAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
-        )
-        self.partials = ConsumerGroup(
-            r, keys.STT_JOBS_PARTIAL, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
+
+        def lane(stream: str) -> Lane[SttJob]:
+            group = ConsumerGroup(r, stream, keys.STT_GROUP, consumer, min_idle_ms=settings.claim_idle_ms)
+            return Lane(group, _parse_job, lambda reason: metrics.BAD_INPUT.labels(reason).inc())
+
+        self.finals = lane(keys.STT_JOBS_FINAL)
+        self.partials = lane(keys.STT_JOBS_PARTIAL)
+        self.lanes = FinalsFirst(
+            finals=self.finals,
+            handle_final=lambda eid, job: self._handle(self.finals, eid, job),
+            partials=self.partials,
+            handle_partial=lambda eid, job: self._handle(self.partials, eid, job),
+            partial_key=lambda job: keys.caption_id(job.room, job.speaker, job.utt),
+            count_dropped=metrics.DROPPED_PARTIALS.inc,
+            after_claims=self._export_backlog,
         )
         self.publisher = Publisher(r)
-        self._finals_busy = 0
 
     async def run(self) -> None:
-        await self.finals.ensure()
-        await self.partials.ensure()
-        lanes = [
-            asyncio.create_task(self._final_lane(), name="finals"),
-            asyncio.create_task(self._partial_lane(), name="partials"),
-            asyncio.create_task(self._claim_lane(), name="claims"),
-        ]
-        try:
-            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
-            for t in done:
-                t.result()
-        finally:
-            for t in lanes:
-                t.cancel()
+        """Finals first, the newest partial of each utterance while no final decodes (the model runs
+        two at once), and every second the jobs of replicas that died (parley_common.lanes)."""
+        await self.lanes.run()
 
-    async def _final_lane(self) -> None:
-        """Finals start the moment they arrive, never behind a partial (the model runs two at once)."""
-        while True:
-            for entry in await self.finals.read(count=1, block_ms=200):
-                self._finals_busy += 1
-                try:
-                    await self._handle(self.finals, entry)
-                finally:
-                    self._finals_busy -= 1
+    async def _export_backlog(self) -> None:
+        for kind, lane in ((JobKind.FINAL, self.finals), (JobKind.PARTIAL, self.partials)):
+            metrics.PENDING.labels(kind.value).set(await lane.group.backlog())
 
-    async def _partial_lane(self) -> None:
-        """The newest partial of each utterance, only while no final is being decoded."""
-        while True:
-            if self._finals_busy:
-                await asyncio.sleep(0.02)
-                continue
-            entries = await self.partials.read(count=50, block_ms=200)
-            if entries:
-                await self._handle_partials(entries)
-
-    async def _claim_lane(self) -> None:
-        """Every second: take over the jobs of replicas that died (pending longer than claim_idle_ms)
-        and export the backlog of each kind (parley_stt_jobs_pending)."""
-        while True:
-            await asyncio.sleep(1.0)
-            for kind, group in ((JobKind.FINAL, self.finals), (JobKind.PARTIAL, self.partials)):
-                for entry in await group.claim_stale():
-                    await self._handle(group, entry)
-                metrics.PENDING.labels(kind.value).set(await group.backlog())
-
-    async def _handle_partials(self, entries: list[Entry]) -> None:
-        """Only the newest partial of each utterance is worth decoding; older ones are dropped."""
-        newest, superseded = newest_per_key(entries, _caption_id)
-        metrics.DROPPED_PARTIALS.inc(len(superseded))
-        await self.partials.ack(*superseded)
-        for entry in newest:
-            if self._finals_busy and _caption_id(entry) is not None:
-                metrics.DROPPED_PARTIALS.inc()  # a final is decoding: this partial would be late
-                await self.partials.ack(entry[0])
-                continue
-            await self._handle(self.partials, entry)
-
-    async def _parse(self, group: ConsumerGroup, entry: Entry) -> SttJob | None:
-        eid, fields = entry
-        try:
-            job = SttJob.from_fields(fields)
-            assert isinstance(job, SttJob)
-            return job
-        except BadMessage as exc:
-            metrics.BAD_INPUT.labels(exc.reason).inc()
-            log.warning("bad job dead-lettered [id:%s]: %s", eid.decode(), exc)
-            await dead_letter(self.r, group.stream, eid, fields, exc.reason)
-            await group.ack(eid)
-            return None
-
-    async def _handle(self, group: ConsumerGroup, entry: Entry) -> None:
-        job = await self._parse(group, entry)
-        if job is None:
-            return
-        eid = entry[0]
+    async def _handle(self, lane: Lane[SttJob], eid: bytes, job: SttJob) -> None:
         try:
             outcome = await self._do(job)
         except Exception:
@@ -124,7 +68,7 @@ class Worker:
             log.exception("job failed [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt)
             return
         metrics.JOBS.labels(job.kind.value, outcome).inc()
-        await group.ack(eid)
+        await lane.group.ack(eid)
 
     async def _do(self, job: SttJob) -> str:
         cid = keys.caption_id(job.room, job.speaker, job.utt)
@@ -222,9 +166,7 @@ class Worker:
         )
 
 
-def _caption_id(entry: Entry) -> str | None:
-    try:
-        job = SttJob.from_fields(entry[1])
-    except BadMessage:
-        return None
-    return keys.caption_id(job.room, job.speaker, job.utt) if isinstance(job, SttJob) else None
+def _parse_job(fields: dict[bytes, bytes]) -> SttJob:
+    job = SttJob.from_fields(fields)
+    assert isinstance(job, SttJob)
+    return job

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 import redis.asyncio as aioredis
+from parley_common import routes
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
 from parley_common.outage import ride_out
@@ -46,11 +47,36 @@ def build_engines(settings: TranslateSettings) -> list[Engine]:
     return engines
 
 
+async def advertise(translator: Translator, advertised: asyncio.Event) -> None:
+    """Tell the gateways which pairs this replica translates (parley_common.routes), and learn which
+    pairs the STT replicas translate from the speech, every ADVERTISE_EVERY_S."""
+    s = translator.settings
+    engines = [e.info() for e in translator.engines]
+    while True:
+        await routes.advertise(translator.r, "translate", s.replica_name(), engines)
+        translator.routes = await routes.Routes.load(translator.r, s.engine_report_max_age_s)
+        advertised.set()
+        await asyncio.sleep(routes.ADVERTISE_EVERY_S)
+
+
+def health_info(translator: Translator) -> dict[str, object]:
+    return {"engines": [e.info().model_dump(exclude_defaults=True) for e in translator.engines]}
+
+
 async def amain(settings: TranslateSettings) -> None:
     r = aioredis.from_url(settings.redis_url)
     translator = Translator(r, settings, build_engines(settings))
     task = asyncio.create_task(ride_out("translator", r, translator.run), name="translator")
-    await serve_health(settings.metrics_port, lambda: not task.done(), settings.metrics_host)
+    advertised = asyncio.Event()  # healthy once the gateways can know what this replica translates
+    advertiser = asyncio.create_task(
+        ride_out("advertiser", r, lambda: advertise(translator, advertised)), name="advertiser"
+    )
+    await serve_health(
+        settings.metrics_port,
+        lambda: advertised.is_set() and not task.done() and not advertiser.done(),
+        settings.metrics_host,
+        info=lambda: health_info(translator),
+    )
     log.info(
         "translate replica %s running (engines: %s)",
         settings.replica_name(),

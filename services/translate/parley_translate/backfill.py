@@ -1,33 +1,33 @@
-"""Earlier finals in a language a listener switched to (requested by the gateway).
+"""Earlier finals in a language a listener switched to (requested by the gateway): the translator's
+batch path for history.
 
 The gateway puts one entry per earlier final that has no translation in the new language yet on
 translate:jobs:backfill: the source final (`data`) and the target language (`lang`). They are
-history, so they wait for live finals and partials, and go through the engine in batches (one
-call per language pair). Each translation is published with the same once-marker as a live one:
-if the live path translated the same caption meanwhile, only one of them goes out.
+history, so they wait for live finals and partials (the translator runs them as the background
+lane of parley_common.lanes), and go through the engine in batches (one call per language pair).
+Each translation is published with the same once-marker as a live one: if the live path
+translated the same caption meanwhile, only one of them goes out.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
+import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.lanes import Accepted, Lane
+from parley_common.publish import Publisher
 from parley_common.schemas import BadMessage, Caption, CaptionType, Timing
-from parley_common.streams import ConsumerGroup, Entry, dead_letter
 
 from parley_translate import metrics
-from parley_translate.engines.base import TranslationError
-
-if TYPE_CHECKING:
-    from parley_translate.service import Translator
-
-log = logging.getLogger("parley.translate.backfill")
+from parley_translate.output import translated, untranslated
 
 BATCH = 20  # entries per read: one engine call per pair in it, so live work waits at most one batch
+
+# (texts, source, target, log context) -> (translations or the originals, error, engine name)
+TranslateTexts = Callable[[list[str], str, str, str], Awaitable[tuple[list[str], str, str]]]
 
 
 def parse_job(fields: dict[bytes, bytes]) -> tuple[Caption, str]:
@@ -41,40 +41,43 @@ def parse_job(fields: dict[bytes, bytes]) -> tuple[Caption, str]:
     return caption, lang
 
 
-async def translate_backfill(translator: Translator, group: ConsumerGroup, entries: list[Entry]) -> None:
-    by_pair: dict[tuple[str, str], list[Caption]] = defaultdict(list)
-    for eid, fields in entries:
-        try:
-            caption, lang = parse_job(fields)
-        except BadMessage as exc:
-            metrics.BACKFILLED.labels("bad_input").inc()
-            await dead_letter(translator.r, group.stream, eid, fields, exc.reason)
-            continue
-        if lang != caption.source_lang and not await translator.r.exists(_marker(caption, lang)):
-            by_pair[(caption.source_lang, lang)].append(caption)
-    for (source, target), captions in by_pair.items():
-        texts, error = await _translate(translator, [c.source_text for c in captions], source, target)
-        for caption, text in zip(captions, texts, strict=True):
-            # No speech timings: latency histograms downstream count live captions only.
-            timing = Timing(translated=time.time())
-            out = caption.model_copy(update={"lang": target, "text": text, "error": error, "timing": timing})
-            published = await translator.publisher.once(_marker(caption, target), out)
-            metrics.BACKFILLED.labels("error" if error else "ok" if published else "duplicate").inc()
-    await group.ack(*(eid for eid, _ in entries))
+def backfill_bad_input(_reason: str) -> None:
+    metrics.BACKFILLED.labels("bad_input").inc()
 
 
-async def _translate(
-    translator: Translator, texts: list[str], source: str, target: str
-) -> tuple[list[str], str]:
-    """(translations, ""), or the originals and why (as the live path: every line still arrives)."""
-    engine = translator.engine_for(source, target)
-    if engine is None:
-        return texts, f"no translation engine for {source}->{target}"
-    try:
-        return await asyncio.to_thread(engine.translate, texts, source, target), ""
-    except TranslationError as exc:
-        log.warning("backfill translation error [%s->%s, %d lines]: %s", source, target, len(texts), exc)
-        return texts, str(exc)
+class Backfill:
+    def __init__(
+        self,
+        lane: Lane[tuple[Caption, str]],
+        r: aioredis.Redis,
+        publisher: Publisher,
+        translate_texts: TranslateTexts,
+    ) -> None:
+        self.lane = lane
+        self.r = r
+        self.publisher = publisher
+        self.translate_texts = translate_texts
+
+    async def translate(self, jobs: list[Accepted[tuple[Caption, str]]]) -> None:
+        """Translate and publish a batch of accepted backfill entries, then acknowledge them."""
+        by_pair: dict[tuple[str, str], list[Caption]] = defaultdict(list)
+        for _eid, (caption, lang) in jobs:
+            if lang != caption.source_lang and not await self.r.exists(_marker(caption, lang)):
+                by_pair[(caption.source_lang, lang)].append(caption)
+        for (source, target), captions in by_pair.items():
+            texts, error, engine = await self.translate_texts(
+                [c.source_text for c in captions], source, target, f"backfill, {len(captions)} lines"
+            )
+            for caption, text in zip(captions, texts, strict=True):
+                # No speech timings: latency histograms downstream count live captions only.
+                timing = Timing(translated=time.time())
+                if error:  # the original, labelled as such
+                    out = untranslated(caption, target, error, timing)
+                else:
+                    out = translated(caption, target, text, engine, timing)
+                published = await self.publisher.once(_marker(caption, target), out)
+                metrics.BACKFILLED.labels("error" if error else "ok" if published else "duplicate").inc()
+        await self.lane.group.ack(*(eid for eid, _ in jobs))
 
 
 def _marker(caption: Caption, lang: str) -> str:

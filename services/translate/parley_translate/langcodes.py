@@ -103,6 +103,12 @@ APERTIUM = {
 }
 
 
+def from_apertium(code: str) -> list[str]:
+    """The Whisper codes an apertium code stands for ("hbs": hr, sr, bs; "gl": gl)."""
+    whisper = [k for k, v in APERTIUM.items() if v == code and k != "sh"]  # Whisper has no "sh"
+    return whisper or ([code] if len(code) == 2 else [])
+
+
 def to_nllb(code: str) -> str | None:
     return NLLB.get(code) or (code if "_" in code else None)
 

@@ -8,13 +8,16 @@ import time
 
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.lanes import FinalsFirst, Lane
 from parley_common.publish import Publisher
-from parley_common.schemas import BadMessage, Caption, CaptionType
-from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key, read_groups
+from parley_common.routes import Routes
+from parley_common.schemas import Caption, CaptionType
+from parley_common.streams import ConsumerGroup
 
 from parley_translate import metrics
-from parley_translate.backfill import BATCH, translate_backfill
+from parley_translate.backfill import BATCH, Backfill, backfill_bad_input, parse_job
 from parley_translate.engines.base import Engine, TranslationError
+from parley_translate.output import no_engine, translated, untranslated
 from parley_translate.settings import TranslateSettings
 
 log = logging.getLogger("parley.translate")
@@ -26,79 +29,78 @@ class Translator:
         self.settings = settings
         self.engines = engines
         consumer = settings.replica_name()
-        self.finals = ConsumerGroup(
-            r, keys.TRANSLATE_JOBS_FINAL, keys.TRANSLATE_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
-        )
-        self.partials = ConsumerGroup(
-            r, keys.TRANSLATE_JOBS_PARTIAL, keys.TRANSLATE_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
-        )
-        self.backfill = ConsumerGroup(
-            r,
-            keys.TRANSLATE_JOBS_BACKFILL,
-            keys.TRANSLATE_GROUP,
-            consumer,
-            min_idle_ms=settings.claim_idle_ms,
-        )
+
+        def group(stream: str) -> ConsumerGroup:
+            return ConsumerGroup(
+                r, stream, keys.TRANSLATE_GROUP, consumer, min_idle_ms=settings.claim_idle_ms
+            )
+
+        def bad(reason: str) -> None:
+            metrics.BAD_INPUT.labels(reason).inc()
+
+        self.finals = Lane(group(keys.TRANSLATE_JOBS_FINAL), _parse_caption, bad)
+        self.partials = Lane(group(keys.TRANSLATE_JOBS_PARTIAL), _parse_caption, bad)
         self.publisher = Publisher(r)
-        self._last_claim = 0.0
+        self.backfill = Backfill(
+            Lane(group(keys.TRANSLATE_JOBS_BACKFILL), parse_job, backfill_bad_input),
+            self.r,
+            self.publisher,
+            self.translate_texts,
+        )
+        self.lanes = FinalsFirst(
+            finals=self.finals,
+            handle_final=lambda eid, caption: self._handle(self.finals, eid, caption),
+            partials=self.partials,
+            handle_partial=lambda eid, caption: self._handle(self.partials, eid, caption),
+            partial_key=lambda caption: caption.id,
+            count_dropped=metrics.DROPPED_PARTIALS.inc,
+            claim_partials=False,  # a dead replica's partials are stale by now
+            background=self.backfill.lane,  # history: after live work
+            handle_background=self.backfill.translate,
+            background_batch=BATCH,
+        )
+        # Every live replica's engines (parley_common.routes), refreshed by the advertiser
+        # (__main__.py): a pair only speech translation serves is left to the STT.
+        self.routes = Routes([])
 
     def engine_for(self, source: str, target: str) -> Engine | None:
         return next((e for e in self.engines if e.supports(source, target)), None)
 
+    def speech_translated(self, source: str, target: str) -> bool:
+        """Whether an STT replica translates this pair from the speech itself (and no engine here can)."""
+        return (
+            self.engine_for(source, target) is None
+            and self.routes.engine(source, target, "speech") is not None
+        )
+
     async def run(self) -> None:
-        await self.finals.ensure()
-        await self.partials.ensure()
-        await self.backfill.ensure()
-        while True:
-            await self.step()
+        """Finals first, the newest partial of each caption while no final is translated, earlier
+        finals for a language switch when no live work waits, claims every second (parley_common.lanes)."""
+        await self.lanes.run()
 
-    async def step(self) -> None:
-        if time.monotonic() - self._last_claim > 1.0:
-            self._last_claim = time.monotonic()
-            for entry in await self.finals.claim_stale():
-                await self._handle(self.finals, entry)
-            for entry in await self.partials.claim_stale():
-                await self.partials.ack(entry[0])  # a dead replica's partials are stale by now
-            if stale := await self.backfill.claim_stale():
-                await translate_backfill(self, self.backfill, stale)
-        finals = await self.finals.read(count=1)
-        if finals:
-            await self._handle(self.finals, finals[0])
-            return
-        partials = await self.partials.read(count=50)
-        if partials:
-            # Only the newest partial of each caption is worth translating.
-            newest, superseded = newest_per_key(partials, _caption_id)
-            metrics.DROPPED_PARTIALS.inc(len(superseded))
-            await self.partials.ack(*superseded)
-            for entry in newest:
-                await self._handle(self.partials, entry)
-            return
-        backfill = await self.backfill.read(count=BATCH)  # history: after live work
-        if backfill:
-            await translate_backfill(self, self.backfill, backfill)
-            return
-        for group, entry in await read_groups([self.finals, self.partials, self.backfill], block_ms=100):
-            if group is self.backfill:
-                await translate_backfill(self, group, [entry])
-            else:
-                await self._handle(group, entry)
-
-    async def _handle(self, group: ConsumerGroup, entry: Entry) -> None:
-        eid, fields = entry
-        try:
-            caption = Caption.from_fields(fields)
-        except BadMessage as exc:
-            metrics.BAD_INPUT.labels(exc.reason).inc()
-            await dead_letter(self.r, group.stream, eid, fields, exc.reason)
-            await group.ack(eid)
-            return
+    async def _handle(self, lane: Lane[Caption], eid: bytes, caption: Caption) -> None:
         try:
             await self.translate_caption(caption)
         except Exception:
             log.exception("translation failed [caption_id:%s]", caption.id)
             return  # left pending: claimed again later
-        await group.ack(eid)
+        await lane.group.ack(eid)
+
+    async def translate_texts(
+        self, texts: list[str], source: str, target: str, context: str = ""
+    ) -> tuple[list[str], str, str]:
+        """The batch path, live and backfill alike: (translations, "", engine), or the originals, why
+        and the engine, so every listener still gets every line."""
+        engine = self.engine_for(source, target)
+        if engine is None:
+            if self.speech_translated(source, target):  # live captions come from the STT; not history
+                return texts, f"{source}->{target} is translated from the speech, live only", ""
+            return texts, no_engine(source, target), ""
+        try:
+            return await asyncio.to_thread(engine.translate, texts, source, target), "", engine.name
+        except TranslationError as exc:
+            log.warning("translation error [%s->%s, %s]: %s", source, target, context, exc)
+            return texts, str(exc), engine.name
 
     async def wanted_languages(self, room: str) -> list[str]:
         langs = await self.r.zrangebyscore(keys.room_languages(room), time.time(), "+inf")
@@ -111,45 +113,35 @@ class Translator:
         if partial and time.time() - caption.timing.stt_done > self.settings.partial_max_age_s:
             metrics.DROPPED_PARTIALS.inc()
             return
-        targets = [t for t in await self.wanted_languages(caption.room) if t != caption.source_lang]
+        targets = [
+            t
+            for t in await self.wanted_languages(caption.room)
+            if t != caption.source_lang and not self.speech_translated(caption.source_lang, t)
+        ]
         if not targets:
             return
         start = time.time()
         results = await asyncio.gather(*(self._one(caption, t) for t in targets))
         for target, (text, error, engine_name) in zip(targets, results, strict=True):
-            out = caption.model_copy(
-                update={
-                    "lang": target,
-                    "text": text,
-                    "error": error,
-                    "timing": caption.timing.model_copy(update={"translated": time.time()}),
-                }
-            )
+            timing = caption.timing.model_copy(update={"translated": time.time()})
+            if error:  # the original, labelled as such, for this language's listeners
+                out = untranslated(caption, target, error, timing)
+            else:
+                out = translated(caption, target, text, engine_name, timing)
             if partial:
                 await self.publisher.partial(out, translate=False)
             else:
                 await self.publisher.once(keys.published_marker(caption.id, "final", target), out)
-            metrics.TRANSLATIONS.labels(engine_name, "error" if error else "ok").inc()
+            metrics.TRANSLATIONS.labels(engine_name or "none", "error" if error else "ok").inc()
         published = caption.timing.published or start
         metrics.JOB_SECONDS.labels(caption.type.value).observe(max(0.0, time.time() - published))
 
     async def _one(self, caption: Caption, target: str) -> tuple[str, str, str]:
-        engine = self.engine_for(caption.source_lang, target)
-        if engine is None:
-            # Every listener still gets every final: the original, flagged as untranslated.
-            return caption.source_text, f"no translation engine for {caption.source_lang}->{target}", "none"
-        try:
-            [text] = await asyncio.to_thread(
-                engine.translate, [caption.source_text], caption.source_lang, target
-            )
-            return text, "", engine.name
-        except TranslationError as exc:
-            log.warning("translation error [caption_id:%s]: %s", caption.id, exc)
-            return caption.source_text, str(exc), engine.name
+        texts, error, engine = await self.translate_texts(
+            [caption.source_text], caption.source_lang, target, f"caption_id:{caption.id}"
+        )
+        return texts[0], error, engine
 
 
-def _caption_id(entry: Entry) -> str | None:
-    try:
-        return Caption.from_fields(entry[1]).id
-    except BadMessage:
-        return None
+def _parse_caption(fields: dict[bytes, bytes]) -> Caption:
+    return Caption.from_fields(fields)

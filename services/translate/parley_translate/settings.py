@@ -25,3 +25,5 @@ class TranslateSettings(BaseServiceSettings):
     partial_max_age_s: float = 1.0
     claim_idle_ms: int = 3000
     language_ttl_s: float = 30.0
+    # A replica's engine report (parley_common.routes) older than this no longer counts.
+    engine_report_max_age_s: float = 300.0

@@ -32,6 +32,7 @@ async def write_room_state(r: aioredis.Redis, room: Room) -> None:
     language = langs[0] if len(langs) == 1 else ("auto" if langs else "")
     mapping: Any = {  # redis' own typing and types-redis disagree on Mapping's key type
         "language": language,
+        "spoken_languages": ",".join(langs),  # all of them: the caption offer is made from these
         "hotwords": " ".join(room.glossary),
         "prompt": room.prompt,
         "name": room.name,

@@ -273,3 +273,44 @@ class StatsOut(BaseModel):
     rooms: list[RoomLive]
     stages: list[StageStats]
     replicas: dict[str, int]
+
+
+class LanguageOut(BaseModel):
+    code: str
+    name: str
+
+
+class UnavailableLanguage(LanguageOut):
+    why: str
+
+
+class RouteOut(BaseModel):
+    source: str = Field(description='a spoken language ("*": any, where the room\'s are detected)')
+    target: str
+    engine: str = Field(description="apertium, ct2-nllb, whisper-translate, ...")
+    kind: Literal["text", "speech"] = Field(description="text: translates the caption; speech: the audio")
+
+
+class RoomLanguagesOut(BaseModel):
+    room: str
+    spoken: list[str] = Field(description="empty: detected per speaker (several or unknown)")
+    offered: list[LanguageOut] = Field(description='what a listener may pick (besides "source", as spoken)')
+    unavailable: list[UnavailableLanguage] = Field(description="the room's other caption languages, and why")
+    routes: list[RouteOut] = Field(description="which engine delivers each offered language")
+
+
+class EngineOut(BaseModel):
+    replica: str
+    service: Literal["translate", "stt"]
+    name: str
+    kind: Literal["text", "speech"]
+    pairs: list[str]
+    languages: list[str]
+    model: str
+    reported_s_ago: float
+
+
+class EnginesOut(BaseModel):
+    engines: list[EngineOut] = Field(description="every engine a live replica reported")
+    offered: list[LanguageOut] = Field(description="the deployment's caption languages some engine delivers")
+    unavailable: list[UnavailableLanguage]

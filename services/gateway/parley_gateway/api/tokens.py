@@ -22,6 +22,7 @@ from parley_gateway.api.deps import (
     SlugPath,
 )
 from parley_gateway.api.errors import ApiError, not_found
+from parley_gateway.api.languages import check_caption_lang
 from parley_gateway.api.rooms import Limit, Offset, get_room
 from parley_gateway.api.schemas import (
     InviteCreate,
@@ -125,6 +126,7 @@ async def issue_token(
     """A join token for the SFU and the caption socket (JWT HS256; see docs/api.md for its claims)."""
     await _limit(r, settings, request, slug)
     room = await get_room(session, slug)
+    await check_caption_lang(r, settings, slug, body.caption_lang)
     return await _issue(session, settings, room, **body.model_dump())
 
 
@@ -216,6 +218,7 @@ async def join_by_invite(
         raise ApiError(403, "you were removed from this room; ask the host for a new invitation")
     room = (await session.execute(select(Room).where(Room.id == invite.room_id))).scalar_one()
     await ratelimit.hit(r, "token", f"room:{room.slug}", settings.token_rate_per_min * 10)
+    await check_caption_lang(r, settings, room.slug, body.caption_lang)
     await session.execute(update(Invite).where(Invite.id == invite.id).values(uses=Invite.uses + 1))
     return await _issue(
         session,

@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.health import serve_health
+from parley_common.lanes import Lane
 from parley_common.log import setup_logging
+from parley_common.retry import Backoff, retrying
 from parley_common.schemas import BadMessage, Caption, CaptionType
 from parley_common.settings import BaseServiceSettings
-from parley_common.streams import ConsumerGroup, Entry, dead_letter, read_groups
+from parley_common.streams import ConsumerGroup, Entry, read_groups
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -48,6 +51,32 @@ class PersisterSettings(BaseServiceSettings):
     sfu_events: bool = True  # also record participant sessions from the SFU's producer events
 
 
+@dataclass(frozen=True, slots=True)
+class SfuEvent:
+    type: str
+    room: str
+    peer: str
+    producer: str
+    name: str
+
+
+def parse_caption(fields: dict[bytes, bytes]) -> Caption:
+    """A caption to store; BadMessage if malformed (a final too long for its columns, too)."""
+    caption = Caption.from_fields(fields)
+    too_long = len(caption.lang) > 16 or len(caption.source_lang) > 16 or len(caption.speaker_name) > 200
+    if caption.type is CaptionType.FINAL and caption.text and too_long:
+        raise BadMessage("bad_fields", "language code or speaker name too long")
+    return caption
+
+
+def parse_sfu_event(fields: dict[bytes, bytes]) -> SfuEvent:
+    f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+    room, peer, producer = f.get("room", ""), f.get("peer", ""), f.get("producer", "")
+    if not (room and peer and producer) or len(room) > 64 or len(peer) > 64:
+        raise BadMessage("bad_sfu_event", repr(f.get("type")))
+    return SfuEvent(f.get("type", ""), room, peer, producer[:100], f.get("name", "")[:200])
+
+
 class Persister:
     def __init__(self, r: aioredis.Redis, db: Database, settings: PersisterSettings) -> None:
         self.r = r
@@ -57,9 +86,15 @@ class Persister:
         opts = {"min_idle_ms": settings.claim_idle_ms, "max_deliveries": settings.max_deliveries}
         self.captions = ConsumerGroup(r, keys.PERSIST_CAPTIONS, GROUP, consumer, **opts)
         self.groups = [self.captions]
+        self.lanes: dict[str, Lane[Caption | SfuEvent]] = {
+            keys.PERSIST_CAPTIONS: Lane(self.captions, parse_caption, self._bad_input)
+        }
         if settings.sfu_events:
-            self.groups.append(ConsumerGroup(r, SFU_EVENTS, GROUP, consumer, **opts))
+            sfu = ConsumerGroup(r, SFU_EVENTS, GROUP, consumer, **opts)
+            self.groups.append(sfu)
+            self.lanes[SFU_EVENTS] = Lane(sfu, parse_sfu_event, self._bad_input)
         self.healthy = False
+        self._last_claim = 0.0
 
     async def ensure(self) -> None:
         for g in self.groups:
@@ -68,24 +103,31 @@ class Persister:
     async def run(self) -> None:
         await self.ensure()
         self.healthy = True
-        last_claim = 0.0
-        backoff = 0.5
+        backoff = Backoff(0.5, 10.0)
         while True:
-            try:
-                if time.monotonic() - last_claim >= self.settings.claim_every_s:
-                    last_claim = time.monotonic()
-                    for g in self.groups:
-                        await self.process(g, await g.claim_stale(self.settings.batch))
-                await self.step(self.settings.block_ms)
-                self.healthy = True
-                backoff = 0.5
-            except (SQLAlchemyError, OSError, aioredis.RedisError) as exc:
-                # Unacknowledged entries stay pending; the claim pass retries them.
-                self.healthy = False
-                metrics.DB_ERRORS.inc()
-                log.warning("persist batch failed, retrying in %.1f s: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+            # Any database or Redis error retries the batch (backoff 0.5 s doubling to 10 s): its
+            # entries stay pending, and the claim pass turns a batch that never commits into dead
+            # letters after max_deliveries.
+            await retrying(
+                self._round,
+                "persist batch",
+                backoff=backoff,
+                also=(SQLAlchemyError, aioredis.RedisError),
+                on_retry=self._failed,
+                logger=log,
+            )
+            self.healthy = True
+
+    async def _round(self) -> None:
+        if time.monotonic() - self._last_claim >= self.settings.claim_every_s:
+            self._last_claim = time.monotonic()
+            for g in self.groups:
+                await self.process(g, await g.claim_stale(self.settings.batch))
+        await self.step(self.settings.block_ms)
+
+    def _failed(self, _exc: BaseException) -> None:
+        self.healthy = False
+        metrics.DB_ERRORS.inc()
 
     async def step(self, block_ms: int | None = None) -> int:
         """Read and store one batch of new entries; returns how many were read."""
@@ -103,51 +145,41 @@ class Persister:
         return len(got)
 
     async def process(self, group: ConsumerGroup, entries: list[Entry]) -> None:
+        """Store a batch in one transaction; acknowledge it, malformed entries included, after the commit."""
         if not entries:
             return
-        handle = self._store_caption if group.stream == keys.PERSIST_CAPTIONS else self._store_sfu_event
-        done: list[bytes] = []
+        accepted = await self.lanes[group.stream].accept_all(entries, ack=False)
         async with self.db.session() as session, session.begin():
-            for eid, fields in entries:
-                try:
-                    await handle(session, fields)
-                except BadMessage as exc:
-                    metrics.BAD_INPUT.labels(exc.reason).inc()
-                    log.warning(
-                        "bad persist entry dead-lettered [stream:%s, id:%s]: %s", group.stream, eid, exc
-                    )
-                    await dead_letter(self.r, group.stream, eid, fields, exc.reason)
-                done.append(eid)
-        await group.ack(*done)
+            for _eid, msg in accepted:
+                if isinstance(msg, Caption):
+                    await self._store_caption(session, msg)
+                else:
+                    await self._store_sfu_event(session, msg)
+        await group.ack(*(eid for eid, _ in entries))
 
-    async def _store_caption(self, session: AsyncSession, fields: dict[bytes, bytes]) -> None:
-        caption = Caption.from_fields(fields)
+    @staticmethod
+    def _bad_input(reason: str) -> None:
+        metrics.BAD_INPUT.labels(reason).inc()
+
+    async def _store_caption(self, session: AsyncSession, caption: Caption) -> None:
         if caption.type is not CaptionType.FINAL:
             metrics.SKIPPED.labels("partial").inc()
             return
         if not caption.text:
             metrics.SKIPPED.labels("retraction").inc()
             return
-        if len(caption.lang) > 16 or len(caption.source_lang) > 16 or len(caption.speaker_name) > 200:
-            raise BadMessage("bad_fields", "language code or speaker name too long")
+        if caption.for_lang:  # the original again, for listeners of a language no engine reaches
+            metrics.SKIPPED.labels("untranslated").inc()
+            return
         async with session.begin_nested():
             await store.store_final(session, caption)
         metrics.STORED.labels("translation" if caption.is_translation else "source").inc()
 
-    async def _store_sfu_event(self, session: AsyncSession, fields: dict[bytes, bytes]) -> None:
-        f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-        kind, room, peer, producer = (
-            f.get("type"),
-            f.get("room", ""),
-            f.get("peer", ""),
-            f.get("producer", ""),
-        )
-        if not (room and peer and producer) or len(room) > 64 or len(peer) > 64:
-            raise BadMessage("bad_sfu_event", repr(kind))
-        if kind == "producer.open":
-            await store.open_sfu_session(session, room, peer, f.get("name", "")[:200], producer[:100])
-        elif kind == "producer.close":
-            await store.close_sfu_session(session, producer[:100])
+    async def _store_sfu_event(self, session: AsyncSession, event: SfuEvent) -> None:
+        if event.type == "producer.open":
+            await store.open_sfu_session(session, event.room, event.peer, event.name, event.producer)
+        elif event.type == "producer.close":
+            await store.close_sfu_session(session, event.producer)
         else:
             metrics.SKIPPED.labels("sfu_event").inc()
 

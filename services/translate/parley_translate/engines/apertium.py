@@ -21,14 +21,17 @@ import subprocess
 import threading
 from pathlib import Path
 
+from parley_common.routes import EngineInfo
+
 from parley_translate.engines.base import TranslationError
-from parley_translate.langcodes import APERTIUM
+from parley_translate.langcodes import APERTIUM, from_apertium
 
 log = logging.getLogger("parley.translate.apertium")
 MODES_DIR = Path(os.environ.get("APERTIUM_MODES", "/usr/share/apertium/modes"))
 _SPECIAL = re.compile(r"([\\^$@/<>{}\[\]])")  # what apertium-destxt escapes
 _UNESCAPE = re.compile(r"\\(.)")
 _SUPERBLANK = re.compile(r"(?<!\\)\[[^\]]*\]")
+_PAIR_MODE = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")  # eng-spa, en-gl (not variants: eng-cat_valencia)
 END = "[][\n]"
 TIMEOUT_S = 10.0
 
@@ -115,6 +118,18 @@ class ApertiumEngine:
 
     def supports(self, source: str, target: str) -> bool:
         return self.available and self._mode(source, target) is not None
+
+    def info(self) -> EngineInfo:
+        pairs: set[str] = set()
+        for mode in self.modes if self.available else ():
+            if m := _PAIR_MODE.match(mode):
+                pairs |= {
+                    f"{s}-{t}"
+                    for s in from_apertium(m[1])
+                    for t in from_apertium(m[2])
+                    if s != t and self._mode(s, t) == mode
+                }
+        return EngineInfo(name=self.name, kind="text", pairs=sorted(pairs))
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         mode = self._mode(source, target)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from parley_common.routes import EngineInfo
+
 
 class TranslationError(RuntimeError):
     pass
@@ -17,3 +19,6 @@ class Engine(Protocol):
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         """Translate a batch (blocking; the service runs it in a thread)."""
+
+    def info(self) -> EngineInfo:
+        """The pairs it serves, as the replica advertises them (parley_common.routes)."""

@@ -13,6 +13,7 @@ import threading
 from typing import Any, Literal
 
 import ctranslate2
+from parley_common.routes import EngineInfo
 
 from parley_translate.engines.base import TranslationError
 from parley_translate.langcodes import NLLB, m2m100_token, to_nllb
@@ -47,6 +48,7 @@ class CTranslate2Engine:
 
         self.name = f"ct2-{kind}"
         self.kind = kind
+        self.model = model
         self.beam_size = beam_size
         path = _local_or_download(model)
         self.translator = ctranslate2.Translator(
@@ -70,6 +72,13 @@ class CTranslate2Engine:
             return self.pair == (source, target)
         s, t = self._source_token(source), self._source_token(target)
         return s is not None and t is not None and s in self.vocab and t in self.vocab
+
+    def info(self) -> EngineInfo:
+        if self.kind == "marian":
+            pairs = [f"{self.pair[0]}-{self.pair[1]}"] if self.pair else []
+            return EngineInfo(name=self.name, kind="text", pairs=pairs, model=self.model)
+        langs = [w for w in NLLB if (tok := self._source_token(w)) is not None and tok in self.vocab]
+        return EngineInfo(name=self.name, kind="text", languages=langs, model=self.model)
 
     def encode(self, texts: list[str], source: str) -> list[list[str]]:
         """Source tokens as the model reads them (NLLB: `[src_lang] pieces </s>`)."""

@@ -1,0 +1,212 @@
+"""Lanes: how a service consumes its job streams, written once for every service.
+
+A `Lane` is one consumer group (streams.ConsumerGroup) whose entries parse into a message.
+`Lane.accept` is the one place a malformed entry is handled: parse -> BadMessage -> count -> log ->
+dead letter -> acknowledge. It never crashes the loop and is never retried.
+
+`FinalsFirst` runs a service's lanes (the STT worker's, the translator's) as a few named tasks:
+
+    finals      read one at a time and started the moment they arrive, never behind a partial
+    partials    only the newest entry of each key (older ones counted as dropped and acknowledged),
+                only while no final is in progress, and abandoned as soon as one starts
+    background  (optional) history in batches, only while no live work is in progress
+    claims      every second each lane takes over the entries a dead consumer left pending
+                (a dead replica's partials, when `claim_partials` is off, are acknowledged unread)
+
+A handler acknowledges what it finished. One that raises leaves its entry pending: the claim pass
+retries it and, after `max_deliveries`, sends it to the dead letters (ConsumerGroup.claim_stale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from parley_common.retry import REDIS_DOWN
+from parley_common.schemas import BadMessage
+from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
+
+log = logging.getLogger("parley.lanes")
+
+M = TypeVar("M")
+F = TypeVar("F")
+P = TypeVar("P")
+Accepted = tuple[bytes, M]
+
+
+class Lane(Generic[M]):
+    def __init__(
+        self,
+        group: ConsumerGroup,
+        parse: Callable[[dict[bytes, bytes]], M],
+        count_bad: Callable[[str], object],
+    ) -> None:
+        """`parse` raises BadMessage for a malformed entry; `count_bad(reason)` counts it."""
+        self.group = group
+        self.parse = parse
+        self.count_bad = count_bad
+
+    @property
+    def stream(self) -> str:
+        return self.group.stream
+
+    async def accept(self, entry: Entry, *, ack: bool = True) -> M | None:
+        """The entry's message; None for a malformed one, which is counted, logged, dead-lettered and
+        (unless the caller acknowledges its whole batch later: `ack=False`) acknowledged."""
+        eid, fields = entry
+        try:
+            return self.parse(fields)
+        except BadMessage as exc:
+            self.count_bad(exc.reason)
+            log.warning("bad entry dead-lettered [stream:%s, id:%s]: %s", self.stream, eid.decode(), exc)
+            await dead_letter(self.group.r, self.stream, eid, fields, exc.reason)
+            if ack:
+                await self.group.ack(eid)
+            return None
+
+    async def accept_all(self, entries: list[Entry], *, ack: bool = True) -> list[Accepted[M]]:
+        out: list[Accepted[M]] = []
+        for entry in entries:
+            msg = await self.accept(entry, ack=ack)
+            if msg is not None:
+                out.append((entry[0], msg))
+        return out
+
+    async def newest(
+        self, entries: list[Entry], key: Callable[[M], Hashable], count_dropped: Callable[[int], object]
+    ) -> list[Accepted[M]]:
+        """The newest message of each key, in stream order; older ones are counted and acknowledged."""
+        kept, superseded = newest_per_key(await self.accept_all(entries), lambda a: key(a[1]))
+        count_dropped(len(superseded))
+        await self.group.ack(*superseded)
+        return kept
+
+
+@dataclass
+class FinalsFirst(Generic[F, P]):
+    """The finals-first / newest-partial / claim loop (see the module docstring)."""
+
+    finals: Lane[F]
+    handle_final: Callable[[bytes, F], Awaitable[None]]
+    partials: Lane[P]
+    handle_partial: Callable[[bytes, P], Awaitable[None]]
+    partial_key: Callable[[P], Hashable]
+    count_dropped: Callable[[int], object]
+    claim_partials: bool = True
+    background: Lane[Any] | None = None
+    handle_background: Callable[[list[Accepted[Any]]], Awaitable[None]] | None = None
+    background_batch: int = 20
+    after_claims: Callable[[], Awaitable[None]] | None = None  # e.g. export the backlog
+    block_ms: int = 200
+    partial_batch: int = 50
+    claim_every_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._finals_busy = 0
+        self._partials_busy = False
+
+    @property
+    def lanes(self) -> list[Lane[Any]]:
+        return [self.finals, self.partials, *([self.background] if self.background else [])]
+
+    async def run(self) -> None:
+        for lane in self.lanes:
+            await lane.group.ensure()
+        tasks = [
+            asyncio.create_task(self._final_lane(), name="finals"),
+            asyncio.create_task(self._partial_lane(), name="partials"),
+            asyncio.create_task(self._claim_lane(), name="claims"),
+        ]
+        if self.background is not None:
+            tasks.append(asyncio.create_task(self._background_lane(), name="background"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+        finally:
+            await cancel_all(tasks)
+
+    async def _final_lane(self) -> None:
+        while True:
+            for entry in await self.finals.group.read(count=1, block_ms=self.block_ms):
+                await self._final(entry)
+
+    async def _final(self, entry: Entry) -> None:
+        self._finals_busy += 1
+        try:
+            msg = await self.finals.accept(entry)
+            if msg is not None:
+                await _guarded(self.finals, entry[0], self.handle_final(entry[0], msg))
+        finally:
+            self._finals_busy -= 1
+
+    async def _partial_lane(self) -> None:
+        while True:
+            if self._finals_busy:
+                await asyncio.sleep(0.02)
+                continue
+            entries = await self.partials.group.read(count=self.partial_batch, block_ms=self.block_ms)
+            if not entries:
+                continue
+            self._partials_busy = True
+            try:
+                for eid, msg in await self.partials.newest(entries, self.partial_key, self.count_dropped):
+                    if self._finals_busy:  # a final is in progress: this partial would be late
+                        self.count_dropped(1)
+                        await self.partials.group.ack(eid)
+                        continue
+                    await _guarded(self.partials, eid, self.handle_partial(eid, msg))
+            finally:
+                self._partials_busy = False
+
+    async def _background_lane(self) -> None:
+        assert self.background is not None and self.handle_background is not None
+        while True:
+            if self._finals_busy or self._partials_busy:
+                await asyncio.sleep(0.02)
+                continue
+            entries = await self.background.group.read(count=self.background_batch, block_ms=self.block_ms)
+            if accepted := await self.background.accept_all(entries):
+                await _guarded(self.background, accepted[0][0], self.handle_background(accepted))
+
+    async def _claim_lane(self) -> None:
+        while True:
+            await asyncio.sleep(self.claim_every_s)
+            for entry in await self.finals.group.claim_stale():
+                await self._final(entry)
+            for entry in await self.partials.group.claim_stale():
+                if not self.claim_partials:  # a dead replica's partials are stale by now
+                    await self.partials.group.ack(entry[0])
+                elif (msg := await self.partials.accept(entry)) is not None:
+                    await _guarded(self.partials, entry[0], self.handle_partial(entry[0], msg))
+            if self.background is not None and self.handle_background is not None:
+                stale = await self.background.group.claim_stale()
+                if accepted := await self.background.accept_all(stale):
+                    await _guarded(self.background, accepted[0][0], self.handle_background(accepted))
+            if self.after_claims is not None:
+                await self.after_claims()
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel tasks and wait until they have ended. A cancellation that lands as a Redis read times
+    out can be swallowed (the timeout wins the race), so one still running is cancelled again: no lane
+    outlives its loop (a second partial lane after a Redis outage), and none hangs it."""
+    running = {t for t in tasks if not t.done()}
+    while running:
+        for t in running:
+            t.cancel()
+        _, running = await asyncio.wait(running, timeout=0.5)
+
+
+async def _guarded(lane: Lane[Any], eid: bytes, handling: Awaitable[None]) -> None:
+    """Run a handler; one that fails leaves its entry pending for the claim pass. Redis going away
+    is not the handler's failure: it ends the loop, for outage.ride_out to wait and start again."""
+    try:
+        await handling
+    except REDIS_DOWN:
+        raise
+    except Exception:
+        log.exception("handler failed, entry left pending [stream:%s, id:%s]", lane.stream, eid.decode())
