@@ -107,6 +107,8 @@ export class SfuSession {
   };
   #closed = false;
   #muted = false;
+  /** Renews the TURN credentials before they expire (they last `iceServersTtlS` from join). */
+  #iceRefresh: ReturnType<typeof setInterval> | null = null;
   /** Muted by a host: the SFU refuses to resume our audio until a host unmutes (`unmutedByHost`). */
   #hostMuted = false;
   #backoff = new Backoff();
@@ -166,6 +168,8 @@ export class SfuSession {
     const joined = await sig.request("join", { room: this.room, token: this.token });
     joinedOk = true;
     this.#hostMuted = joined.hostMuted === true;
+    const ttlS = Number(joined.iceServersTtlS ?? 0);
+    if (ttlS > 0) this.#iceRefresh = setInterval(() => void this.#refreshIce(sig), Math.max(30, ttlS / 2) * 1000);
     this.#ice = {
       iceServers: (joined.iceServers as RTCIceServer[] | undefined) ?? [],
       iceTransportPolicy: joined.iceTransportPolicy === "relay" ? "relay" : "all",
@@ -335,7 +339,27 @@ export class SfuSession {
     }
   }
 
+  /** New TURN credentials for both transports, then an ICE restart so the relays use them. */
+  async #refreshIce(sig: Signalling): Promise<void> {
+    if (this.#sig !== sig) return;
+    try {
+      const fresh = await sig.request("getIceServers");
+      const iceServers = (fresh.iceServers as RTCIceServer[] | undefined) ?? [];
+      this.#ice = { ...this.#ice, iceServers };
+      for (const t of [this.#send, this.#recv]) {
+        if (!t || t.closed) continue;
+        await t.updateIceServers({ iceServers });
+        const { iceParameters } = await sig.request("restartIce", { transportId: t.id });
+        await t.restartIce({ iceParameters: iceParameters as types.IceParameters });
+      }
+    } catch (err) {
+      console.warn("TURN credential refresh failed", err);
+    }
+  }
+
   #teardown(): void {
+    if (this.#iceRefresh) clearInterval(this.#iceRefresh);
+    this.#iceRefresh = null;
     this.#producer?.close();
     this.#video?.close();
     this.#send?.close();

@@ -11,7 +11,7 @@ import type { Room } from './Room.js';
 import type { RoomRegistry } from './RoomRegistry.js';
 import type { Settings } from './settings.js';
 import { verifyJoinToken } from './token.js';
-import { turnCredentials } from './turn.js';
+import { iceServersFor } from './turn.js';
 import { asData, reqString, type Data } from './validate.js';
 
 const log = new Logger('Connection');
@@ -145,7 +145,7 @@ export class Connection implements PeerChannel {
 			name: peer.name,
 			role: peer.role,
 			routerRtpCapabilities: room.router.rtpCapabilities,
-			iceServers: turn ? [turnCredentials(turn, peer.id)] : [],
+			...iceServersFor(turn, peer.id),
 			iceTransportPolicy: this.#deps.settings.iceTransportPolicy,
 			hostMuted: peer.hostMuted,
 			peers: room.peers().filter((p) => p !== peer).map((p) => p.toJSON()),

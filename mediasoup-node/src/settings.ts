@@ -217,7 +217,7 @@ function parseTurn(env: Env): TurnSettings | undefined {
 	if (urls.length === 0) return undefined;
 	const secret = optional(env, 'TURN_SECRET');
 	if (secret === undefined) throw new SettingsError('TURN_URLS is set but TURN_SECRET (coturn static-auth-secret) is not');
-	return { urls, secret, ttlS: int(env, 'TURN_CREDENTIAL_TTL_S', 86_400, 60, 7 * 86_400) };
+	return { urls, secret, ttlS: int(env, 'TURN_CREDENTIAL_TTL_S', 3600, 60, 86_400) };
 }
 
 function parseIngestRoles(raw: string): Role[] {

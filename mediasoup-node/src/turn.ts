@@ -21,6 +21,11 @@ export function turnCredentials(turn: TurnSettings, participant: string, nowMs =
 	return { urls: [...turn.urls], username, credential };
 }
 
+/** The `iceServers` for a participant (empty without TURN), and how long they stay valid (s; 0: always). */
+export function iceServersFor(turn: TurnSettings | undefined, participant: string): { iceServers: IceServer[]; iceServersTtlS: number } {
+	return turn ? { iceServers: [turnCredentials(turn, participant)], iceServersTtlS: turn.ttlS } : { iceServers: [], iceServersTtlS: 0 };
+}
+
 /** `turn:` / `turns:` URIs (RFC 7065), as the browser accepts them; throws a message otherwise. */
 export function parseTurnUrls(raw: string): string[] {
 	const urls = raw

@@ -32,7 +32,7 @@ test('TURN settings: URIs checked, a secret required, relay only with TURN', () 
 	assert.throws(() => loadSettings({ SFU_ICE_TRANSPORT_POLICY: 'relay' }), /needs TURN servers/);
 	assert.throws(() => loadSettings({ SFU_ICE_TRANSPORT_POLICY: 'host' }), /all\|relay/);
 	const s = loadSettings({ TURN_URLS: 'turn:127.0.0.1:3478', TURN_SECRET: 'x', SFU_ICE_TRANSPORT_POLICY: 'relay' });
-	assert.equal(s.turn?.ttlS, 86_400);
+	assert.equal(s.turn?.ttlS, 3600);
 	assert.equal(s.iceTransportPolicy, 'relay');
 	assert.equal(loadSettings({}).turn, undefined);
 });
@@ -55,6 +55,15 @@ test('join hands each participant its own TURN credentials and the ICE policy', 
 		assert.ok(Number(expiry) >= before + 120 && Number(expiry) <= before + 125, ia.username);
 		assert.equal(ia.credential, createHmac('sha1', 'join-secret').update(ia.username).digest('base64'));
 		assert.match(ib.username, /:ben$/);
+		assert.equal(a.joined.iceServersTtlS, 120);
+		// Fresh credentials on request (the client refreshes before they expire, then restarts ICE).
+		await new Promise((r) => setTimeout(r, 1100));
+		const fresh = await a.request('getIceServers');
+		assert.ok(fresh.ok, JSON.stringify(fresh.error));
+		const [fa] = fresh.data.iceServers;
+		assert.match(fa.username, /:ana$/);
+		assert.ok(Number(fa.username.split(':')[0]) > Number(expiry), `${fa.username} after ${ia.username}`);
+		assert.equal(fa.credential, createHmac('sha1', 'join-secret').update(fa.username).digest('base64'));
 		a.close();
 		b.close();
 	} finally {
@@ -64,6 +73,8 @@ test('join hands each participant its own TURN credentials and the ICE policy', 
 	try {
 		const c = await TestClient.join(plain, { room: 'no-turn', sub: 'carl' });
 		assert.deepEqual(c.joined.iceServers, []);
+		assert.equal(c.joined.iceServersTtlS, 0);
+		assert.deepEqual((await c.request('getIceServers')).data, { iceServers: [], iceServersTtlS: 0 });
 		assert.equal(c.joined.iceTransportPolicy, 'all');
 		c.close();
 	} finally {

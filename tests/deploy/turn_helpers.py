@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,9 @@ class Coturn:
         stop_process(self.proc)
 
 
-def start_coturn(log_dir: Path, port: int, relay_ports: tuple[int, int], secret: str) -> Coturn:
+def start_coturn(
+    log_dir: Path, port: int, relay_ports: tuple[int, int], secret: str, extra: Sequence[str] = ()
+) -> Coturn:
     """The stack's turnserver.conf plus what loopback needs: listen and relay on 127.0.0.1, allow
     loopback peers (the conf denies 127.0.0.0/8, as production must), no TLS (the certificate is a
     Docker secret there). Run it inside a network namespace the test owns."""
@@ -76,6 +79,7 @@ def start_coturn(log_dir: Path, port: int, relay_ports: tuple[int, int], secret:
             "--log-file=stdout",
             f"--pidfile={log_dir / 'coturn.pid'}",
             f"--db={log_dir / 'coturn.sqlite'}",
+            *extra,
         ],
         stdout=open(log_path, "wb"),
         stderr=subprocess.STDOUT,

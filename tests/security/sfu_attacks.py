@@ -660,3 +660,120 @@ async def hijack_plain_ingest(
         sender.close()
         attacker.close()
         await bot.close()
+
+
+# ----------------------------------------------------------------------------- TURN
+
+
+class TurnProbe:
+    """A bare TURN client (RFC 5766 over UDP, long-term credentials): what an attacker does with
+    the TURN credentials a join hands out, without a browser in the way."""
+
+    def __init__(self, server: tuple[str, int], username: str, password: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(3)
+        self.sock.connect(server)
+        self.username, self.password = username, password
+        self.realm, self.nonce = "", b""
+
+    def _ask(self, method: Any, **attrs: Any) -> Any:
+        from aioice import stun
+        from aioice.turn import make_integrity_key
+
+        for _ in range(2):  # once more after a 401/438 with the realm and a fresh nonce
+            msg = stun.Message(message_method=method, message_class=stun.Class.REQUEST)
+            msg.attributes.update(attrs)
+            if self.nonce:
+                msg.attributes.update(USERNAME=self.username, REALM=self.realm, NONCE=self.nonce)
+                msg.add_message_integrity(make_integrity_key(self.username, self.realm, self.password))
+            self.sock.send(bytes(msg))
+            answer = stun.parse_message(self.sock.recv(2048))
+            code = answer.attributes.get("ERROR-CODE", (0, ""))[0]
+            if code in (401, 438) and "NONCE" in answer.attributes:
+                self.realm = answer.attributes.get("REALM", self.realm)
+                self.nonce = answer.attributes["NONCE"]
+                continue
+            return answer
+        return answer
+
+    def allocate(self) -> int:
+        """0 on success, else the TURN error code (486: allocation quota reached)."""
+        from aioice import stun
+        from aioice.turn import UDP_TRANSPORT
+
+        answer = self._ask(stun.Method.ALLOCATE, **{"REQUESTED-TRANSPORT": UDP_TRANSPORT, "LIFETIME": 600})
+        return int(answer.attributes.get("ERROR-CODE", (0, ""))[0])
+
+    def permit(self, ip: str) -> int:
+        """CreatePermission for `ip`: 0 if the relay would carry traffic there, 403 if refused."""
+        from aioice import stun
+
+        answer = self._ask(stun.Method.CREATE_PERMISSION, **{"XOR-PEER-ADDRESS": (ip, 9)})
+        return int(answer.attributes.get("ERROR-CODE", (0, ""))[0])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+# Where a relay must never go: cloud metadata, private and shared (carrier NAT) networks, "this"
+# network; the caller adds the deployment's own node addresses.
+INTERNAL_PEERS = ("169.254.169.254", "10.0.0.1", "172.16.5.4", "192.168.1.1", "100.64.0.1", "0.0.0.1")
+
+
+async def turn_relay_to_internal(target: SfuTarget, extra_peers: tuple[str, ...] = ()) -> AttackResult:
+    """A guest takes the TURN credentials from its join and asks the TURN server to relay to
+    internal addresses (cloud metadata, private networks, the nodes themselves)."""
+    name = "turn_relay_to_internal"
+    server, username, password = await guest_turn(target)
+    probe = TurnProbe(server, username, password)
+    try:
+        if (code := await asyncio.to_thread(probe.allocate)) != 0:
+            return AttackResult(name, True, f"no allocation at all ({code})")
+        answers = {ip: await asyncio.to_thread(probe.permit, ip) for ip in INTERNAL_PEERS + extra_peers}
+        allowed = [ip for ip, code in answers.items() if code != 403]
+        return AttackResult(
+            name,
+            not allowed,
+            f"permissions refused (403) for {len(answers) - len(allowed)}; allowed {allowed}",
+        )
+    finally:
+        probe.close()
+
+
+async def turn_allocation_flood(target: SfuTarget, allocations: int = 30) -> AttackResult:
+    """A guest opens TURN allocation after allocation with its credentials (each holds a relay
+    port): the TURN server must stop it at its per-user quota."""
+    name = "turn_allocation_flood"
+    server, username, password = await guest_turn(target)
+    probes: list[TurnProbe] = []
+    codes: list[int] = []
+    try:
+        for _ in range(allocations):
+            probe = TurnProbe(server, username, password)
+            probes.append(probe)
+            codes.append(await asyncio.to_thread(probe.allocate))
+        made = codes.count(0)
+        return AttackResult(
+            name, made < allocations and 486 in codes, f"{made} allocations made, then {set(codes) - {0}}"
+        )
+    finally:
+        for p in probes:
+            p.close()
+
+
+async def guest_turn(target: SfuTarget) -> tuple[tuple[str, int], str, str]:
+    """The UDP TURN server and the credentials a guest gets at join (docs/signalling.md, TURN)."""
+    room = target.room("turn")
+    sig = await connect(target)
+    try:
+        data = await sig.request(
+            "join", {"room": room, "token": await target.token(room, "mallory", "guest")}
+        )
+    finally:
+        await sig.close()
+    for server in data.get("iceServers", []):
+        for url in server["urls"]:
+            if url.startswith("turn:") and "transport=tcp" not in url:
+                host, _, port = url[5:].split("?")[0].rpartition(":")
+                return (host, int(port)), server["username"], server["credential"]
+    raise AssertionError(f"the join handed out no UDP TURN server: {data.get('iceServers')}")
