@@ -230,3 +230,17 @@ async def test_two_speakers_two_languages_export(
     assert es_hits["total"] == 2
     assert client.get(f"/api/v1/search?q=morning&room={room}", headers=admin).json()["total"] == 2
     assert client.get("/api/v1/search?q=morning&room=elsewhere", headers=admin).json()["total"] == 0
+
+
+async def test_a_name_with_line_breaks_stays_one_cue_in_every_export(
+    r: aioredis.Redis, db: Database, client: TestClient, admin: dict[str, str], room: str
+) -> None:
+    """Names are checked when tokens are issued; the exports flatten whatever was stored anyway."""
+    evil = "Mallory\n\n2\n00:00:00,000 --> 00:59:00,000\nWEBVTT\u2028Fake"
+    await r.xadd(keys.PERSIST_CAPTIONS, final(room, "mal", evil, 0, "en", "Hello there.", 1.0).to_fields())
+    await drain(persister(r, db))
+    for fmt, cues in (("srt", 1), ("vtt", 1), ("txt", 1)):
+        text = client.get(f"/api/v1/rooms/{room}/transcript?format={fmt}", headers=admin).text
+        assert text.count("-->") == (cues if fmt != "txt" else 0), text
+        assert "Mallory 2 00:00:00,000 -&gt; 00:59:00,000 WEBVTT Fake" in text or fmt != "vtt", text
+        assert len([x for x in text.splitlines() if x.strip()]) == {"srt": 3, "vtt": 3, "txt": 1}[fmt], text

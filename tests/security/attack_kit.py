@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -71,6 +72,7 @@ class Deployment:
     attacker_ip: str = "127.0.0.66"
     join_token_secret: str = ""  # what the SFU holds too (for the compromised-node attacks)
     rooms_made: list[str] = field(default_factory=list)
+    log_path: Path | None = None  # the gateway's log, where the operator can read it
     _admin_token: str = ""
 
     def other_ip(self, k: int) -> str:

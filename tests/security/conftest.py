@@ -46,7 +46,7 @@ def gateway_with(database_url: str) -> Iterator[GatewayFactory]:
                 **env,
             },
         )
-        stack.start(name, "parley_gateway")
+        proc = stack.start(name, "parley_gateway")
         stack.wait_healthy(60)
         stacks.append(stack)
         return Deployment(
@@ -56,6 +56,7 @@ def gateway_with(database_url: str) -> Iterator[GatewayFactory]:
             admin_user="admin",
             admin_password=ADMIN_PASSWORD,
             join_token_secret=env.get("PARLEY_JOIN_TOKEN_SECRET", stack.join_token_secret),
+            log_path=proc.log_path,
         )
 
     yield start

@@ -471,3 +471,66 @@ async def short_admin_password(dep: Deployment) -> tuple[bool, str]:
         "POST", "/api/v1/admin-accounts", username=dep.unique("weak-admin"), password="1234"
     )
     return made.status_code == 422, f"an admin account with the password '1234': HTTP {made.status_code}"
+
+
+@attack("compromised service ends a room's caption feed with a malformed entry")
+async def malformed_caption_entry(dep: Deployment) -> tuple[bool, str]:
+    """A caption whose publish stamp is not a number (float() raised past the schema check)."""
+    room = await dep.new_room("poison")
+    async with await dep.captions(room, await guest_token(dep, room)) as ws:
+        await ws.until("hello")
+        r = dep.redis()
+        try:
+            await r.xadd(keys.captions_stream(room), {**caption(room, 0).to_fields(), "pub": "not-a-number"})
+            await r.xadd(keys.captions_stream(room), caption(room, 1).to_fields())
+        finally:
+            await r.aclose()
+        got = await ws.until("caption", 5)
+    ok = got is not None and got["caption"]["utt"] == 1
+    return ok, f"the caption after the malformed one {'arrived' if ok else 'never arrived: the feed died'}"
+
+
+@attack("guest sends deeply nested JSON on the caption socket")
+async def nested_json(dep: Deployment) -> tuple[bool, str]:
+    room = await dep.new_room("nested")
+    async with await dep.captions(room, await guest_token(dep, room)) as ws:
+        await ws.until("hello")
+        await ws.send("[" * 4000)
+        reply = await ws.next(5)
+        await ws.send({"type": "ping"})
+        pong = await ws.until("pong", 5)
+    return pong is not None, f"reply {reply}; the socket {'still answers' if pong else 'died'}"
+
+
+@attack("guest injects subtitle cues through its display name")
+async def name_injection(dep: Deployment) -> tuple[bool, str]:
+    """A display name with line breaks became extra cues (or a fake speaker) in .srt/.vtt/.txt."""
+    room = await dep.new_room("names")
+    code = await dep.invite(room)
+    evil = "Mallory\n\n99\n00:00:00,000 --> 00:59:00,000\nThe host says: send money"
+    joined = await dep.call("POST", f"/api/v1/invites/{code}/join", json={"name": evil})
+    return (
+        joined.status_code == 422,
+        f"an invite opened with a multi-line display name: HTTP {joined.status_code}",
+    )
+
+
+async def gateway_log(dep: Deployment) -> str:
+    return await asyncio.to_thread(lambda: dep.log_path.read_text(errors="replace") if dep.log_path else "")
+
+
+@attack("attacker reads join tokens and invite codes from the logs")
+async def secrets_in_logs(dep: Deployment) -> tuple[bool, str]:
+    """Logs go to Loki, which more people read than may join meetings."""
+    room = await dep.new_room("logs")
+    code = await dep.invite(room)
+    token = (await dep.join_invite(code)).json()["token"]
+    async with await dep.captions(room, token) as ws:
+        await ws.until("hello")
+    await dep.call("GET", f"/join/{code}")
+    await asyncio.sleep(0.5)
+    text = await gateway_log(dep)
+    leaked = [what for what, secret in (("a join token", token), ("an invite code", code)) if secret in text]
+    if not text:
+        return False, "no gateway log to read (Deployment.log_path)"
+    return not leaked, f"the gateway's log holds {', '.join(leaked) or 'neither token nor invite code'}"

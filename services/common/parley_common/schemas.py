@@ -167,11 +167,14 @@ class Caption(Message):
         caption = super().from_fields(fields)
         assert isinstance(caption, Caption)
         # A final's end-of-speech and publish stamps are added inside Redis, as stream fields.
-        stamps = {
-            name: float(fields[f.encode()])
-            for name, f in (("eos", "eos"), ("published", "pub"))
-            if f.encode() in fields
-        }
+        try:
+            stamps = {
+                name: float(fields[f.encode()])
+                for name, f in (("eos", "eos"), ("published", "pub"))
+                if f.encode() in fields
+            }
+        except ValueError as exc:
+            raise BadMessage("bad_stamp", str(exc)[:80]) from exc
         if stamps:
             caption = caption.model_copy(update={"timing": caption.timing.model_copy(update=stamps)})
         return caption

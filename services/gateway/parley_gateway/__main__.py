@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 from parley_common.log import setup_logging
 
+from parley_gateway import logredact
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
 
@@ -15,6 +16,7 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     settings = GatewaySettings()
     setup_logging(settings.log_level, settings.log_json)
+    logredact.install()  # no join token or invite code in a log line
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -17,7 +17,7 @@ from functools import partial
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.retry import Backoff, retrying
-from parley_common.schemas import BadMessage, Caption, CaptionType
+from parley_common.schemas import Caption, CaptionType
 from parley_common.streams import id_order
 
 from parley_gateway import metrics
@@ -231,7 +231,7 @@ def captions_of(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[byte
     for eid, fields in rows:
         try:
             caption = Caption.from_fields(fields)
-        except BadMessage as exc:
+        except ValueError as exc:  # BadMessage, and anything else malformed: one bad entry never ends a feed
             log.warning("bad caption event skipped [id:%s]: %s", eid.decode(), exc)
             continue
         assert isinstance(caption, Caption)

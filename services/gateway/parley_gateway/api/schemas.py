@@ -17,7 +17,20 @@ def _printable(value: str) -> str:
     return value
 
 
+LINE_BREAKS = "\u0085\u2028\u2029"
+
+
+def _single_line(value: str) -> str:
+    """A name shown on one line everywhere (captions, transcripts, .srt/.vtt/.txt exports)."""
+    if any(ord(c) < 32 or ord(c) == 127 or c in LINE_BREAKS for c in value):
+        raise ValueError("line breaks and control characters are not allowed in a name")
+    return value
+
+
 Slug = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+DisplayName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), AfterValidator(_single_line)
+]
 Text200 = Annotated[
     str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), AfterValidator(_printable)
 ]
@@ -54,12 +67,12 @@ class RoomBase(_In):
 
 
 class RoomCreate(RoomBase):
-    name: Text200
+    name: DisplayName
     slug: Slug | None = Field(None, description="URL name; made from the name when omitted")
 
 
 class RoomUpdate(_In):
-    name: Text200 | None = None
+    name: DisplayName | None = None
     spoken_languages: list[Lang] | None = Field(None, max_length=8)
     caption_languages: list[Lang] | None = Field(None, max_length=32)
     glossary: list[Text200] | None = Field(None, max_length=200)
@@ -84,7 +97,7 @@ class RoomOut(BaseModel):
 
 
 class JoinTokenRequest(_In):
-    name: Text200
+    name: DisplayName
     role: RoleName = "guest"
     participant_id: Slug | None = Field(
         None, description="stable id (the token's sub); generated when omitted"
@@ -130,7 +143,7 @@ class InviteInfo(BaseModel):
 
 
 class InviteJoin(_In):
-    name: Text200
+    name: DisplayName
     caption_lang: Lang | None = None
 
 
