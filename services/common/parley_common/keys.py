@@ -11,6 +11,10 @@ TRANSLATE_JOBS_BACKFILL = "translate:jobs:backfill"  # earlier finals a listener
 PERSIST_CAPTIONS = "persist:captions"  # every final and final translation, for the transcript store
 DEAD_LETTERS = "deadletter"
 LANG_ENGINES = "lang:engines"  # hash "service/replica" -> JSON of the engines it has loaded (routes.py)
+SFU_EVENTS = (
+    "sfu:events"  # the SFU's producer events (schemas.SfuEvent): read by the ingest and the persister
+)
+SFU_COMMANDS = "sfu:commands"  # host commands for the SFU (schemas.SfuCommand), written by the gateway's API
 STT_GROUP = "stt"
 TRANSLATE_GROUP = "translate"
 
@@ -33,6 +37,16 @@ def room_info(room: str) -> str:
 def room_speakers(room: str) -> str:
     """Hash speaker id -> display name."""
     return f"room:{room}:speakers"
+
+
+def room_removed(room: str) -> str:
+    """Set of participant ids a host removed: refused at the SFU and the caption socket."""
+    return f"room:{room}:removed"
+
+
+def room_muted(room: str) -> str:
+    """Set of participant ids a host muted: their audio stays paused at the SFU until unmuted."""
+    return f"room:{room}:muted"
 
 
 def room_languages(room: str) -> str:

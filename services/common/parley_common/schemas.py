@@ -1,7 +1,9 @@
 """Versioned message schemas for every Redis stream, validated where written and where read.
 
-Audio frames are flat binary-safe fields (they are hot: 50 a second per speaker); every other
-message is one JSON field `data` holding a pydantic model.
+Audio frames are flat binary-safe fields (they are hot: 50 a second per speaker); the SFU's
+events and commands are flat string fields (written and read in TypeScript too: its types are
+generated from these models, tools/contracts.py); every other message is one JSON field `data`
+holding a pydantic model.
 """
 
 from __future__ import annotations
@@ -9,9 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from parley_common import SCHEMA_VERSION
 
@@ -192,3 +202,106 @@ class Caption(Message):
     def listener_lang(self) -> str:
         """The caption language of the listeners this event is for."""
         return self.for_lang or self.lang
+
+
+class FlatMessage(BaseModel):
+    """A message whose stream entry is flat string fields, one per model field (`v` first).
+    Readers ignore fields they do not know: a writer may add one without breaking them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    v: Literal["1"] = "1"
+    bad_reason: ClassVar[str] = "bad_fields"
+
+    def to_fields(self) -> dict[str, str]:
+        return {k: _flat(v) for k, v in self.model_dump(mode="json").items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes, bytes]) -> Self:
+        try:
+            decoded = {k.decode(): v.decode() for k, v in fields.items()}
+        except UnicodeDecodeError as exc:
+            raise BadMessage(cls.bad_reason, "not UTF-8") from exc
+        if decoded.get("v") != SCHEMA_VERSION:
+            raise BadMessage("bad_version", repr(decoded.get("v"))[:40])
+        try:
+            return cls.model_validate(decoded)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "message"
+            raise BadMessage(cls.bad_reason, f"{where}: {first['msg']}"[:200]) from exc
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(x) for x in value)
+    return str(value)
+
+
+ProducerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+DisplayName = Annotated[str, AfterValidator(lambda s: s[:200])]  # longer names are cut, not refused
+MAX_SSRCS = 8  # ingest targets a producer may be sent to
+
+
+class SfuEventType(StrEnum):
+    OPEN = "producer.open"
+    PAUSE = "producer.pause"
+    RESUME = "producer.resume"
+    CLOSE = "producer.close"
+
+
+class SfuEvent(FlatMessage):
+    """An audio producer's life on `sfu:events` (keys.SFU_EVENTS), written by the SFU
+    (mediasoup-node/src/SfuEvents.ts): who speaks, and how its RTP reaches each ingest."""
+
+    bad_reason: ClassVar[str] = "bad_sfu_event"
+    type: SfuEventType
+    room: Name
+    peer: Name
+    name: DisplayName = ""
+    producer: ProducerId
+    ssrc: int = Field(0, ge=0, lt=2**32)  # the first of `ssrcs` (0: no ingest reachable)
+    ssrcs: Annotated[
+        list[Annotated[int, Field(gt=0, lt=2**32)]], AfterValidator(lambda xs: list(dict.fromkeys(xs)))
+    ] = Field(default_factory=list, max_length=MAX_SSRCS)  # one per ingest target, each its own SSRC
+    pt: int = Field(ge=0, lt=128)
+    clock_rate: int = Field(48000, gt=0)
+    ts: int = 0  # ms since the epoch, when the SFU wrote it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ssrcs_from_ssrc(cls, data: Any) -> Any:
+        """`ssrcs` is comma-separated on the wire; an older writer gave only `ssrc`."""
+        if isinstance(data, dict) and isinstance(data.get("ssrcs", ""), str):
+            raw, first = data.get("ssrcs", ""), data.get("ssrc", "")
+            if not raw and first not in ("", "0"):
+                raw = first
+            data = {**data, "ssrcs": [x.strip() for x in raw.split(",") if x.strip()]}
+            if data.get("clock_rate") == "":
+                data = {**data, "clock_rate": 48000}
+        return data
+
+
+class SfuCommandType(StrEnum):
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    REMOVE = "remove"
+    CLOSE = "close"
+
+
+class SfuCommand(FlatMessage):
+    """A host's command on `sfu:commands` (keys.SFU_COMMANDS), written by the gateway's API after
+    the state behind it (room:{slug} status, keys.room_removed / room_muted), read by every SFU
+    instance (mediasoup-node/src/SfuCommands.ts) and every gateway (its caption sockets)."""
+
+    bad_reason: ClassVar[str] = "bad_sfu_command"
+    type: SfuCommandType
+    room: Name
+    peer: Annotated[str, StringConstraints(pattern=f"^$|{NAME_RE.pattern[1:]}")] = ""  # empty for close
+    by: Annotated[str, AfterValidator(lambda s: s[:300])] = ""  # who asked (informational: cut, not refused)
+    ts: int = 0  # ms since the epoch
+
+    @model_validator(mode="after")
+    def _peer_unless_close(self) -> Self:
+        if not self.peer and self.type is not SfuCommandType.CLOSE:
+            raise ValueError("a peer is required unless the command is close")
+        return self

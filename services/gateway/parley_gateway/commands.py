@@ -10,6 +10,7 @@ from functools import partial
 
 import redis.asyncio as aioredis
 from parley_common.retry import Backoff, retrying
+from parley_common.schemas import BadMessage, SfuCommand, SfuCommandType
 
 from parley_gateway.api.live import SFU_COMMANDS
 from parley_gateway.sockets import SocketRegistry
@@ -33,14 +34,21 @@ async def follow(r: aioredis.Redis, sockets: SocketRegistry) -> None:
         for _stream, rows in reply or []:
             for eid, fields in rows:
                 last = eid.decode()
-                f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-                kind, room, peer = f.get("type"), f.get("room", ""), f.get("peer", "")
-                if kind == "close":
-                    n = sockets.end_room(room, "room closed")
-                elif kind == "remove" and peer:
-                    n = sockets.end_participant(room, peer, "removed from this room")
+                try:
+                    cmd = SfuCommand.from_fields(fields)
+                except BadMessage as exc:
+                    log.warning("sfu:commands: skipped entry [id:%s]: %s", last, exc)
+                    continue
+                if cmd.type is SfuCommandType.CLOSE:
+                    n = sockets.end_room(cmd.room, "room closed")
+                elif cmd.type is SfuCommandType.REMOVE:
+                    n = sockets.end_participant(cmd.room, cmd.peer, "removed from this room")
                 else:
                     continue
                 log.info(
-                    "caption sockets ended [room:%s, peer:%s, command:%s, sockets:%d]", room, peer, kind, n
+                    "caption sockets ended [room:%s, peer:%s, command:%s, sockets:%d]",
+                    cmd.room,
+                    cmd.peer,
+                    cmd.type.value,
+                    n,
                 )

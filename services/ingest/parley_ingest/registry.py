@@ -10,22 +10,19 @@ entry is not `producer.close`; then follow it with XREAD BLOCK from there.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from parley_common import keys
 from parley_common.retry import Backoff, retrying
-from parley_common.schemas import NAME_RE
+from parley_common.schemas import SfuEvent
 
 from parley_ingest import metrics
 
-STREAM = "sfu:events"
-EVENT_TYPES = ("producer.open", "producer.pause", "producer.resume", "producer.close")
+STREAM = keys.SFU_EVENTS
 log = logging.getLogger("parley.ingest")
-PRODUCER_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-MAX_SSRCS = 8  # ingest targets a producer may be sent to
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +47,13 @@ class EventSink(Protocol):
 
 
 def parse_event(fields: dict[bytes, bytes]) -> Event:
-    f = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
-    if f.get("v") != "1" or f.get("type") not in EVENT_TYPES:
-        raise ValueError(f"unknown version/type: {f.get('v')!r} {f.get('type')!r}")
-    room, peer = f.get("room", ""), f.get("peer", "")
-    if not NAME_RE.match(room) or not NAME_RE.match(peer):
-        raise ValueError(f"bad room/peer {room!r} {peer!r}")
-    producer = f.get("producer", "")
-    if not PRODUCER_RE.match(producer):
-        raise ValueError(f"bad producer id {producer[:120]!r}")
-    raw = f.get("ssrcs") or f["ssrc"]
-    ssrcs = tuple(dict.fromkeys(int(x) for x in raw.split(",") if x.strip()))
-    pt, rate = int(f["pt"]), int(f.get("clock_rate") or 48000)
-    if len(ssrcs) > MAX_SSRCS or any(not 0 < x < 2**32 for x in ssrcs):
-        raise ValueError(f"bad ssrcs {raw[:120]!r}")
-    if not 0 <= pt < 128 or rate <= 0:
-        raise ValueError(f"bad pt/clock_rate {pt} {rate}")
-    name = f.get("name") or peer
-    return Event(f["type"], Producer(room, peer, name[:200], producer, ssrcs, pt, rate))
+    """One entry, by the one parser of the contract (schemas.SfuEvent); ValueError (BadMessage) if
+    malformed, or if it names no SSRC (nothing the ingest could receive)."""
+    e = SfuEvent.from_fields(fields)
+    if not e.ssrcs:
+        raise ValueError(f"no ssrc for producer {e.producer!r}")
+    p = Producer(e.room, e.peer, e.name or e.peer, e.producer, tuple(e.ssrcs), e.pt, e.clock_rate)
+    return Event(e.type.value, p)
 
 
 async def follow(r: aioredis.Redis, sink: EventSink, stream: str = STREAM, block_ms: int = 1000) -> None:

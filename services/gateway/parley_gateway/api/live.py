@@ -1,12 +1,13 @@
 """What the API writes into Redis for the live system: a room's STT settings, the removed set, and
 host commands for the SFU.
 
-`sfu:commands` (XADD, MAXLEN ~ 10000), all fields strings: `v` = "1", `type` = mute | unmute |
-remove | close, `room`, `peer` (participant id; empty for close), `by` (who asked), `ts` (ms since
-the epoch). The SFU is expected to pause the peer's audio producer (mute) and refuse to resume it
+`sfu:commands` (XADD, MAXLEN ~ 10000): a parley_common.schemas.SfuCommand, all fields strings:
+`v` = "1", `type` = mute | unmute | remove | close, `room`, `peer` (participant id; empty for
+close), `by` (who asked), `ts` (ms since the epoch). The SFU is expected to pause the peer's audio producer (mute) and refuse to resume it
 until unmuted, close the peer's connection (remove), or close every connection of the room (close).
 The state behind each command is written first, for an SFU or gateway that reads it at join:
-`room:{slug}` status, the sets `room:{slug}:removed` and `room:{slug}:muted`.
+`room:{slug}` status, the sets `room:{slug}:removed` and `room:{slug}:muted` (keys.room_removed,
+keys.room_muted).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.schemas import SfuCommand, SfuCommandType
 from parley_common.streams import xadd_bounded
 
-from parley_gateway.auth.ws import removed_key
 from parley_gateway.db.models import Room
 
-SFU_COMMANDS = "sfu:commands"
+SFU_COMMANDS = keys.SFU_COMMANDS
 SFU_COMMANDS_MAXLEN = 10_000
 
 
@@ -44,23 +45,12 @@ async def write_room_state(r: aioredis.Redis, room: Room) -> None:
 
 
 async def announce(r: aioredis.Redis, kind: str, room: str, peer: str, by: str) -> None:
-    fields = {
-        "v": "1",
-        "type": kind,
-        "room": room,
-        "peer": peer,
-        "by": by,
-        "ts": str(int(time.time() * 1000)),
-    }
+    command = SfuCommand(type=SfuCommandType(kind), room=room, peer=peer, by=by, ts=int(time.time() * 1000))
     # The state first, then the command: an SFU that (re)joins in between reads the state.
-    if kind == "remove":
-        await r.sadd(removed_key(room), peer)
-    elif kind == "mute":
-        await r.sadd(muted_key(room), peer)
-    elif kind == "unmute":
-        await r.srem(muted_key(room), peer)
-    await xadd_bounded(r, SFU_COMMANDS, fields, maxlen=SFU_COMMANDS_MAXLEN)
-
-
-def muted_key(room: str) -> str:
-    return f"room:{room}:muted"
+    if command.type is SfuCommandType.REMOVE:
+        await r.sadd(keys.room_removed(room), peer)
+    elif command.type is SfuCommandType.MUTE:
+        await r.sadd(keys.room_muted(room), peer)
+    elif command.type is SfuCommandType.UNMUTE:
+        await r.srem(keys.room_muted(room), peer)
+    await xadd_bounded(r, SFU_COMMANDS, command.to_fields(), maxlen=SFU_COMMANDS_MAXLEN)

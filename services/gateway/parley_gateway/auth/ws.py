@@ -13,10 +13,6 @@ from parley_common.tokens import LEEWAY_S, JoinClaims, TokenError, verify_join_t
 from parley_gateway.settings import GatewaySettings
 
 
-def removed_key(room: str) -> str:
-    return f"room:{room}:removed"
-
-
 @dataclass(frozen=True, slots=True)
 class Admission:
     claims: JoinClaims | None  # None: PARLEY_GATEWAY_AUTH_REQUIRED=false
@@ -45,6 +41,6 @@ async def admit(ws: WebSocket, room: str) -> Admission:
     status = await r.hget(keys.room_info(room), "status")
     if status == b"closed":
         return Admission(claims, "closed: this room is closed")
-    if claims is not None and await r.sismember(removed_key(room), claims.sub):
+    if claims is not None and await r.sismember(keys.room_removed(room), claims.sub):
         return Admission(claims, "unauthorized (removed): you were removed from this room")
     return Admission(claims)

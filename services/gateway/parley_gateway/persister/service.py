@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from parley_common import keys
@@ -14,7 +13,7 @@ from parley_common.health import serve_health
 from parley_common.lanes import Lane
 from parley_common.log import setup_logging
 from parley_common.retry import Backoff, retrying
-from parley_common.schemas import BadMessage, Caption, CaptionType
+from parley_common.schemas import BadMessage, Caption, CaptionType, SfuEvent, SfuEventType
 from parley_common.settings import BaseServiceSettings
 from parley_common.streams import ConsumerGroup, Entry, read_groups
 from pydantic import AliasChoices, Field
@@ -30,7 +29,7 @@ from parley_gateway.settings import DEFAULT_DATABASE_URL
 log = logging.getLogger("parley.persister")
 PROG_DESCRIPTION = "parley-persister: every final caption and translation into Postgres, once per id."
 GROUP = "persist"
-SFU_EVENTS = "sfu:events"
+SFU_EVENTS = keys.SFU_EVENTS
 
 
 class PersisterSettings(BaseServiceSettings):
@@ -51,15 +50,6 @@ class PersisterSettings(BaseServiceSettings):
     sfu_events: bool = True  # also record participant sessions from the SFU's producer events
 
 
-@dataclass(frozen=True, slots=True)
-class SfuEvent:
-    type: str
-    room: str
-    peer: str
-    producer: str
-    name: str
-
-
 def parse_caption(fields: dict[bytes, bytes]) -> Caption:
     """A caption to store; BadMessage if malformed (a final too long for its columns, too)."""
     caption = Caption.from_fields(fields)
@@ -67,14 +57,6 @@ def parse_caption(fields: dict[bytes, bytes]) -> Caption:
     if caption.type is CaptionType.FINAL and caption.text and too_long:
         raise BadMessage("bad_fields", "language code or speaker name too long")
     return caption
-
-
-def parse_sfu_event(fields: dict[bytes, bytes]) -> SfuEvent:
-    f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-    room, peer, producer = f.get("room", ""), f.get("peer", ""), f.get("producer", "")
-    if not (room and peer and producer) or len(room) > 64 or len(peer) > 64:
-        raise BadMessage("bad_sfu_event", repr(f.get("type")))
-    return SfuEvent(f.get("type", ""), room, peer, producer[:100], f.get("name", "")[:200])
 
 
 class Persister:
@@ -92,7 +74,7 @@ class Persister:
         if settings.sfu_events:
             sfu = ConsumerGroup(r, SFU_EVENTS, GROUP, consumer, **opts)
             self.groups.append(sfu)
-            self.lanes[SFU_EVENTS] = Lane(sfu, parse_sfu_event, self._bad_input)
+            self.lanes[SFU_EVENTS] = Lane(sfu, SfuEvent.from_fields, self._bad_input)
         self.healthy = False
         self._last_claim = 0.0
 
@@ -176,9 +158,9 @@ class Persister:
         metrics.STORED.labels("translation" if caption.is_translation else "source").inc()
 
     async def _store_sfu_event(self, session: AsyncSession, event: SfuEvent) -> None:
-        if event.type == "producer.open":
+        if event.type is SfuEventType.OPEN:
             await store.open_sfu_session(session, event.room, event.peer, event.name, event.producer)
-        elif event.type == "producer.close":
+        elif event.type is SfuEventType.CLOSE:
             await store.close_sfu_session(session, event.producer)
         else:
             metrics.SKIPPED.labels("sfu_event").inc()
