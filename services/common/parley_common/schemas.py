@@ -204,6 +204,29 @@ class Caption(Message):
         return self.for_lang or self.lang
 
 
+@dataclass(frozen=True, slots=True)
+class BackfillJob:
+    """An earlier final a listener wants in another language, on `translate:jobs:backfill`: written
+    by the gateway (relang.py) when a listener switches language, read by the translator
+    (backfill.py). Fields: `v`, `data` (the source final, a Caption) and `lang` (the target)."""
+
+    caption: Caption
+    lang: str
+
+    def to_fields(self) -> dict[str, str]:
+        return {"v": SCHEMA_VERSION, **self.caption.to_fields(), "lang": self.lang}
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes, bytes]) -> BackfillJob:
+        caption = Caption.from_fields(fields)
+        lang = fields.get(b"lang", b"").decode(errors="replace")
+        if not 2 <= len(lang) <= 12 or not lang.replace("-", "").replace("_", "").isalpha():
+            raise BadMessage("bad_lang", lang[:20])
+        if caption.type is not CaptionType.FINAL or caption.is_translation or not caption.text:
+            raise BadMessage("not_a_source_final")
+        return cls(caption, lang)
+
+
 class FlatMessage(BaseModel):
     """A message whose stream entry is flat string fields, one per model field (`v` first).
     Readers ignore fields they do not know: a writer may add one without breaking them."""

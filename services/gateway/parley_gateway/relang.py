@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.publish import TRANSLATE_MAXLEN
-from parley_common.schemas import Caption, CaptionType
+from parley_common.schemas import BackfillJob, Caption, CaptionType
 
 SOURCE = "source"  # a listener who wants captions in whatever language was spoken
 REQUEST_TTL_S = 60.0  # a backfill asked for and not delivered within this is asked again
@@ -100,6 +100,6 @@ async def request_translations(r: aioredis.Redis, captions: list[Caption], lang:
         return
     async with r.pipeline(transaction=False) as pipe:  # one round trip for a long meeting
         for caption in captions:
-            fields = {"v": "1", **caption.to_fields(), "lang": lang}
+            fields = BackfillJob(caption, lang).to_fields()
             pipe.xadd(keys.TRANSLATE_JOBS_BACKFILL, fields, maxlen=TRANSLATE_MAXLEN, approximate=True)
         await pipe.execute()

@@ -2,7 +2,7 @@
 batch path for history.
 
 The gateway puts one entry per earlier final that has no translation in the new language yet on
-translate:jobs:backfill: the source final (`data`) and the target language (`lang`). They are
+translate:jobs:backfill (schemas.BackfillJob): the source final and the target language. They are
 history, so they wait for live finals and partials (the translator runs them as the background
 lane of parley_common.lanes), and go through the engine in batches (one call per language pair).
 Each translation is published with the same once-marker as a live one: if the live path
@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.lanes import Accepted, Lane
 from parley_common.publish import Publisher
-from parley_common.schemas import BadMessage, Caption, CaptionType, Timing
+from parley_common.schemas import BackfillJob, Caption, Timing
 
 from parley_translate import metrics
 from parley_translate.output import translated, untranslated
@@ -30,17 +30,6 @@ BATCH = 20  # entries per read: one engine call per pair in it, so live work wai
 TranslateTexts = Callable[[list[str], str, str, str], Awaitable[tuple[list[str], str, str]]]
 
 
-def parse_job(fields: dict[bytes, bytes]) -> tuple[Caption, str]:
-    """The source final and target language of one backfill entry; BadMessage if malformed."""
-    caption = Caption.from_fields(fields)
-    lang = fields.get(b"lang", b"").decode(errors="replace")
-    if not 2 <= len(lang) <= 12 or not lang.replace("-", "").replace("_", "").isalpha():
-        raise BadMessage("bad_lang", lang[:20])
-    if caption.type is not CaptionType.FINAL or caption.is_translation or not caption.text:
-        raise BadMessage("not_a_source_final")
-    return caption, lang
-
-
 def backfill_bad_input(_reason: str) -> None:
     metrics.BACKFILLED.labels("bad_input").inc()
 
@@ -48,7 +37,7 @@ def backfill_bad_input(_reason: str) -> None:
 class Backfill:
     def __init__(
         self,
-        lane: Lane[tuple[Caption, str]],
+        lane: Lane[BackfillJob],
         r: aioredis.Redis,
         publisher: Publisher,
         translate_texts: TranslateTexts,
@@ -58,10 +47,11 @@ class Backfill:
         self.publisher = publisher
         self.translate_texts = translate_texts
 
-    async def translate(self, jobs: list[Accepted[tuple[Caption, str]]]) -> None:
+    async def translate(self, jobs: list[Accepted[BackfillJob]]) -> None:
         """Translate and publish a batch of accepted backfill entries, then acknowledge them."""
         by_pair: dict[tuple[str, str], list[Caption]] = defaultdict(list)
-        for _eid, (caption, lang) in jobs:
+        for _eid, job in jobs:
+            caption, lang = job.caption, job.lang
             if lang != caption.source_lang and not await self.r.exists(_marker(caption, lang)):
                 by_pair[(caption.source_lang, lang)].append(caption)
         for (source, target), captions in by_pair.items():

@@ -11,11 +11,11 @@ from parley_common import keys
 from parley_common.lanes import FinalsFirst, Lane
 from parley_common.publish import Publisher
 from parley_common.routes import Routes
-from parley_common.schemas import Caption, CaptionType
+from parley_common.schemas import BackfillJob, Caption, CaptionType
 from parley_common.streams import ConsumerGroup
 
 from parley_translate import metrics
-from parley_translate.backfill import BATCH, Backfill, backfill_bad_input, parse_job
+from parley_translate.backfill import BATCH, Backfill, backfill_bad_input
 from parley_translate.engines.base import Engine, TranslationError
 from parley_translate.output import no_engine, translated, untranslated
 from parley_translate.settings import TranslateSettings
@@ -42,7 +42,7 @@ class Translator:
         self.partials = Lane(group(keys.TRANSLATE_JOBS_PARTIAL), _parse_caption, bad)
         self.publisher = Publisher(r)
         self.backfill = Backfill(
-            Lane(group(keys.TRANSLATE_JOBS_BACKFILL), parse_job, backfill_bad_input),
+            Lane(group(keys.TRANSLATE_JOBS_BACKFILL), BackfillJob.from_fields, backfill_bad_input),
             self.r,
             self.publisher,
             self.translate_texts,
