@@ -12,7 +12,7 @@ import type { RoomRegistry } from './RoomRegistry.js';
 import type { Settings } from './settings.js';
 import { verifyJoinToken } from './token.js';
 import { iceServersFor } from './turn.js';
-import { asData, reqString, type Data } from './validate.js';
+import { asData, reqString, rtpCapabilities, type Data } from './validate.js';
 
 const log = new Logger('Connection');
 
@@ -128,7 +128,7 @@ export class Connection implements PeerChannel {
 		const { producerOpsPerMin, producerOpsBurst } = this.#deps.settings;
 		const peer = new Peer(claims, this, new TokenBucket(producerOpsPerMin / 60, producerOpsBurst));
 		if (data['rtpCapabilities'] !== undefined) {
-			peer.rtpCapabilities = asData(data['rtpCapabilities']) as types.RtpCapabilities;
+			peer.rtpCapabilities = rtpCapabilities(data['rtpCapabilities'], this.#deps.settings) as types.RtpCapabilities;
 		}
 		const room = await this.#deps.registry.join(roomSlug, peer, {
 			maxPeers: state.maxParticipants ?? this.#deps.settings.maxPeersPerRoom,

@@ -25,6 +25,11 @@ export type Settings = Readonly<{
 	maxTransportsPerPeer: number;
 	maxProducersPerPeer: number;
 	maxConsumersPerPeer: number;
+	/** Audio producers per peer: each one is a separate speaker stream for speech-to-text. */
+	maxAudioProducersPerPeer: number;
+	/** Entries in an rtpCapabilities / rtpParameters list (codecs, headerExtensions), and encodings. */
+	maxRtpListEntries: number;
+	maxEncodings: number;
 	wsHost: string;
 	wsPort: number;
 	wsPath: string;
@@ -113,6 +118,9 @@ export function loadSettings(env: Env = process.env): Settings {
 		maxTransportsPerPeer: int(env, 'SFU_MAX_TRANSPORTS_PER_PEER', 4, 1, 64),
 		maxProducersPerPeer: int(env, 'SFU_MAX_PRODUCERS_PER_PEER', 4, 1, 64),
 		maxConsumersPerPeer: int(env, 'SFU_MAX_CONSUMERS_PER_PEER', 256, 1, 10_000),
+		maxAudioProducersPerPeer: int(env, 'SFU_MAX_AUDIO_PRODUCERS_PER_PEER', 1, 1, 64),
+		maxRtpListEntries: int(env, 'SFU_MAX_RTP_LIST_ENTRIES', 32, 1, 1000),
+		maxEncodings: int(env, 'SFU_MAX_ENCODINGS', 4, 1, 64),
 		wsHost: str(env, 'SFU_WS_HOST', '127.0.0.1'),
 		wsPort: int(env, 'SFU_WS_PORT', 4443, 0, 65535),
 		wsPath: '/ws',

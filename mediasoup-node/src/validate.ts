@@ -51,6 +51,36 @@ export function reqIp(data: Data, field: string): string {
 	return v;
 }
 
+/** How long the lists in RTP capabilities and parameters may be (SFU_MAX_RTP_LIST_ENTRIES, SFU_MAX_ENCODINGS). */
+export type RtpLimits = Readonly<{ maxRtpListEntries: number; maxEncodings: number }>;
+
+function checkList(owner: Record<string, unknown>, where: string, field: string, max: number, required = false): void {
+	const v = owner[field];
+	if (v === undefined && !required) return;
+	if (!Array.isArray(v)) throw badRequest(`${where}.${field} must be an array`);
+	if (v.length > max) throw badRequest(`${where}.${field} has ${v.length} entries; at most ${max}`);
+	if (!v.every((e) => typeof e === 'object' && e !== null && !Array.isArray(e))) {
+		throw badRequest(`${where}.${field} must hold objects`);
+	}
+}
+
+/** A device's rtpCapabilities (setRtpCapabilities, join): an object with short `codecs` / `headerExtensions` lists. */
+export function rtpCapabilities(value: unknown, limits: RtpLimits): Record<string, unknown> {
+	const caps = reqObject({ rtpCapabilities: value }, 'rtpCapabilities');
+	checkList(caps, 'rtpCapabilities', 'codecs', limits.maxRtpListEntries);
+	checkList(caps, 'rtpCapabilities', 'headerExtensions', limits.maxRtpListEntries);
+	return caps;
+}
+
+/** A producer's rtpParameters: `codecs` (required), `headerExtensions`, `encodings` kept short. */
+export function rtpParameters(value: unknown, limits: RtpLimits): Record<string, unknown> {
+	const params = reqObject({ rtpParameters: value }, 'rtpParameters');
+	checkList(params, 'rtpParameters', 'codecs', limits.maxRtpListEntries, true);
+	checkList(params, 'rtpParameters', 'headerExtensions', limits.maxRtpListEntries);
+	checkList(params, 'rtpParameters', 'encodings', limits.maxEncodings);
+	return params;
+}
+
 export function optObject(data: Data, field: string): Record<string, unknown> | undefined {
 	return data[field] === undefined ? undefined : reqObject(data, field);
 }

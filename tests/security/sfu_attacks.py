@@ -77,10 +77,21 @@ async def connect(target: SfuTarget, **options: Any) -> Signalling:
     return await Signalling.connect(target.url, **{**target.socket_options, **options})
 
 
-async def joined(target: SfuTarget, room: str, sub: str, role: str = "guest", **options: Any) -> Signalling:
+async def join_with_data(
+    target: SfuTarget, room: str, sub: str, role: str = "guest", **options: Any
+) -> tuple[Signalling, JsonObj]:
+    """A joined socket and the `join` answer (router capabilities, peers, TURN servers...)."""
     sig = await connect(target, **options)
-    await sig.request("join", {"room": room, "token": await target.token(room, sub, role)})
-    return sig
+    try:
+        data = await sig.request("join", {"room": room, "token": await target.token(room, sub, role)})
+    except BaseException:
+        await sig.close()
+        raise
+    return sig, data
+
+
+async def joined(target: SfuTarget, room: str, sub: str, role: str = "guest", **options: Any) -> Signalling:
+    return (await join_with_data(target, room, sub, role, **options))[0]
 
 
 async def close_code(sig: Signalling, timeout: float = 10.0) -> int | None:
@@ -662,6 +673,97 @@ async def hijack_plain_ingest(
         await bot.close()
 
 
+async def consume_storm(target: SfuTarget, times: int = 50) -> AttackResult:
+    """A guest consumes another participant's audio again and again: each consumer is one more
+    copy of the stream for the worker to forward."""
+    name = "consume_storm"
+    room = target.room("consume")
+    speaker = await joined(target, room, "speaker")
+    sig, data = await join_with_data(target, room, "mallory")
+    try:
+        producer = (await produce_audio(speaker))["producerId"]
+        await sig.request("setRtpCapabilities", {"rtpCapabilities": data["routerRtpCapabilities"]})
+        recv = await sig.request("createWebRtcTransport", {"direction": "recv"})
+        made = 0
+        for _ in range(times):
+            if (
+                await refusal(sig.request("consume", {"transportId": recv["id"], "producerId": producer}))
+                is None
+            ):
+                made += 1
+        return AttackResult(name, made == 1, f"{made} consumers of one producer made out of {times} asked")
+    finally:
+        await close_all([sig, speaker])
+
+
+async def many_audio_producers(target: SfuTarget, producers: int = 4) -> AttackResult:
+    """A guest produces several audio streams at once: each is a separate speaker for the
+    speech-to-text pipeline (the same voice transcribed four times, four times the GPU/CPU)."""
+    name = "many_audio_producers"
+    sig = await joined(target, target.room("multi"), "mallory")
+    try:
+        t = await sig.request("createWebRtcTransport", {"direction": "send"})
+        made = 0
+        for i in range(producers):
+            params = {
+                "transportId": t["id"],
+                "kind": "audio",
+                "rtpParameters": {
+                    **opus_rtp_parameters(0x3000 + i),
+                    "mid": str(i),
+                },  # a MID each, as a browser
+            }
+            if await refusal(sig.request("produce", params)) is None:
+                made += 1
+        return AttackResult(name, made == 1, f"{made} of {producers} audio producers made")
+    finally:
+        await sig.close()
+
+
+async def oversized_rtp_lists(target: SfuTarget) -> AttackResult:
+    """Capabilities and parameters with hundreds of codecs / encodings, small enough to pass the
+    message size cap: each must be refused with a clear BAD_REQUEST, not processed."""
+    name = "oversized_rtp_lists"
+    sig = await joined(target, target.room("lists"), "mallory")
+    try:
+        codec = {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2}
+        caps = await refusal(
+            sig.request("setRtpCapabilities", {"rtpCapabilities": {"codecs": [codec] * 500}})
+        )
+        t = await sig.request("createWebRtcTransport", {"direction": "send"})
+        params = opus_rtp_parameters(0x4000)
+        params["encodings"] = [{"ssrc": 0x4000 + i} for i in range(200)]
+        produced = await refusal(
+            sig.request("produce", {"transportId": t["id"], "kind": "audio", "rtpParameters": params})
+        )
+        ok = caps == "BAD_REQUEST" and produced == "BAD_REQUEST"
+        return AttackResult(
+            name, ok, f"500 codecs answered {caps or 'ok'}; 200 encodings answered {produced or 'ok'}"
+        )
+    finally:
+        await sig.close()
+
+
+async def data_channels(target: SfuTarget) -> AttackResult:
+    """A guest asks for SCTP data channels (an unmetered side channel through the SFU)."""
+    name = "data_channels"
+    sig = await joined(target, target.room("sctp"), "mallory")
+    try:
+        t = await sig.request(
+            "createWebRtcTransport",
+            {"direction": "send", "enableSctp": True, "numStreams": {"OS": 1024, "MIS": 1024}},
+        )
+        codes = [
+            await refusal(sig.request(m, {"transportId": t["id"]})) for m in ("produceData", "consumeData")
+        ]
+        ok = t.get("sctpParameters") is None and codes == ["BAD_REQUEST", "BAD_REQUEST"]
+        return AttackResult(
+            name, ok, f"sctpParameters {t.get('sctpParameters')}; produceData/consumeData answered {codes}"
+        )
+    finally:
+        await sig.close()
+
+
 # ----------------------------------------------------------------------------- TURN
 
 
@@ -763,14 +865,8 @@ async def turn_allocation_flood(target: SfuTarget, allocations: int = 30) -> Att
 
 async def guest_turn(target: SfuTarget) -> tuple[tuple[str, int], str, str]:
     """The UDP TURN server and the credentials a guest gets at join (docs/signalling.md, TURN)."""
-    room = target.room("turn")
-    sig = await connect(target)
-    try:
-        data = await sig.request(
-            "join", {"room": room, "token": await target.token(room, "mallory", "guest")}
-        )
-    finally:
-        await sig.close()
+    sig, data = await join_with_data(target, target.room("turn"), "mallory")
+    await sig.close()
     for server in data.get("iceServers", []):
         for url in server["urls"]:
             if url.startswith("turn:") and "transport=tcp" not in url:

@@ -19,6 +19,10 @@ export const consume: Handler = async ({ room, peer, settings }, data) => {
 	const found = room.findProducer(producerId);
 	if (found === undefined) throw notFound(`producer not found: ${producerId}`);
 	if (found.owner === peer) throw badRequest('cannot consume your own producer');
+	// One consumer per producer: more would only multiply the same stream (and the worker's work).
+	for (const c of peer.consumers.values()) {
+		if (c.producerId === producerId) throw invalidState(`already consuming producer ${producerId}`);
+	}
 	if (!room.router.canConsume({ producerId, rtpCapabilities: peer.rtpCapabilities })) {
 		throw badRequest('your rtpCapabilities cannot consume this producer');
 	}

@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup';
 
-import { badRequest, forbidden, invalidState } from '../errors.js';
-import { optObject, reqObject, reqOneOf } from '../validate.js';
+import { forbidden, invalidState } from '../errors.js';
+import { optObject, reqOneOf, rtpParameters } from '../validate.js';
 import type { Handler } from './types.js';
 
 /** Produce on the peer's send (or ingest) transport. Listeners may not produce. */
@@ -13,16 +13,19 @@ export const produce: Handler = async ({ room, peer, settings }, data) => {
 	if (peer.producers.size >= settings.maxProducersPerPeer) {
 		throw invalidState(`at most ${settings.maxProducersPerPeer} producers per peer`);
 	}
-	peer.spendProducerOp();
 	const kind = reqOneOf(data, 'kind', ['audio', 'video'] as const);
-	const rtpParameters = reqObject<types.RtpParameters>(data, 'rtpParameters');
-	if (!Array.isArray(rtpParameters.codecs)) throw badRequest('rtpParameters.codecs must be an array');
+	const audio = [...peer.producers.values()].filter((p) => p.kind === 'audio').length;
+	if (kind === 'audio' && audio >= settings.maxAudioProducersPerPeer) {
+		throw invalidState(`at most ${settings.maxAudioProducersPerPeer} audio producer(s) per peer`);
+	}
+	const params = rtpParameters(data['rtpParameters'], settings) as types.RtpParameters;
+	peer.spendProducerOp();
 	const appData = optObject(data, 'appData') ?? {};
 	// A host mute sticks: the peer's new audio starts paused (and it is told why).
 	const hostMuted = kind === 'audio' && peer.hostMuted;
 	const producer = await transport.produce({
 		kind,
-		rtpParameters,
+		rtpParameters: params,
 		paused: data['paused'] === true || hostMuted,
 		appData: { ...appData, peerId: peer.id },
 	});

@@ -1,8 +1,7 @@
 import type { types } from 'mediasoup';
 
-import { badRequest } from '../errors.js';
 import { iceServersFor } from '../turn.js';
-import { reqObject } from '../validate.js';
+import { rtpCapabilities } from '../validate.js';
 import type { Handler } from './types.js';
 
 export const getRouterRtpCapabilities: Handler = async ({ room }) => ({
@@ -16,11 +15,7 @@ export const getRouterRtpCapabilities: Handler = async ({ room }) => ({
 export const getIceServers: Handler = async ({ peer, settings }) => iceServersFor(settings.turn, peer.id);
 
 /** The peer's device capabilities (mediasoup-client `device.rtpCapabilities`); needed to consume. */
-export const setRtpCapabilities: Handler = async ({ peer }, data) => {
-	const caps = reqObject<types.RtpCapabilities>(data, 'rtpCapabilities');
-	if (caps.codecs !== undefined && !Array.isArray(caps.codecs)) {
-		throw badRequest('rtpCapabilities.codecs must be an array');
-	}
-	peer.rtpCapabilities = caps;
+export const setRtpCapabilities: Handler = async ({ peer, settings }, data) => {
+	peer.rtpCapabilities = rtpCapabilities(data['rtpCapabilities'], settings) as types.RtpCapabilities;
 	return {};
 };
