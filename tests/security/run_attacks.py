@@ -157,10 +157,22 @@ def sfu_attacks(dep: Deployment) -> list[tuple[str, Callable[[], Awaitable[Outco
             await ensure_room(room)
             await self._host("POST", f"/api/v1/rooms/{room}/close")
 
+        async def _participant(self, room: str, peer: str) -> None:
+            """The API acts on participants it knows: issue one token for this id (the attack's
+            own token was minted with the secret), so the participant exists."""
+            await ensure_room(room)
+            resp = await dep.admin(
+                "POST", f"/api/v1/rooms/{room}/tokens", name=peer.title(), participant_id=peer
+            )
+            if resp.status_code >= 400 and resp.status_code not in (403, 409):
+                resp.raise_for_status()
+
         async def remove(self, room: str, peer: str) -> None:
+            await self._participant(room, peer)
             await self._host("DELETE", f"/api/v1/rooms/{room}/participants/{peer}")
 
         async def mute(self, room: str, peer: str) -> None:
+            await self._participant(room, peer)
             await self._host("POST", f"/api/v1/rooms/{room}/participants/{peer}/mute")
 
         async def unmute(self, room: str, peer: str) -> None:

@@ -78,20 +78,24 @@ async def connect(target: SfuTarget, **options: Any) -> Signalling:
 
 
 async def join_with_data(
-    target: SfuTarget, room: str, sub: str, role: str = "guest", **options: Any
+    target: SfuTarget, room: str, sub: str, role: str = "guest", token: str | None = None, **options: Any
 ) -> tuple[Signalling, JsonObj]:
-    """A joined socket and the `join` answer (router capabilities, peers, TURN servers...)."""
+    """A joined socket and the `join` answer (router capabilities, peers, TURN servers...);
+    `token`: one the attacker already holds (else a fresh one from the target)."""
     sig = await connect(target, **options)
     try:
-        data = await sig.request("join", {"room": room, "token": await target.token(room, sub, role)})
+        token = token or await target.token(room, sub, role)
+        data = await sig.request("join", {"room": room, "token": token})
     except BaseException:
         await sig.close()
         raise
     return sig, data
 
 
-async def joined(target: SfuTarget, room: str, sub: str, role: str = "guest", **options: Any) -> Signalling:
-    return (await join_with_data(target, room, sub, role, **options))[0]
+async def joined(
+    target: SfuTarget, room: str, sub: str, role: str = "guest", token: str | None = None, **options: Any
+) -> Signalling:
+    return (await join_with_data(target, room, sub, role, token, **options))[0]
 
 
 async def close_code(sig: Signalling, timeout: float = 10.0) -> int | None:
@@ -334,14 +338,13 @@ async def rejoin_closed_room(target: SfuTarget) -> AttackResult:
     transcribed into the closed meeting)."""
     name = "rejoin_closed_room"
     room = target.room("closed")
-    guest = await joined(target, room, "mallory")
+    token = await target.token(room, "mallory", "guest")  # held before the close, still valid after
+    guest = await joined(target, room, "mallory", token=token)
     try:
         await _host(target).close(room)
         first = await close_code(guest)
         again = await connect(target)
-        code = await refusal(
-            again.request("join", {"room": room, "token": await target.token(room, "mallory", "guest")})
-        )
+        code = await refusal(again.request("join", {"room": room, "token": token}))
         closed_with = await close_code(again, 5)
         refused = code == "FORBIDDEN" and closed_with == 4410
         return AttackResult(
@@ -357,14 +360,14 @@ async def rejoin_after_removal(target: SfuTarget) -> AttackResult:
     name = "rejoin_after_removal"
     room = target.room("removed")
     keep = await joined(target, room, "alice")  # keeps the room open on the SFU
-    guest = await joined(target, room, "mallory")
+    token = await target.token(room, "mallory", "guest")  # held before the removal, still valid after
+    guest = await joined(target, room, "mallory", token=token)
     try:
         await _host(target).remove(room, "mallory")
         first = await close_code(guest)
         codes = []
         for _ in range(2):
             again = await connect(target)
-            token = await target.token(room, "mallory", "guest")
             codes.append(await refusal(again.request("join", {"room": room, "token": token})))
             await again.close()
             await asyncio.sleep(1.5)
@@ -399,13 +402,14 @@ async def rejoin_after_host_mute(target: SfuTarget) -> AttackResult:
     name = "rejoin_after_host_mute"
     room = target.room("remute")
     keep = await joined(target, room, "alice")
-    guest = await joined(target, room, "mallory")
+    token = await target.token(room, "mallory", "guest")
+    guest = await joined(target, room, "mallory", token=token)
     try:
         await produce_audio(guest)
         await _host(target).mute(room, "mallory")
         await next_event(guest, "mutedByHost")
         await guest.close()
-        again = await joined(target, room, "mallory")
+        again = await joined(target, room, "mallory", token=token)
         try:
             produced = await produce_audio(again, 0x5EC1)
             code = await refusal(again.request("resumeProducer", {"producerId": produced["producerId"]}))
@@ -873,3 +877,37 @@ async def guest_turn(target: SfuTarget) -> tuple[tuple[str, int], str, str]:
                 host, _, port = url[5:].split("?")[0].rpartition(":")
                 return (host, int(port)), server["username"], server["credential"]
     raise AssertionError(f"the join handed out no UDP TURN server: {data.get('iceServers')}")
+
+
+async def spoofed_forwarded_for(target: SfuTarget) -> AttackResult:
+    """`sockets_from_one_address`, each socket claiming another client in `X-Forwarded-For`."""
+    return await sockets_from_one_address(target, spoof=True)
+
+
+AttackFn = Callable[[SfuTarget], Awaitable[AttackResult]]
+
+# What `make attack` runs against a deployment (tests/security/run_attacks.py): each needs only the
+# target (rooms, tokens and host actions come from it). Not here: hijack_plain_ingest (needs to see
+# what the SFU forwards), TURN_ATTACKS (need a deployment that hands out TURN servers) and
+# forge_with_dev_placeholder (`make run` is development, where that secret is the one in use; run
+# it against anything else).
+ATTACKS: list[AttackFn] = [
+    rejoin_closed_room,
+    rejoin_after_removal,
+    resume_after_host_mute,
+    rejoin_after_host_mute,
+    exhaust_rtc_ports,
+    idle_transports_linger,
+    unjoined_socket_flood,
+    sockets_from_one_address,
+    spoofed_forwarded_for,
+    request_flood,
+    oversized_message,
+    producer_toggle_flood,
+    plain_ingest_as_guest,
+    consume_storm,
+    many_audio_producers,
+    oversized_rtp_lists,
+    data_channels,
+]
+TURN_ATTACKS: list[AttackFn] = [turn_relay_to_internal, turn_allocation_flood]
