@@ -9,7 +9,7 @@ SPEAKERS ?= 1
 AUDIO_DIR ?= /usr/share/pocketsphinx/test/data/librivox
 DURATION ?= 180
 
-.PHONY: setup run migrate test lint typecheck pytest bench meeting-set bench-meeting lock clean
+.PHONY: setup run migrate test lint typecheck pytest bench meeting-set bench-meeting lock clean contracts
 setup:
 	scripts/bootstrap.sh
 
@@ -46,6 +46,11 @@ meeting-set: setup
 
 bench-meeting: meeting-set
 	$(MAKE) bench AUDIO_DIR=$(MEETING_SET)
+
+# The TypeScript types of the contracts (frontend/src/contracts.ts, mediasoup-node/src/contracts.ts),
+# generated from the Python models after changing one; tests/unit/test_contracts.py fails until then.
+contracts: setup
+	$(PY) scripts/gen_contracts.py
 
 # Re-pin requirements.lock after changing pyproject.toml.
 lock:

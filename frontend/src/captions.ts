@@ -1,23 +1,9 @@
 /** The caption WebSocket (/ws/rooms/{room}/captions): reconnects with backoff and resumes with `since`. */
 import { Backoff } from "./backoff";
+import type { Caption, ClientMessage, ServerMessage } from "./contracts";
 
-export interface Caption {
-  type: "partial" | "final";
-  id: string;
-  speaker: string;
-  speaker_name: string;
-  lang: string;
-  text: string;
-  source_lang: string;
-  source_text: string;
-  start: number;
-  end: number;
-  rev: number;
-  error?: string; // why this is not a translation (with for_lang)
-  for_lang?: string; // the original, sent to listeners of this language: no engine translates into it
-  via?: string; // the engine that translated it
-  uncertain?: string; // why the decoder's own evidence does not back this text
-}
+// The messages and the Caption come from the Python models (generated: ./contracts.ts).
+export type { Caption } from "./contracts";
 
 /** The language a listener of this event reads in (the original's for_lang, else its own). */
 export function listenerLang(c: Caption): string {
@@ -77,7 +63,7 @@ export class CaptionSocket {
 
   #sendLang(): void {
     this.#switchPending = false;
-    this.#ws?.send(JSON.stringify({ type: "set_lang", lang: this.lang }));
+    this.#ws?.send(JSON.stringify({ type: "set_lang", lang: this.lang } satisfies ClientMessage));
   }
 
   close(): void {
@@ -102,24 +88,23 @@ export class CaptionSocket {
     let fatal = "";
     ws.onmessage = (ev) => {
       this.#lastSeen = Date.now();
-      const msg = JSON.parse(String(ev.data)) as Record<string, unknown>;
+      const msg = JSON.parse(String(ev.data)) as ServerMessage;
       if (msg.type === "hello") {
         this.#backoff.reset();
         this.on.state("live", "");
-        this.on.offer(Array.isArray(msg.languages) ? msg.languages.map(String) : []);
+        this.on.offer(msg.languages);
         if (this.#switchPending) this.#sendLang();
       } else if (msg.type === "caption") {
-        const eventId = String(msg.event_id);
         const earlier = msg.earlier === true;
-        if (!earlier) this.#lastEventId = eventId; // an earlier line's id is old: keep the resume point
-        this.on.caption(msg.caption as Caption, eventId, earlier);
+        if (!earlier) this.#lastEventId = msg.event_id; // an earlier line's id is old: keep the resume point
+        this.on.caption(msg.caption, msg.event_id, earlier);
       } else if (msg.type === "lang") {
-        this.on.langSwitched(String(msg.lang), Array.isArray(msg.pending) ? msg.pending.map(String) : []);
+        this.on.langSwitched(msg.lang, msg.pending);
       } else if (msg.type === "retract") {
-        this.#lastEventId = String(msg.event_id);
-        this.on.retract(String(msg.id));
+        this.#lastEventId = msg.event_id;
+        this.on.retract(msg.id);
       } else if (msg.type === "error") {
-        fatal = String(msg.error);
+        fatal = msg.error;
         if (ws.readyState === WebSocket.OPEN) this.on.refused(fatal, false);
       }
     };
@@ -128,7 +113,7 @@ export class CaptionSocket {
       clearInterval(this.#timer);
       this.#timer = window.setInterval(() => {
         if (Date.now() - this.#lastSeen > SILENT_MS) ws.close(4000, "no answer");
-        else if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
+        else if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" } satisfies ClientMessage));
       }, PING_MS);
     };
     ws.onclose = (ev) => {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 
+import { type SfuCommandType, SfuCommandTypes } from './contracts.js';
 import { CLOSE } from './errors.js';
 import { Logger } from './logger.js';
 import type { RoomRegistry } from './RoomRegistry.js';
@@ -11,8 +12,8 @@ export const SFU_COMMANDS_STREAM = 'sfu:commands';
 const BLOCK_MS = 2000;
 const RETRY_MS = 1000;
 
-const TYPES = ['mute', 'unmute', 'remove', 'close'] as const;
-export type SfuCommand = Readonly<{ type: (typeof TYPES)[number]; room: string; peer: string; by: string }>;
+const TYPES = SfuCommandTypes; // the contract's (generated from schemas.SfuCommand: src/contracts.ts)
+export type SfuCommand = Readonly<{ type: SfuCommandType; room: string; peer: string; by: string }>;
 
 /** Parses one entry's fields; undefined (logged) when it is not a v1 command. */
 export function parseCommand(fields: string[]): SfuCommand | undefined {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 
+import type { SfuEventFields, SfuEventType } from './contracts.js';
 import { Logger } from './logger.js';
 
 const log = new Logger('SfuEvents');
@@ -9,7 +10,8 @@ export const SFU_EVENTS_STREAM = 'sfu:events';
 export const SFU_EVENTS_MAXLEN = 10000;
 export const SFU_EVENTS_VERSION = '1';
 
-export type ProducerEventType = 'producer.open' | 'producer.close' | 'producer.pause' | 'producer.resume';
+/** The event types of the contract (generated from schemas.SfuEvent: src/contracts.ts). */
+export type ProducerEventType = SfuEventType;
 
 /** One audio producer as the RTP ingest sees it: who speaks, and how its RTP arrives. */
 export type ProducerStream = Readonly<{
@@ -30,21 +32,22 @@ export interface EventSink {
 	close(): Promise<void>;
 }
 
-/** The stream entry's fields: all strings, `v` first. */
+/** The stream entry's fields: all strings, `v` first; exactly the contract's (SfuEventFields). */
 export function eventFields(type: ProducerEventType, s: ProducerStream, nowMs = Date.now()): string[] {
-	return [
-		'v', SFU_EVENTS_VERSION,
-		'type', type,
-		'room', s.room,
-		'peer', s.peer,
-		'name', s.name,
-		'producer', s.producer,
-		'ssrc', String(s.ssrc),
-		'ssrcs', s.ssrcs.join(','),
-		'pt', String(s.pt),
-		'clock_rate', String(s.clockRate),
-		'ts', String(nowMs),
-	];
+	const fields: SfuEventFields = {
+		v: SFU_EVENTS_VERSION,
+		type,
+		room: s.room,
+		peer: s.peer,
+		name: s.name,
+		producer: s.producer,
+		ssrc: String(s.ssrc),
+		ssrcs: s.ssrcs.join(','),
+		pt: String(s.pt),
+		clock_rate: String(s.clockRate),
+		ts: String(nowMs),
+	};
+	return Object.entries(fields).flat();
 }
 
 /**

@@ -11,6 +11,8 @@ from typing import Any
 
 import websockets
 
+from parley_common.caption_messages import SERVER_MESSAGE
+
 
 class CaptionClient:
     def __init__(self, url: str) -> None:
@@ -44,7 +46,11 @@ class CaptionClient:
         assert self._ws is not None
         try:
             async for raw in self._ws:
-                self.received.append((time.time(), json.loads(raw)))
+                msg = json.loads(raw)
+                # Every message must match the contract (parley_common.caption_messages): one that
+                # does not ends the reader, and the error comes out of the `async with`.
+                SERVER_MESSAGE.validate_python(msg)
+                self.received.append((time.time(), msg))
         except websockets.ConnectionClosed:
             pass
 

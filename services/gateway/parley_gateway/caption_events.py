@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from fastapi import WebSocket
+from parley_common.caption_messages import CaptionEvent, Retract
 from parley_common.schemas import Caption, CaptionType
 
 from parley_gateway import metrics
@@ -19,10 +20,11 @@ class SendTimeout(Exception):
     """The client did not take a message in time."""
 
 
-def event_for(event_id: str, caption: Caption) -> dict[str, object]:
+def event_for(event_id: str, caption: Caption, *, earlier: bool = False) -> dict[str, Any]:
+    """The message for one caption event (parley_common.caption_messages)."""
     if caption.type is CaptionType.FINAL and not caption.text:
-        return {"type": "retract", "event_id": event_id, "id": caption.id}
-    return {"type": "caption", "event_id": event_id, "caption": caption.model_dump(mode="json")}
+        return Retract(event_id=event_id, id=caption.id).to_json()
+    return CaptionEvent(event_id=event_id, caption=caption, earlier=earlier).to_json()
 
 
 async def send_json(ws: WebSocket, msg: dict[str, Any]) -> None:

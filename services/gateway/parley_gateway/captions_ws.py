@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from parley_common.caption_messages import ErrorMessage, Hello
 from parley_common.schemas import NAME_RE
 from starlette.websockets import WebSocketState
 
@@ -40,7 +41,7 @@ router = APIRouter()
 
 
 async def _refuse(ws: WebSocket, message: str, code: int = 1008) -> None:
-    await send_json(ws, {"type": "error", "error": message})
+    await send_json(ws, ErrorMessage(error=message).to_json())
     await ws.close(code=code)
 
 
@@ -78,7 +79,7 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         return
     listener = await fanout.subscribe(room, lang)
     try:
-        await send_json(ws, {"type": "hello", "room": room, "lang": lang, "languages": offer.languages})
+        await send_json(ws, Hello(room=room, lang=lang, languages=offer.languages).to_json())
         await _serve(ws, listener, entry, last, since, admission.expires_at())
     except (WebSocketDisconnect, SendTimeout):
         pass
@@ -87,7 +88,7 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         await fanout.unsubscribe(listener)
         if entry.ended.is_set() and ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await send_json(ws, {"type": "error", "error": entry.reason})
+                await send_json(ws, ErrorMessage(error=entry.reason).to_json())
                 await ws.close(code=entry.code, reason=entry.reason)
 
 
@@ -146,7 +147,7 @@ async def _replay(
     async for page in fanout.backlog(listener.room, since, settings.resume_limit, ws.app.state.replays):
         if not sockets.take_replay(entry.address, len(page)):
             await send_json(
-                ws, {"type": "error", "error": "too many captions replayed to this address; resume skipped"}
+                ws, ErrorMessage(error="too many captions replayed to this address; resume skipped").to_json()
             )
             break
         for eid, caption in page:

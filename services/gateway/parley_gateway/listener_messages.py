@@ -9,6 +9,7 @@ import time
 from collections import deque
 
 from fastapi import WebSocket
+from parley_common.caption_messages import ErrorMessage, LangSwitched, Pong
 from pydantic import ValidationError
 
 from parley_gateway import languages, metrics, relang
@@ -33,9 +34,9 @@ async def switch_language(
     index = await fanout.finals(room)
     earlier = index.earlier(lang, settings.backfill_max_lines)
     for eid, caption in earlier.ready:
-        await send_json(ws, {**event_for(eid, caption), "earlier": True})
+        await send_json(ws, event_for(eid, caption, earlier=True))
     pending = [c.id for c in earlier.missing]
-    await send_json(ws, {"type": "lang", "lang": lang, "pending": pending})
+    await send_json(ws, LangSwitched(lang=lang, pending=pending).to_json())
     if lang != SOURCE:
         await relang.request_translations(fanout.r, index.to_request(earlier.missing, lang), lang)
 
@@ -86,12 +87,12 @@ async def receive(ws: WebSocket, listener: Listener, fanout: Fanout, settings: G
                 await fanout.want_language(listener.room, lang)
                 await switch_language(ws, fanout, listener.room, lang, settings)
             elif kind == "ping":
-                await send_json(ws, {"type": "pong"})
+                await send_json(ws, Pong().to_json())
             else:
                 raise ValueError(f"unknown message type {kind!r}")
         except RecursionError:
             metrics.BAD_INPUT.labels("bad_message").inc()
-            await send_json(ws, {"type": "error", "error": "message nested too deeply"})
+            await send_json(ws, ErrorMessage(error="message nested too deeply").to_json())
         except (ValueError, ValidationError) as exc:
             metrics.BAD_INPUT.labels("bad_message").inc()
-            await send_json(ws, {"type": "error", "error": str(exc)[:400]})
+            await send_json(ws, ErrorMessage(error=str(exc)[:400]).to_json())
