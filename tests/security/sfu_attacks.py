@@ -31,7 +31,7 @@ from parley_common.tokens import issue_join_token
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media")]
-from media_helpers import SFU_DIR, SfuProcess, _wait_http  # noqa: E402
+from media_helpers import SFU_DIR, SfuProcess, _wait_http, _wait_redis  # noqa: E402
 
 from bench.load.users import opus_rtp_parameters  # noqa: E402
 
@@ -237,17 +237,7 @@ def redis_server() -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        import redis
-
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=port).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        _wait_redis(port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop_process(proc)
