@@ -1,4 +1,8 @@
-"""One logging set-up for every service: plain lines for people, JSON lines for Loki."""
+"""One logging set-up for every service: plain lines for people, JSON lines for Loki.
+
+A log call on a caption's path passes `extra=caption_context(...)`: its JSON line then carries
+`room`, `speaker` and `caption_id` as fields (and `attempt` where there is one), so Loki finds
+every line of one caption, from its segmenting to its translation, by label."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +28,20 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+def caption_context(
+    room: str, speaker: str = "", caption_id: str = "", attempt: int | None = None
+) -> dict[str, Any]:
+    """`extra=` for a log call on a caption's path (empty values are left out)."""
+    out: dict[str, Any] = {"room": room}
+    if speaker:
+        out["speaker"] = speaker
+    if caption_id:
+        out["caption_id"] = caption_id
+    if attempt is not None:
+        out["attempt"] = attempt
+    return out
 
 
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:

@@ -12,6 +12,7 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ctranslate2
 import numpy as np
@@ -53,7 +54,7 @@ def compression_ratio(text: str) -> float:
 class WhisperEngine:
     def __init__(self, settings: SttSettings) -> None:
         self.settings = settings
-        path = resolve_model(settings.model)
+        path = resolve_model(settings.model, Path(settings.cache_dir))
         t0 = time.perf_counter()
         self.model = WhisperModel(
             path,

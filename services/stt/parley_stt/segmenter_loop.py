@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.log import caption_context
 from parley_common.publish import Publisher, Step, UtteranceOp
 from parley_common.schemas import AudioFrame, BadMessage, JobKind, SttJob
 
@@ -46,6 +47,11 @@ class OwnedSpeaker:
     def stream(self) -> str:
         return keys.audio_stream(self.room, self.speaker)
 
+    @property
+    def ctx(self) -> dict[str, object]:
+        """`extra=` for its log lines (parley_common.log.caption_context)."""
+        return caption_context(self.room, self.speaker)
+
 
 class Segmenter:
     def __init__(self, r: aioredis.Redis, settings: SttSettings) -> None:
@@ -77,7 +83,7 @@ class Segmenter:
                 keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner, self.settings.lease_ms]
             )
             if not ok:
-                log.warning("lost speaker lease [room:%s, speaker:%s]", sp.room, sp.speaker)
+                log.warning("lost speaker lease [room:%s, speaker:%s]", sp.room, sp.speaker, extra=sp.ctx)
                 del self.owned[key]
         active = await self.r.zrangebyscore(keys.SPEAKERS_ACTIVE, time.time() - 60, "+inf")
         for member in active:
@@ -93,14 +99,25 @@ class Segmenter:
             return
         if not await self.r.exists(keys.room_info(room)):
             metrics.BAD_INPUT.labels("unknown_room").inc()
-            log.warning("audio for an unknown room dropped [room:%s, speaker:%s]", room, speaker)
+            log.warning(
+                "audio for an unknown room dropped [room:%s, speaker:%s]",
+                room,
+                speaker,
+                extra=caption_context(room, speaker),
+            )
             await self.r.zrem(keys.SPEAKERS_ACTIVE, member)
             await self._release(keys=[lease], args=[self.owner])
             return
         raw = await self.r.get(keys.segmenter_state(room, speaker))
         state, last_id = _load_checkpoint(raw)
         self.owned[member] = OwnedSpeaker(room, speaker, SpeakerSegmenter(self.cfg, state), last_id)
-        log.info("segmenting speaker [room:%s, speaker:%s, from:%s]", room, speaker, last_id)
+        log.info(
+            "segmenting speaker [room:%s, speaker:%s, from:%s]",
+            room,
+            speaker,
+            last_id,
+            extra=caption_context(room, speaker),
+        )
 
     async def _read_once(self) -> None:
         streams = {sp.stream: sp.last_id for sp in self.owned.values()}
@@ -116,7 +133,12 @@ class Segmenter:
         now = time.monotonic()
         for member, sp in list(self.owned.items()):
             if member not in got and sp.seg.s.in_speech and now - sp.last_frame_at > self.settings.stall_s:
-                log.info("speaker stalled mid-utterance, flushing [room:%s, speaker:%s]", sp.room, sp.speaker)
+                log.info(
+                    "speaker stalled mid-utterance, flushing [room:%s, speaker:%s]",
+                    sp.room,
+                    sp.speaker,
+                    extra=sp.ctx,
+                )
                 await self._commit_actions(sp, sp.seg.flush())
 
     async def _consume(
@@ -130,7 +152,13 @@ class Segmenter:
                 frame = AudioFrame.from_fields(fields)
             except BadMessage as exc:
                 metrics.BAD_INPUT.labels(exc.reason).inc()
-                log.warning("bad audio frame dropped [room:%s, speaker:%s]: %s", sp.room, sp.speaker, exc)
+                log.warning(
+                    "bad audio frame dropped [room:%s, speaker:%s]: %s",
+                    sp.room,
+                    sp.speaker,
+                    exc,
+                    extra=sp.ctx,
+                )
                 continue
             if frame.pcm:
                 actions.extend(sp.seg.feed(sp.last_id, frame.ts, frame.pcm))
@@ -140,7 +168,7 @@ class Segmenter:
         sp.last_frame_at = time.monotonic()
         ok = await self._commit_actions(sp, actions, force=ended)
         if ended and ok:
-            log.info("speaker stream ended [room:%s, speaker:%s]", sp.room, sp.speaker)
+            log.info("speaker stream ended [room:%s, speaker:%s]", sp.room, sp.speaker, extra=sp.ctx)
             await self.r.zrem(keys.SPEAKERS_ACTIVE, member)
             await self._release(keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner])
             del self.owned[member]
@@ -185,7 +213,10 @@ class Segmenter:
         )
         if not ok:
             log.warning(
-                "lease lost before commit; another replica owns [room:%s, speaker:%s]", sp.room, sp.speaker
+                "lease lost before commit; another replica owns [room:%s, speaker:%s]",
+                sp.room,
+                sp.speaker,
+                extra=sp.ctx,
             )
             self.owned.pop(f"{sp.room}/{sp.speaker}", None)
             return False

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from parley_common.settings import BaseServiceSettings
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from parley_stt.segmenter_machine import SegmenterConfig
 
 
+def default_cache_dir() -> str:
+    """$XDG_CACHE_HOME/parley, else ~/.cache/parley."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "parley")
+
+
 class SttSettings(BaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_STT_", extra="ignore")
+
+    # Where the packaged Whisper model is assembled (PARLEY_CACHE, shared with the SFU's build cache).
+    cache_dir: str = Field(default_factory=default_cache_dir, validation_alias=AliasChoices("PARLEY_CACHE"))
 
     role: Literal["all", "segmenter", "worker"] = "all"
     # "base" = Whisper base from the PyPI packages (offline); or a local CTranslate2 folder; or a hub name.

@@ -15,6 +15,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.lanes import FinalsFirst, Lane
+from parley_common.log import caption_context
 from parley_common.publish import Publisher, final_is_void, partial_is_moot
 from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
 from parley_common.streams import ConsumerGroup
@@ -65,7 +66,9 @@ class Worker:
         except Exception:
             # Not acknowledged: after claim_idle_ms it is claimed again (up to max deliveries).
             metrics.JOBS.labels(job.kind.value, "error").inc()
-            log.exception("job failed [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt)
+            log.exception(
+                "job failed [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt, extra=_ctx(job)
+            )
             return
         metrics.JOBS.labels(job.kind.value, outcome).inc()
         await lane.group.ack(eid)
@@ -74,7 +77,12 @@ class Worker:
         cid = keys.caption_id(job.room, job.speaker, job.utt)
         if not await self.r.exists(keys.room_info(job.room)):
             metrics.BAD_INPUT.labels("unknown_room").inc()
-            log.warning("job for an unknown room dropped [room:%s, speaker:%s]", job.room, job.speaker)
+            log.warning(
+                "job for an unknown room dropped [room:%s, speaker:%s]",
+                job.room,
+                job.speaker,
+                extra=_ctx(job),
+            )
             return "unknown_room"
         if job.kind is JobKind.PARTIAL:
             # Stale, or the speaker paused and the final is already on its way: not worth a decode.
@@ -137,6 +145,7 @@ class Worker:
                 job.room,
                 job.speaker,
                 job.utt,
+                extra=_ctx(job),
             )
             return None
         return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
@@ -164,6 +173,12 @@ class Worker:
             ],
             timing=timing,
         )
+
+
+def _ctx(job: SttJob) -> dict[str, object]:
+    return caption_context(
+        job.room, job.speaker, keys.caption_id(job.room, job.speaker, job.utt), job.attempt
+    )
 
 
 def _parse_job(fields: dict[bytes, bytes]) -> SttJob:

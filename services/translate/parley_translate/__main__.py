@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from parley_common import routes
@@ -24,7 +25,7 @@ def build_engines(settings: TranslateSettings) -> list[Engine]:
     engines: list[Engine] = []
     for name in (n.strip() for n in settings.engines.split(",") if n.strip()):
         if name == "apertium":
-            engines.append(ApertiumEngine())
+            engines.append(ApertiumEngine(Path(settings.apertium_modes)))
         elif name == "ct2":
             if not settings.ct2_model:
                 raise SystemExit("PARLEY_TRANSLATE_ENGINES has ct2 but PARLEY_TRANSLATE_CT2_MODEL is empty")

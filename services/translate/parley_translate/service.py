@@ -9,6 +9,7 @@ import time
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.lanes import FinalsFirst, Lane
+from parley_common.log import caption_context
 from parley_common.publish import Publisher
 from parley_common.routes import Routes
 from parley_common.schemas import BackfillJob, Caption, CaptionType
@@ -82,12 +83,12 @@ class Translator:
         try:
             await self.translate_caption(caption)
         except Exception:
-            log.exception("translation failed [caption_id:%s]", caption.id)
+            log.exception("translation failed [caption_id:%s]", caption.id, extra=_ctx(caption))
             return  # left pending: claimed again later
         await lane.group.ack(eid)
 
     async def translate_texts(
-        self, texts: list[str], source: str, target: str, context: str = ""
+        self, texts: list[str], source: str, target: str, context: str = "", caption: Caption | None = None
     ) -> tuple[list[str], str, str]:
         """The batch path, live and backfill alike: (translations, "", engine), or the originals, why
         and the engine, so every listener still gets every line."""
@@ -99,7 +100,8 @@ class Translator:
         try:
             return await asyncio.to_thread(engine.translate, texts, source, target), "", engine.name
         except TranslationError as exc:
-            log.warning("translation error [%s->%s, %s]: %s", source, target, context, exc)
+            extra = _ctx(caption) if caption is not None else None
+            log.warning("translation error [%s->%s, %s]: %s", source, target, context, exc, extra=extra)
             return texts, str(exc), engine.name
 
     async def wanted_languages(self, room: str) -> list[str]:
@@ -138,9 +140,13 @@ class Translator:
 
     async def _one(self, caption: Caption, target: str) -> tuple[str, str, str]:
         texts, error, engine = await self.translate_texts(
-            [caption.source_text], caption.source_lang, target, f"caption_id:{caption.id}"
+            [caption.source_text], caption.source_lang, target, f"caption_id:{caption.id}", caption
         )
         return texts[0], error, engine
+
+
+def _ctx(caption: Caption) -> dict[str, object]:
+    return caption_context(caption.room, caption.speaker, caption.id, caption.rev)
 
 
 def _parse_caption(fields: dict[bytes, bytes]) -> Caption:

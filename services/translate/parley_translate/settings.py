@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from parley_common.settings import BaseServiceSettings
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 
@@ -21,9 +22,12 @@ class TranslateSettings(BaseServiceSettings):
     compute_type: str = "int8"
     threads: int = 1
     beam_size: int = 2
-    translate_partials: bool = True
+    # Debian's apertium modes (one file per pair); APERTIUM_MODES, apertium's own variable, too.
+    apertium_modes: str = Field(
+        "/usr/share/apertium/modes",
+        validation_alias=AliasChoices("PARLEY_TRANSLATE_APERTIUM_MODES", "APERTIUM_MODES"),
+    )
     partial_max_age_s: float = 1.0
     claim_idle_ms: int = 3000
-    language_ttl_s: float = 30.0
     # A replica's engine report (parley_common.routes) older than this no longer counts.
     engine_report_max_age_s: float = 300.0

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -34,12 +33,14 @@ class MigrateSettings(BaseServiceSettings):
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("PARLEY_DATABASE_URL")
     )
+    # migrations/ (alembic.ini and versions/); empty: ./migrations or the one beside the source tree.
+    migrations_dir: str = Field(default="", validation_alias=AliasChoices("PARLEY_MIGRATIONS_DIR"))
 
 
-def alembic_config(url: str) -> Config:
-    """Alembic's config for migrations/ (PARLEY_MIGRATIONS_DIR, ./migrations, or beside the source tree)."""
+def alembic_config(url: str, migrations_dir: str = "") -> Config:
+    """Alembic's config for migrations/ (`migrations_dir`, ./migrations, or beside the source tree)."""
     candidates = [
-        os.environ.get("PARLEY_MIGRATIONS_DIR", ""),
+        migrations_dir,
         "migrations",
         str(Path(__file__).parents[4] / "migrations"),
     ]
@@ -74,8 +75,8 @@ async def ensure_database(url: str, wait_s: float = 30.0) -> None:
         await conn.close()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", migrations_dir: str = "") -> None:
+    command.upgrade(alembic_config(url, migrations_dir), revision)
 
 
 def main() -> None:
@@ -88,7 +89,7 @@ def main() -> None:
     setup_logging(settings.log_level, settings.log_json)
     url = args.url or settings.database_url
     asyncio.run(ensure_database(url))
-    upgrade(url)
+    upgrade(url, migrations_dir=settings.migrations_dir)
     log.info("database at head")
 
 

@@ -27,7 +27,7 @@ from parley_translate.engines.base import TranslationError
 from parley_translate.langcodes import APERTIUM, from_apertium
 
 log = logging.getLogger("parley.translate.apertium")
-MODES_DIR = Path(os.environ.get("APERTIUM_MODES", "/usr/share/apertium/modes"))
+MODES_DIR = Path("/usr/share/apertium/modes")  # Debian's; TranslateSettings.apertium_modes
 _SPECIAL = re.compile(r"([\\^$@/<>{}\[\]])")  # what apertium-destxt escapes
 _UNESCAPE = re.compile(r"\\(.)")
 _SUPERBLANK = re.compile(r"(?<!\\)\[[^\]]*\]")
