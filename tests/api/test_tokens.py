@@ -7,9 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import jwt
 import pytest
-from api_helpers import SECRET, assert_error, bearer, join_token
+from api_helpers import SECRET, assert_error, bearer, join_token, plain_dsn, run_sync
 from fastapi.testclient import TestClient
 from parley_common.tokens import TokenError, issue_join_token, verify_join_token
 from parley_gateway.app import create_app
@@ -160,16 +161,27 @@ def test_issue_token_api(client: TestClient, admin: dict[str, str], room: str) -
     )
 
 
-def test_max_participants(client: TestClient, admin: dict[str, str]) -> None:
+def test_max_participants(client: TestClient, admin: dict[str, str], settings: GatewaySettings) -> None:
+    """Full means that many people are in the room (an open SFU session), not that many tokens."""
     client.post(
         "/api/v1/rooms", json={"name": "Small", "slug": "small", "max_participants": 1}, headers=admin
     )
-    assert (
-        client.post(
-            "/api/v1/rooms/small/tokens", json={"name": "A", "participant_id": "a"}, headers=admin
-        ).status_code
-        == 201
-    )
+    for name in ("A", "A", "B"):  # nobody has joined yet: tokens are issued
+        body = {"name": name, "participant_id": name.lower()}
+        assert client.post("/api/v1/rooms/small/tokens", json=body, headers=admin).status_code == 201
+
+    async def a_joins() -> None:
+        conn = await asyncpg.connect(plain_dsn(settings.database_url))
+        try:
+            await conn.execute(
+                "INSERT INTO participant_sessions (participant_id, source, ref) "
+                "SELECT id, 'sfu', 'sfu:producer-a' FROM participants WHERE key = 'a'"
+            )
+        finally:
+            await conn.close()
+
+    run_sync(a_joins)
+    # A is in: A may have a token again, nobody else
     assert (
         client.post(
             "/api/v1/rooms/small/tokens", json={"name": "A", "participant_id": "a"}, headers=admin
@@ -177,7 +189,7 @@ def test_max_participants(client: TestClient, admin: dict[str, str]) -> None:
         == 201
     )
     assert_error(
-        client.post("/api/v1/rooms/small/tokens", json={"name": "B"}, headers=admin), 409, "conflict"
+        client.post("/api/v1/rooms/small/tokens", json={"name": "C"}, headers=admin), 409, "conflict"
     )
 
 

@@ -508,6 +508,7 @@ def rehearsal() -> Iterator[Rehearsal]:
         "parley_admin_password",
         "parley_admin_session_secret",
         "parley_db_password",
+        "parley_db_app_password",
         "parley_turn_secret",
     ):
         r.secrets[name] = secrets.token_hex(24)

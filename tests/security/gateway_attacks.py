@@ -534,3 +534,58 @@ async def secrets_in_logs(dep: Deployment) -> tuple[bool, str]:
     if not text:
         return False, "no gateway log to read (Deployment.log_path)"
     return not leaked, f"the gateway's log holds {', '.join(leaked) or 'neither token nor invite code'}"
+
+
+@attack("guest fills a room by reopening its invite")
+async def invite_room_fill(dep: Deployment) -> tuple[bool, str]:
+    """Every invite opening made a participant that counted against max_participants for good:
+    a few openings and the room was 'full' for everyone, though nobody was in it."""
+    room = await dep.new_room("fill", max_participants=3)
+    code = await dep.invite(room)
+    opened = [(await dep.join_invite(code, f"Sock {i}")).status_code for i in range(4)]
+    real = await dep.call(
+        "POST", f"/api/v1/invites/{code}/join", json={"name": "Grace"}, source=dep.other_ip(1)
+    )
+    return real.status_code == 201, (
+        f"the attacker opened the invite 4 times ({opened}); a real guest then got HTTP {real.status_code}"
+    )
+
+
+@attack("attacker posts a huge request body")
+async def huge_body(dep: Deployment) -> tuple[bool, str]:
+    _, rss0 = await dep.gateway_process()
+    t0 = time.perf_counter()
+    try:
+        resp = await dep.call(
+            "POST",
+            "/api/v1/invites/some-invite-code/join",
+            content=b'{"name": "' + b"A" * (64 * 2**20) + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        status = resp.status_code
+    except httpx.HTTPError as exc:  # the gateway may hang up before the body is sent
+        status = type(exc).__name__
+    took = time.perf_counter() - t0
+    _, rss1 = await dep.gateway_process()
+    return status in (413, "WriteError", "RemoteProtocolError") and rss1 - rss0 < 30, (
+        f"a 64 MB body: {status} after {took:.1f} s; gateway RSS {rss0:.0f} -> {rss1:.0f} MB"
+    )
+
+
+@attack("attacker frames the meeting page or injects a script into it")
+async def page_headers(dep: Deployment) -> tuple[bool, str]:
+    """No CSP (frame-ancestors, script-src), no nosniff; invite links leaked through Referer."""
+    missing = []
+    for path in ("/", "/join/some-invite-code", "/api/v1/rooms"):
+        headers = (await dep.call("GET", path)).headers
+        csp = headers.get("content-security-policy", "")
+        if path != "/api/v1/rooms" and not ("frame-ancestors 'none'" in csp and "script-src 'self'" in csp):
+            missing.append(f"{path}: CSP")
+        if headers.get("x-content-type-options") != "nosniff":
+            missing.append(f"{path}: nosniff")
+        if headers.get("referrer-policy") != "no-referrer":
+            missing.append(f"{path}: Referrer-Policy")
+    return (
+        not missing,
+        f"missing: {', '.join(missing)}" if missing else "CSP, nosniff and no-referrer on every page",
+    )

@@ -57,3 +57,15 @@ async def test_guest_injects_subtitle_cues_through_its_display_name(dep: Deploym
 
 async def test_attacker_reads_join_tokens_and_invite_codes_from_the_logs(dep: Deployment) -> None:
     assert_refused(await attacks.secrets_in_logs(dep))
+
+
+async def test_guest_fills_a_room_by_reopening_its_invite(dep: Deployment) -> None:
+    assert_refused(await attacks.invite_room_fill(dep))
+
+
+async def test_attacker_posts_a_huge_request_body(dep: Deployment) -> None:
+    assert_refused(await attacks.huge_body(dep))
+
+
+async def test_attacker_frames_the_meeting_page_or_injects_a_script(dep: Deployment) -> None:
+    assert_refused(await attacks.page_headers(dep))

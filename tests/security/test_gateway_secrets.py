@@ -62,3 +62,18 @@ def test_production_accepts_strong_settings_and_development_gets_a_random_admin_
     assert len(dev[0].admin_session_secret) >= 32
     assert dev[0].admin_session_secret != dev[1].admin_session_secret
     assert dev[0].admin_session_secret != dev[0].join_token_secret
+
+
+async def test_attacker_reads_the_api_internals_from_docs(
+    gateway_with: GatewayFactory, flushed_redis: None
+) -> None:
+    """/docs and /openapi.json describe every admin endpoint; in production they are off."""
+    dep = gateway_with(
+        "gateway-production",
+        PARLEY_ENV="production",
+        PARLEY_ADMIN_SESSION_SECRET=ADMIN_STRONG,
+        PARLEY_JOIN_TOKEN_SECRET=STRONG,
+    )
+    codes = {path: (await dep.call("GET", path)).status_code for path in ("/docs", "/redoc", "/openapi.json")}
+    print(f"[attack] API docs in production: {codes}")
+    assert set(codes.values()) == {404}

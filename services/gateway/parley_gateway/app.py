@@ -18,8 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from parley_gateway import api, captions_ws, commands, page_config
 from parley_gateway.api.accounts import ensure_admin
+from parley_gateway.body_limit import BodyLimit
 from parley_gateway.db.engine import Database
 from parley_gateway.fanout import Fanout
+from parley_gateway.headers import SecurityHeaders
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.sockets import SocketRegistry
 
@@ -70,8 +72,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await app.state.db.close()
             await r.aclose()
 
-    app = FastAPI(title="Parley gateway", version="1", lifespan=lifespan)
+    docs = settings.api_docs if settings.api_docs is not None else settings.env == "development"
+    app = FastAPI(
+        title="Parley gateway",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, sfu_url=settings.sfu_url)
     app.include_router(captions_ws.router)
     app.include_router(api.router)
     app.include_router(page_config.router)
@@ -101,6 +113,14 @@ def _mount_frontend(app: FastAPI, dist: Path) -> None:
         @app.get("/", include_in_schema=False)
         async def viewer() -> FileResponse:
             return FileResponse(STATIC / "index.html")
+
+        @app.get("/viewer.js", include_in_schema=False)
+        async def viewer_js() -> FileResponse:
+            return FileResponse(STATIC / "viewer.js", media_type="text/javascript")
+
+        @app.get("/viewer.css", include_in_schema=False)
+        async def viewer_css() -> FileResponse:
+            return FileResponse(STATIC / "viewer.css", media_type="text/css")
 
         return
 

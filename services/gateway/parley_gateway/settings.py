@@ -39,6 +39,11 @@ class GatewaySettings(BaseServiceSettings):
     send_timeout_s: float = 10.0  # a socket that takes longer to accept one message is closed
     feed_linger_s: float = 60.0  # a room's reader (and finals index) outlives its last listener this long
 
+    # HTTP: request bodies past this are refused (413); /docs, /redoc and /openapi.json are served
+    # in development only unless api_docs says otherwise.
+    max_body_bytes: int = 1024 * 1024
+    api_docs: bool | None = None
+
     # Client addresses: X-Forwarded-For is believed only from these proxies (CIDRs; empty: none).
     trusted_proxies: list[str] = Field(default_factory=list)
 

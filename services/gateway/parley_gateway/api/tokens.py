@@ -36,7 +36,7 @@ from parley_gateway.api.schemas import (
 from parley_gateway.auth import ratelimit
 from parley_gateway.auth.secrets import new_invite_code
 from parley_gateway.clientaddr import client_address
-from parley_gateway.db.models import Invite, Participant, Room
+from parley_gateway.db.models import Invite, Participant, ParticipantSession, Room
 from parley_gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["tokens"])
@@ -77,9 +77,17 @@ async def _issue(
     if existing is not None and existing.removed_at is not None:
         raise ApiError(403, f"participant {pid!r} was removed from room {room.slug!r}")
     if existing is None and room.max_participants is not None:
+        # Full means that many people are in it now (an open SFU session), not that many tokens were
+        # ever issued: an invite opened again and again must not fill a room nobody is in. The SFU
+        # enforces the same limit on the peers actually joined (room:{slug} max_participants).
+        in_room = exists().where(
+            ParticipantSession.participant_id == Participant.id, ParticipantSession.left_at.is_(None)
+        )
         count = (
             await session.execute(
-                select(func.count()).where(Participant.room_id == room.id, Participant.removed_at.is_(None))
+                select(func.count()).where(
+                    Participant.room_id == room.id, Participant.removed_at.is_(None), in_room
+                )
             )
         ).scalar_one()
         if count >= room.max_participants:

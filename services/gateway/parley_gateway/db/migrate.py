@@ -1,4 +1,5 @@
-"""parley-migrate: wait for Postgres, create the database if it is missing, then `alembic upgrade head`.
+"""parley-migrate: wait for Postgres, create the database if it is missing, then `alembic upgrade head`,
+then (when configured) the services' own role with data rights only (db/app_role.py).
 
 Run it as its own step before the services start (scripts/run-local.sh, the stack's one-shot job).
 """
@@ -20,6 +21,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from parley_gateway.db.app_role import ensure_app_role
 from parley_gateway.settings import DEFAULT_DATABASE_URL
 
 log = logging.getLogger("parley.migrate")
@@ -35,6 +37,9 @@ class MigrateSettings(BaseServiceSettings):
     )
     # migrations/ (alembic.ini and versions/); empty: ./migrations or the one beside the source tree.
     migrations_dir: str = Field(default="", validation_alias=AliasChoices("PARLEY_MIGRATIONS_DIR"))
+    # The services' own role (db/app_role.py): made or updated after the migrations when both are set.
+    app_user: str = Field(default="", validation_alias=AliasChoices("PARLEY_DATABASE_APP_USER"))
+    app_password: str = Field(default="", validation_alias=AliasChoices("PARLEY_DATABASE_APP_PASSWORD"))
 
 
 def alembic_config(url: str, migrations_dir: str = "") -> Config:
@@ -91,6 +96,8 @@ def main() -> None:
     asyncio.run(ensure_database(url))
     upgrade(url, migrations_dir=settings.migrations_dir)
     log.info("database at head")
+    if settings.app_user:
+        asyncio.run(ensure_app_role(url, settings.app_user, settings.app_password))
 
 
 if __name__ == "__main__":
