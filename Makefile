@@ -9,7 +9,7 @@ SPEAKERS ?= 1
 AUDIO_DIR ?= /usr/share/pocketsphinx/test/data/librivox
 DURATION ?= 180
 
-.PHONY: setup run migrate test lint typecheck pytest bench meeting-set bench-meeting lock clean contracts
+.PHONY: setup run migrate test lint typecheck pytest unit bench meeting-set bench-meeting lock clean contracts
 setup:
 	scripts/bootstrap.sh
 
@@ -22,8 +22,8 @@ migrate: setup
 	$(VENV)/bin/parley-migrate
 
 lint: setup
-	$(VENV)/bin/ruff check services tests bench
-	$(VENV)/bin/ruff format --check services tests bench
+	$(VENV)/bin/ruff check services testkit tests bench
+	$(VENV)/bin/ruff format --check services testkit tests bench
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -32,6 +32,10 @@ pytest: setup mediasoup-build frontend-build  # tests/media need the built SFU; 
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
 	$(VENV)/bin/pytest -q --ignore=tests/browser  # tests/browser: make frontend-test
+
+# The unit tier (tests/conftest.py): no Redis, no model, no build; seconds.
+unit: setup
+	$(VENV)/bin/pytest -q -m unit
 
 test: lint typecheck pytest mediasoup-test frontend-test deploy-check
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
-from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack
 from parley_common.schemas import SAMPLE_RATE
-from parley_common.wer import read_transcription, wer
 from parley_feeder.feeder import load_audio, open_speaker
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.procs import LocalStack
+from parley_testkit.wer import read_transcription, wer
 
 ROOT = Path(__file__).resolve().parent.parent
 

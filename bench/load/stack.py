@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from parley_common.procs import LocalStack, ServiceProc, free_port, stop_process
+from parley_testkit.procs import LocalStack, ServiceProc, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SFU_DIR = ROOT / "mediasoup-node"

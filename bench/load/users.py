@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import websockets
 from parley_bot.client import Signalling
-from parley_common.caption_client import CaptionClient
 from parley_ingest.packet import build_rtp
+from parley_testkit.caption_client import CaptionClient
 
 from .audio import EncodedClip
 from .stack import Target

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import redis
 from parley_common import keys
-from parley_common.procs import ServiceProc
 from parley_common.schemas import AudioFrame, Caption, CaptionType
+from parley_testkit.procs import ServiceProc
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "media"))

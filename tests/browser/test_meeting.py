@@ -36,7 +36,7 @@ from browser_helpers import (
 )
 from parley_common import keys
 from parley_common.schemas import Caption, CaptionType
-from parley_common.wer import normalize, wer
+from parley_testkit.wer import normalize, wer
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 SPANISH_WORDS = {

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from parley_common.procs import stop_process
+from parley_testkit.procs import stop_process
 from test_stack import STACK, render
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,9 +26,9 @@ import redis
 import redis.asyncio as aioredis
 import yaml
 from parley_common import keys
-from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack, free_port
 from parley_feeder.feeder import load_audio, open_speaker
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.procs import LocalStack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MON = ROOT / "monitoring"

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parley_common.caption_client import CaptionClient
-from parley_common.wer import wer
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.wer import wer
 from rehearsal import NODE_IP, Rehearsal, get_json, rehearsal, skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parley_common.procs import free_port
+from parley_testkit.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley_common.procs import stop_process
+from parley_testkit.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TURN_CONF = ROOT / "stack" / "config" / "turnserver.conf"

@@ -9,10 +9,10 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.procs import free_port
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_stt.segmenter_loop import Segmenter
 from parley_stt.settings import SttSettings
+from parley_testkit.procs import free_port
 
 from bench.load.stack import RedisServer
 

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack, free_port, stop_process
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.procs import LocalStack, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SFU_DIR = ROOT / "mediasoup-node"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import redis
 from parley_common import keys
-from parley_common.procs import LocalStack, ServiceProc, free_port
 from parley_ingest.bind import BindError, resolve_bind_host
+from parley_testkit.procs import LocalStack, ServiceProc, free_port
 from rtp_helpers import CLIP, opus_packets, read_pcm48k, rtp_stream
 
 ROOT = Path(__file__).resolve().parents[2]

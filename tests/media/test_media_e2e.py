@@ -16,9 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from media_helpers import CaptionListener, MediaWorld, consume_first_producer, media_world, skip_reason
 from parley_common import keys
-from parley_common.caption_client import CaptionClient
-from parley_common.wer import read_transcription, wer
 from parley_ingest.packet import build_rtp
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.wer import read_transcription, wer
 from rtp_helpers import LIBRIVOX
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from parley_common.procs import LocalStack
+from parley_testkit.procs import LocalStack
 from pipeline_helpers import redis_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack
-from parley_common.wer import read_transcription
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.procs import LocalStack
+from parley_testkit.wer import read_transcription
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 

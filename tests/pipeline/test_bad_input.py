@@ -8,9 +8,9 @@ import urllib.request
 
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.procs import LocalStack
 from parley_common.schemas import JobKind, SttJob
 from parley_feeder.feeder import load_audio, open_speaker
+from parley_testkit.procs import LocalStack
 from pipeline_helpers import Listener, librivox
 
 

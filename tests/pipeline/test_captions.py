@@ -8,10 +8,10 @@ import subprocess
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
-from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack
-from parley_common.wer import wer
 from parley_feeder.feeder import load_audio, open_speaker
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.procs import LocalStack
+from parley_testkit.wer import wer
 from pipeline_helpers import Listener, librivox
 
 CLIPS = librivox()

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.caption_client import CaptionClient
-from parley_common.procs import LocalStack
 from parley_common.schemas import Caption, CaptionType
+from parley_testkit.caption_client import CaptionClient
+from parley_testkit.procs import LocalStack
 from pipeline_helpers import Listener, redis_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"

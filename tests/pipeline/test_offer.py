@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.procs import LocalStack
 from parley_common.schemas import Caption, CaptionType
+from parley_testkit.procs import LocalStack
 from pipeline_helpers import Listener, redis_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"

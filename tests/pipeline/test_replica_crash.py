@@ -13,9 +13,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.procs import LocalStack
-from parley_common.wer import wer
 from parley_feeder.feeder import load_audio, open_speaker
+from parley_testkit.procs import LocalStack
+from parley_testkit.wer import wer
 from pipeline_helpers import Listener, librivox, redis_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"

@@ -14,8 +14,8 @@ import pytest
 import redis
 from attack_kit import Deployment
 from parley_common import keys
-from parley_common.procs import LocalStack
 from parley_common.routes import EngineReport
+from parley_testkit.procs import LocalStack
 from parley_translate.engines.apertium import ApertiumEngine
 from security_helpers import ADMIN_PASSWORD, DATABASE_URL, REDIS_URL, GatewayFactory, prepare_database
 

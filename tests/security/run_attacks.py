@@ -96,7 +96,7 @@ class RssWatch:
 def proxied_gateway(args: argparse.Namespace) -> tuple[Deployment, Callable[[], None]]:
     """One more gateway replica of this deployment (same Redis and Postgres) that trusts
     PROXY_IP as its reverse proxy, for the attacks that go through one."""
-    from parley_common.procs import LocalStack
+    from parley_testkit.procs import LocalStack
 
     stack = LocalStack(
         args.redis_url,

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 import websockets
 from parley_bot.client import Signalling, SignallingError
-from parley_common.procs import free_port, stop_process
 from parley_common.tokens import issue_join_token
+from parley_testkit.procs import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media")]

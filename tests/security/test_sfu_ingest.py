@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from parley_common.procs import free_port
+from parley_testkit.procs import free_port
 from sfu_attacks import LocalSfu, hijack_plain_ingest, local_sfu, plain_ingest_as_guest, sfu_skip_reason
 
 pytestmark = pytest.mark.skipif(sfu_skip_reason() is not None, reason=sfu_skip_reason() or "")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from parley_common.procs import free_port
+from parley_testkit.procs import free_port
 from sfu_attacks import (
     LOGS,
     LocalSfu,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from parley_bot.bot import RATE, FileTrack, decode_file
 from parley_bot.client import Signalling, join, transport
-from parley_common.caption_client import CaptionClient
+from parley_testkit.caption_client import CaptionClient
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 GAP_S = 2.0  # silence between clips: each clip is one utterance, one final

@@ -57,13 +57,10 @@ def retryable(exc: BaseException) -> bool:
 
 
 def _database_connection_lost(exc: BaseException) -> bool:
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-    except ImportError:  # pragma: no cover - every image ships SQLAlchemy today
-        return False
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-    )
+    """SQLAlchemy's OperationalError, or a DBAPIError that invalidated its connection. Matched by
+    name and attribute: parley_common does not depend on SQLAlchemy (only the gateway's image has it)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "OperationalError" in names or bool(getattr(exc, "connection_invalidated", False))
 
 
 @dataclass

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import websockets
-
 from parley_common.caption_messages import SERVER_MESSAGE
 
 
