@@ -35,7 +35,9 @@ class Outcome:
 
 AttackFn = Callable[["Deployment"], Awaitable[Outcome]]
 ATTACKS: dict[str, AttackFn] = {}
-ATTACK_SETUP: dict[str, str] = {}  # attack -> what its deployment needs ("proxy": behind a trusted proxy)
+# attack -> what its deployment needs: "replica" = a gateway the runner started itself (it trusts
+# PROXY_IP as its reverse proxy, and its log file is readable)
+ATTACK_SETUP: dict[str, str] = {}
 
 
 def attack(

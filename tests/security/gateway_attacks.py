@@ -326,7 +326,7 @@ async def admin_lockout(dep: Deployment) -> tuple[bool, str]:
     )
 
 
-@attack("attacker behind the proxy locks every guest out with bogus invite codes", setup="proxy")
+@attack("attacker behind the proxy locks every guest out with bogus invite codes", setup="replica")
 async def shared_proxy_bucket(dep: Deployment) -> tuple[bool, str]:
     """Behind a reverse proxy every request comes from the proxy's address: when the limits are
     keyed on it, one attacker's 70 bogus codes use up everyone's allowance. `dep` must be a
@@ -519,7 +519,7 @@ async def gateway_log(dep: Deployment) -> str:
     return await asyncio.to_thread(lambda: dep.log_path.read_text(errors="replace") if dep.log_path else "")
 
 
-@attack("attacker reads join tokens and invite codes from the logs")
+@attack("attacker reads join tokens and invite codes from the logs", setup="replica")
 async def secrets_in_logs(dep: Deployment) -> tuple[bool, str]:
     """Logs go to Loki, which more people read than may join meetings."""
     room = await dep.new_room("logs")

@@ -94,8 +94,8 @@ class RssWatch:
 
 
 def proxied_gateway(args: argparse.Namespace) -> tuple[Deployment, Callable[[], None]]:
-    """One more gateway replica of this deployment (same Redis and Postgres) that trusts
-    PROXY_IP as its reverse proxy, for the attacks that go through one."""
+    """One more gateway replica of this deployment (same Redis and Postgres), started here: it
+    trusts PROXY_IP as its reverse proxy and writes its log where the attacks can read it."""
     from parley_testkit.procs import LocalStack
 
     stack = LocalStack(
@@ -110,7 +110,7 @@ def proxied_gateway(args: argparse.Namespace) -> tuple[Deployment, Callable[[], 
             "PARLEY_GATEWAY_TRUSTED_PROXIES": f'["{gateway_attacks.PROXY_IP}/32"]',
         },
     )
-    stack.start("gateway-behind-proxy", "parley_gateway")
+    proc = stack.start("gateway-replica", "parley_gateway")
     stack.wait_healthy(60)
     dep = Deployment(
         http=f"http://127.0.0.1:{stack.gateway_port}",
@@ -119,6 +119,7 @@ def proxied_gateway(args: argparse.Namespace) -> tuple[Deployment, Callable[[], 
         admin_user=args.admin_user,
         admin_password=args.admin_password,
         join_token_secret=args.join_token_secret,
+        log_path=proc.log_path,
     )
     return dep, stack.stop
 
@@ -244,7 +245,7 @@ async def main() -> int:
     plan: list[tuple[str, Callable[[], Awaitable[Outcome]]]] = []
     proxied: tuple[Deployment, Callable[[], None]] | None = None
     for name, fn in ATTACKS.items():
-        if ATTACK_SETUP.get(name) == "proxy":
+        if ATTACK_SETUP.get(name) == "replica":
             if proxied is None:
                 proxied = proxied_gateway(args)
             plan.append((name, lambda fn=fn, d=proxied[0]: fn(d)))

@@ -26,7 +26,7 @@ from parley_gateway.relang import SOURCE, FinalsIndex, maybe_final, shows
 __all__ = ["SOURCE", "Fanout", "Listener", "captions_of", "parse_id", "shows"]
 log = logging.getLogger("parley.gateway.fanout")
 HISTORY_PAGE = 500  # stream entries read (and finals parsed) per step while indexing a room's history
-REPLAY_PAGE = 50  # stream entries read and parsed per step of a `since=` replay
+REPLAY_PAGE = 20  # stream entries read and parsed per step of a `since=` replay (each socket holds one page)
 
 
 parse_id = id_order  # stream ids compare as (ms, seq) numbers: the one ordering, parley_common.streams
