@@ -327,9 +327,11 @@ class Rehearsal:
         return out.stdout.strip()
 
     def redis_cli(self, *args: str) -> str:
-        """A redis-cli command on the AI node (works while the node is cut off)."""
+        """A redis-cli command on the AI node (works while the node is cut off), as the gateway's
+        Redis user (stack/config/redis-users.acl)."""
+        auth = ["--user", "gateway", "--pass", self.secrets["parley_redis_gateway"], "--no-auth-warning"]
         out = subprocess.run(
-            ["ip", "netns", "exec", self.net.ns("ai"), "redis-cli", "-h", NODE_IP["ai"], *args],
+            ["ip", "netns", "exec", self.net.ns("ai"), "redis-cli", "-h", NODE_IP["ai"], *auth, *args],
             capture_output=True,
             text=True,
             check=True,
@@ -410,9 +412,19 @@ def start_postgres(r: Rehearsal, data: Path) -> None:
         time.sleep(0.2)
 
 
-def start_redis(r: Rehearsal, data: Path) -> None:
-    """The stack's redis command (AOF on), bound to the AI node's address, data in a temp dir."""
+def start_redis(r: Rehearsal, data: Path, secret_dir: Path) -> None:
+    """The stack's redis command (AOF on, a user per service), bound to the AI node's address,
+    data in a temp dir; the ACL file made as the stack's entrypoint makes it."""
+    data.mkdir()
     argv = list(r.services["redis"]["command"])
+    if "--aclfile" in argv:
+        acl = data / "users.acl"
+        config = ROOT / "stack" / "config"
+        subprocess.run(
+            ["sh", str(config / "redis-acl.sh"), str(config / "redis-users.acl"), str(secret_dir), str(acl)],
+            check=True,
+        )
+        argv[argv.index("--aclfile") + 1] = str(acl)
     argv += [
         "--bind",
         NODE_IP["ai"],
@@ -424,7 +436,6 @@ def start_redis(r: Rehearsal, data: Path) -> None:
         "--protected-mode",
         "no",
     ]
-    data.mkdir()
     r.spawn("redis", "ai", argv, dict(os.environ), ROOT)
     deadline = time.monotonic() + 10
     while (
@@ -509,6 +520,7 @@ def rehearsal() -> Iterator[Rehearsal]:
         "parley_admin_session_secret",
         "parley_db_password",
         "parley_db_app_password",
+        *(f"parley_redis_{u}" for u in ("gateway", "stt", "translate", "persister", "ingest", "sfu")),
         "parley_turn_secret",
     ):
         r.secrets[name] = secrets.token_hex(24)
@@ -519,7 +531,7 @@ def rehearsal() -> Iterator[Rehearsal]:
         net.create()
         _setns(f"/var/run/netns/{net.switch}")
         start_postgres(r, tmp / "pg")
-        start_redis(r, tmp / "redis")
+        start_redis(r, tmp / "redis", secret_dir)
         run_migrations(r, secret_dir)
         for name in PIPELINE:
             r.start_service(name, secret_dir)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pathlib import Path
+from typing import Self
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"dev-secret-change-me", "change-me", ""}
@@ -33,6 +37,22 @@ class BaseServiceSettings(BaseSettings):
     # (the stack file sets it: Swarm scrapes tasks.<service> over the overlay network).
     metrics_host: str = Field("127.0.0.1", validation_alias=AliasChoices("PARLEY_METRICS_HOST"))
     instance: str = ""  # replica name; hostname-pid when empty
+    # Redis users (stack/config/redis-users.acl): PARLEY_REDIS_URL names the user
+    # (redis://stt@redis:6379/0), the password comes from PARLEY_REDIS_PASSWORD or the file
+    # PARLEY_REDIS_PASSWORD_FILE (a Docker secret) and is put into the URL.
+    redis_password: str = Field("", validation_alias=AliasChoices("PARLEY_REDIS_PASSWORD"), repr=False)
+    redis_password_file: str = Field("", validation_alias=AliasChoices("PARLEY_REDIS_PASSWORD_FILE"))
+
+    @model_validator(mode="after")
+    def _redis_credentials(self) -> Self:
+        password = self.redis_password
+        if not password and self.redis_password_file:
+            password = Path(self.redis_password_file).read_text().strip()
+        u = urlsplit(self.redis_url)
+        if password and u.username and u.password is None:
+            host = u.netloc.rsplit("@", 1)[1]
+            self.redis_url = urlunsplit(u._replace(netloc=f"{u.username}:{quote(password, safe='')}@{host}"))
+        return self
 
     def replica_name(self) -> str:
         import os
