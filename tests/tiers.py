@@ -14,6 +14,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "pipeline/test_streams_newest.py": ("unit",),
     "pipeline/test_segmentation.py": ("model",),
     "pipeline/test_lanes.py": ("redis",),
+    "pipeline/test_dispatch.py": ("redis",),
     "pipeline/test_streams_backlog.py": ("redis",),
     "pipeline/test_utterance_protocol.py": ("redis",),
     "translate": ("model",),

@@ -19,6 +19,17 @@ STT_GROUP = "stt"
 TRANSLATE_GROUP = "translate"
 
 
+def worker_beat(service: str, replica: str) -> str:
+    """String (schemas.WorkerBeat JSON) expiring after the pool's dead_after: a live replica of
+    `service` ("stt", "translate") and how fast it is (parley_common.dispatch)."""
+    return f"worker:{service}:{replica}"
+
+
+def workers(service: str) -> str:
+    """Set of the replicas of `service` that have beaten (parley_common.dispatch)."""
+    return f"workers:{service}"
+
+
 def audio_stream(room: str, speaker: str) -> str:
     return f"audio:{room}:{speaker}"
 

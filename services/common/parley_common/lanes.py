@@ -13,6 +13,11 @@ dead letter -> acknowledge. It never crashes the loop and is never retried.
     claims      every second each lane takes over the entries a dead consumer left pending
                 (a dead replica's partials, when `claim_partials` is off, are acknowledged unread)
 
+With a `dispatch` (parley_common.dispatch) the replicas of a pool also beat, a slower replica
+leaves finals and partials to a faster one that would finish them sooner, and a replica that
+stops beating has its pending entries taken over within about dead_after_s (the rescue task),
+instead of waiting for the claim pass's min_idle_ms.
+
 A handler acknowledges what it finished. One that raises leaves its entry pending: the claim pass
 retries it and, after `max_deliveries`, sends it to the dead letters (ConsumerGroup.claim_stale).
 """
@@ -20,11 +25,13 @@ retries it and, after `max_deliveries`, sends it to the dead letters (ConsumerGr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from parley_common.dispatch import Dispatch
 from parley_common.retry import REDIS_DOWN
 from parley_common.schemas import BadMessage
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
@@ -103,6 +110,7 @@ class FinalsFirst(Generic[F, P]):
     block_ms: int = 200
     partial_batch: int = 50
     claim_every_s: float = 1.0
+    dispatch: Dispatch | None = None  # speed-aware: see the module docstring
 
     def __post_init__(self) -> None:
         self._finals_busy = 0
@@ -122,6 +130,9 @@ class FinalsFirst(Generic[F, P]):
         ]
         if self.background is not None:
             tasks.append(asyncio.create_task(self._background_lane(), name="background"))
+        if self.dispatch is not None:
+            tasks.append(asyncio.create_task(self.dispatch.run(), name="beats"))
+            tasks.append(asyncio.create_task(self._rescue_lane(self.dispatch), name="rescue"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -130,8 +141,13 @@ class FinalsFirst(Generic[F, P]):
             await cancel_all(tasks)
 
     async def _final_lane(self) -> None:
+        d = self.dispatch
         while True:
-            for entry in await self.finals.group.read(count=1, block_ms=self.block_ms):
+            if d is not None and not await d.may_take("final"):
+                await asyncio.sleep(d.poll_s)  # a faster replica will take it sooner
+                continue
+            block_ms = d.block_ms(self.block_ms) if d is not None else self.block_ms
+            for entry in await self.finals.group.read(count=1, block_ms=block_ms):
                 await self._final(entry)
 
     async def _final(self, entry: Entry) -> None:
@@ -139,16 +155,22 @@ class FinalsFirst(Generic[F, P]):
         try:
             msg = await self.finals.accept(entry)
             if msg is not None:
-                await _guarded(self.finals, entry[0], self.handle_final(entry[0], msg))
+                with self.dispatch.working("final") if self.dispatch else contextlib.nullcontext():
+                    await _guarded(self.finals, entry[0], self.handle_final(entry[0], msg))
         finally:
             self._finals_busy -= 1
 
     async def _partial_lane(self) -> None:
+        d = self.dispatch
         while True:
             if self._finals_busy:
                 await asyncio.sleep(0.02)
                 continue
-            entries = await self.partials.group.read(count=self.partial_batch, block_ms=self.block_ms)
+            if d is not None and not await d.may_take("partial"):
+                await asyncio.sleep(d.poll_s)
+                continue
+            block_ms = d.block_ms(self.block_ms) if d is not None else self.block_ms
+            entries = await self.partials.group.read(count=self.partial_batch, block_ms=block_ms)
             if not entries:
                 continue
             self._partials_busy = True
@@ -158,7 +180,8 @@ class FinalsFirst(Generic[F, P]):
                         self.count_dropped(1)
                         await self.partials.group.ack(eid)
                         continue
-                    await _guarded(self.partials, eid, self.handle_partial(eid, msg))
+                    with d.working("partial") if d else contextlib.nullcontext():
+                        await _guarded(self.partials, eid, self.handle_partial(eid, msg))
             finally:
                 self._partials_busy = False
 
@@ -177,17 +200,42 @@ class FinalsFirst(Generic[F, P]):
             await asyncio.sleep(self.claim_every_s)
             for entry in await self.finals.group.claim_stale():
                 await self._final(entry)
-            for entry in await self.partials.group.claim_stale():
-                if not self.claim_partials:  # a dead replica's partials are stale by now
-                    await self.partials.group.ack(entry[0])
-                elif (msg := await self.partials.accept(entry)) is not None:
-                    await _guarded(self.partials, entry[0], self.handle_partial(entry[0], msg))
+            await self._claimed_partials(await self.partials.group.claim_stale())
             if self.background is not None and self.handle_background is not None:
                 stale = await self.background.group.claim_stale()
                 if accepted := await self.background.accept_all(stale):
                     await _guarded(self.background, accepted[0][0], self.handle_background(accepted))
             if self.after_claims is not None:
                 await self.after_claims()
+
+    async def _claimed_partials(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            if not self.claim_partials:  # a dead replica's partials are stale by now
+                await self.partials.group.ack(entry[0])
+            elif (msg := await self.partials.accept(entry)) is not None:
+                await _guarded(self.partials, entry[0], self.handle_partial(entry[0], msg))
+
+    async def _rescue_lane(self, d: Dispatch) -> None:
+        """Take over, at once, the pending entries of a replica that stopped beating."""
+        while True:
+            await asyncio.sleep(d.poll_s)
+            for gone in d.gone():
+                if not await d.may_take("final"):  # a faster live replica will rescue them
+                    break
+                finals = await d.rescue(self.finals.group, gone)
+                partials = await d.rescue(self.partials.group, gone)
+                if not finals and not partials:
+                    await d.forget(gone)
+                    continue
+                log.warning(
+                    "%s stopped beating: took over %d final(s) and %d partial(s) it had pending",
+                    gone,
+                    len(finals),
+                    len(partials),
+                )
+                for entry in finals:
+                    await self._final(entry)
+                await self._claimed_partials(partials)
 
 
 async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -204,6 +204,16 @@ class Caption(Message):
         return self.for_lang or self.lang
 
 
+class WorkerBeat(BaseModel):
+    """A pool replica's beat (parley_common.dispatch), the value of keys.worker_beat: written by
+    every STT worker and translator, a remote one included, and read by its peers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    speed_s: float = Field(gt=0, le=3600)  # seconds a final takes this replica (moving average)
+    final_left_s: float | None = Field(default=None, ge=0, le=3600)  # None: no final in progress
+    partial: bool = False  # a partial is in progress
+
+
 @dataclass(frozen=True, slots=True)
 class BackfillJob:
     """An earlier final a listener wants in another language, on `translate:jobs:backfill`: written

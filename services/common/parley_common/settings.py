@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from parley_common.dispatch import Dispatch
 
 PLACEHOLDER_SECRETS = {"dev-secret-change-me", "change-me", ""}
 MIN_SECRET_CHARS = 32
@@ -59,3 +62,27 @@ class BaseServiceSettings(BaseSettings):
         import socket
 
         return self.instance or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class PoolSettings(BaseServiceSettings):
+    """A replica of a worker pool (STT workers, translators), the service's prefix on each:
+    parley_common.dispatch."""
+
+    beat_ms: int = 150  # how often a replica says it is alive, how fast and how busy it is
+    # A replica silent this long is gone: its pending jobs are taken over. Lower = faster
+    # takeover, but a replica whose event loop stalls this long is taken over needlessly.
+    dead_after_ms: int = 600
+    # A peer is faster only when it takes less than (1 - margin) of this replica's time for a final.
+    dispatch_margin: float = 0.2
+
+    def dispatch(self, r: Any, service: str) -> Dispatch:
+        from parley_common.dispatch import Dispatch
+
+        return Dispatch(
+            r,
+            service,
+            self.replica_name(),
+            beat_s=self.beat_ms / 1000,
+            dead_after_s=self.dead_after_ms / 1000,
+            margin=self.dispatch_margin,
+        )

@@ -26,6 +26,9 @@ async def amain(settings: SttSettings) -> None:
 
         engine = await asyncio.to_thread(WhisperEngine, settings)
         worker = Worker(r, settings, engine)
+        if worker.dispatch is not None:
+            worker.dispatch.observe(await asyncio.to_thread(engine.warm_up, settings.final_window))
+            log.info("a final takes this replica about %.2f s", worker.dispatch.speed_s)
         tasks["worker"] = asyncio.create_task(ride_out("worker", r, worker.run), name="worker")
     if settings.role in ("all", "segmenter"):
         from parley_stt.segmenter_loop import Segmenter

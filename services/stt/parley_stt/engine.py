@@ -71,6 +71,13 @@ class WhisperEngine:
             time.perf_counter() - t0,
         )
 
+    def warm_up(self, window: str) -> float:
+        """Decode 2 s of faint noise twice (the first decode of a model is slower than the rest);
+        the seconds the second took: this replica's first estimate of its speed (dispatch.py)."""
+        noise = np.random.default_rng(0).normal(0, 0.003, 2 * SAMPLE_RATE).astype(np.float32)
+        self.transcribe(noise, DecodeOptions(window=window))
+        return self.transcribe(noise, DecodeOptions(window=window)).decode_s
+
     def transcribe(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         t0 = time.perf_counter()
         out = self._full(audio, opts) if opts.window == "full" else self._padded(audio, opts)

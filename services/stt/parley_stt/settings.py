@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from parley_common.settings import BaseServiceSettings
+from parley_common.settings import PoolSettings
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -17,7 +17,7 @@ def default_cache_dir() -> str:
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "parley")
 
 
-class SttSettings(BaseServiceSettings):
+class SttSettings(PoolSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_STT_", extra="ignore")
 
     # Where the packaged Whisper model is assembled (PARLEY_CACHE, shared with the SFU's build cache).

@@ -48,7 +48,9 @@ class Worker:
             partial_key=lambda job: keys.caption_id(job.room, job.speaker, job.utt),
             count_dropped=metrics.DROPPED_PARTIALS.inc,
             after_claims=self._export_backlog,
+            dispatch=settings.dispatch(r, "stt"),
         )
+        self.dispatch = self.lanes.dispatch
         self.publisher = Publisher(r)
 
     async def run(self) -> None:
@@ -92,6 +94,7 @@ class Worker:
                 return "stale"
         elif await final_is_void(self.r, cid, job.attempt):
             return "superseded"
+        began = time.perf_counter()
         audio = await self._audio(job)
         if audio is None:
             return "no_audio"
@@ -129,6 +132,8 @@ class Worker:
             return "published"
         metrics.REAL_TIME_FACTOR.observe(result.decode_s / max(0.1, len(audio) / 16000))
         await self.publisher.store_final_result(caption, job.attempt)
+        if window == s.final_window and self.dispatch is not None:
+            self.dispatch.observe(time.perf_counter() - began)  # how fast finals are here
         return "published" if caption.text else "no_speech"
 
     async def _audio(self, job: SttJob) -> np.ndarray | None:

@@ -59,6 +59,10 @@ class Translator:
             background=self.backfill.lane,  # history: after live work
             handle_background=self.backfill.translate,
             background_batch=BATCH,
+            # Beats and the rescue of a lost replica's jobs; no speed ordering (nothing is
+            # measured): replicas may load different engines, and any of them may be the one
+            # that serves a caption's pair.
+            dispatch=settings.dispatch(r, "translate"),
         )
         # Every live replica's engines (parley_common.routes), refreshed by the advertiser
         # (__main__.py): a pair only speech translation serves is left to the STT.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from parley_common.settings import BaseServiceSettings
+from parley_common.settings import PoolSettings
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 
-class TranslateSettings(BaseServiceSettings):
+class TranslateSettings(PoolSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_TRANSLATE_", extra="ignore")
 
     # Engines tried in order for each language pair: "ct2" (needs ct2_model) and/or "apertium".
