@@ -51,3 +51,20 @@ def test_gateway_trusts_only_the_proxy_network(services: dict[str, Any]) -> None
     networks = yaml.safe_load(STACK.read_text())["networks"]
     edge = networks["edge"]["ipam"]["config"][0]["subnet"]
     assert trusted == f'["{edge}"]'
+
+
+def test_proxy_logs_no_tokens_or_invite_codes() -> None:
+    """Caddy logs every request URI: a caption socket's ?token= and an invite code in the path are
+    credentials (the gateway's own log redacts them: test_gateway_input.py)."""
+    caddyfile = (STACK.parent / "config" / "Caddyfile").read_text()
+    m = re.search(r'request>uri regexp "([^"]+)" "([^"]+)"', caddyfile)
+    assert m, "the access log filters request>uri"
+    pattern, repl = m.group(1), m.group(2).replace("${1}", r"\1")
+    for uri in (
+        "/ws/rooms/demo/captions?lang=es&token=eyJhbGciOi.eyJyb29t.sig",
+        "/api/v1/invites/Xy9_abc-DEF123456/join",
+        "/join/Xy9_abc-DEF123456",
+        "/rooms/demo?invite=Xy9_abc-DEF123456",
+    ):
+        clean = re.sub(pattern, repl, uri)
+        assert "eyJ" not in clean and "Xy9_abc" not in clean, clean
