@@ -28,6 +28,7 @@ from parley_gateway.sockets import SocketRegistry
 STATIC = Path(__file__).parent / "static"
 FRONTEND_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
 log = logging.getLogger("parley.gateway")
+ADMIN_RETRY_MAX_S = 5.0  # the admin account is retried this often while the database is not ready
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -55,19 +56,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.logins = asyncio.Semaphore(max(1, settings.logins_at_once))
         commands_task = asyncio.create_task(commands.follow(r, app.state.sockets), name="sfu-commands")
         app.state.db = Database(settings.database_url)
-        try:
-            async with app.state.db.session() as session:
-                await ensure_admin(session, settings.admin_username, settings.admin_password)
-        except (OSError, SQLAlchemyError) as exc:
-            log.warning(
-                "database not ready (run parley-migrate); the admin API will fail until it is: %s", exc
-            )
+        admin_task = None
+        if not await _ensure_admin(app.state.db, settings):
+            # A deployment starts the gateway beside the migration job that makes the schema and
+            # the services' role: the admin account follows as soon as the database lets it.
+            admin_task = asyncio.create_task(_ensure_admin_later(app.state.db, settings), name="admin")
         try:
             yield
         finally:
             commands_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await commands_task
+            if admin_task is not None:
+                admin_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await admin_task
             await app.state.fanout.stop()
             await app.state.db.close()
             await r.aclose()
@@ -100,6 +103,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     _mount_frontend(app, Path(settings.frontend_dir) if settings.frontend_dir else FRONTEND_DIST)
     return app
+
+
+async def _ensure_admin(db: Database, settings: GatewaySettings) -> bool:
+    try:
+        async with db.session() as session:
+            await ensure_admin(session, settings.admin_username, settings.admin_password)
+        return True
+    except (OSError, SQLAlchemyError) as exc:
+        log.warning("database not ready (run parley-migrate); the admin API will fail until it is: %s", exc)
+        return False
+
+
+async def _ensure_admin_later(db: Database, settings: GatewaySettings) -> None:
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        if await _ensure_admin(db, settings):
+            log.info("admin account %s ready", settings.admin_username)
+            return
+        delay = min(delay * 2, ADMIN_RETRY_MAX_S)
 
 
 def _mount_frontend(app: FastAPI, dist: Path) -> None:
