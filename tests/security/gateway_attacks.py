@@ -82,12 +82,14 @@ async def made_up_caption_languages(dep: Deployment) -> tuple[bool, str]:
     every earlier final, kept in captions:{room} (pushing real history out) and stored in Postgres."""
     room = await dep.new_room("amplify")
     await fill_captions(dep, room, 20)
-    fake = [f"x{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(6)]
+    fake = [f"x{chr(97 + i)}{chr(97 + j)}" for i in range(3) for j in range(5)]
     async with await dep.captions(room, await guest_token(dep, room)) as ws:
         await ws.until("hello")
-        for lang in fake:
+        replies = []
+        for lang in fake:  # paced below the socket's message budget: each one is judged on its own
             await ws.send({"type": "set_lang", "lang": lang})
-        replies = [await ws.next(5) for _ in fake]
+            replies.append(await ws.next(5))
+            await asyncio.sleep(0.25)
     r = dep.redis()
     try:
         wanted = {x.decode() for x in await r.zrange(keys.room_languages(room), 0, -1)}
@@ -589,3 +591,38 @@ async def page_headers(dep: Deployment) -> tuple[bool, str]:
         not missing,
         f"missing: {', '.join(missing)}" if missing else "CSP, nosniff and no-referrer on every page",
     )
+
+
+@attack("guest floods the caption socket with messages")
+async def caption_message_flood(dep: Deployment) -> tuple[bool, str]:
+    """Every message is parsed and most answered: 3,000 pings as fast as the socket takes them."""
+    room = await dep.new_room("msg-flood")
+    async with await dep.captions(room, await guest_token(dep, room)) as ws:
+        await ws.until("hello")
+        for _ in range(3000):
+            try:
+                await ws.send({"type": "ping"})
+            except websockets.ConnectionClosed:
+                break
+        answered = 0
+        while (m := await ws.next(2)) is not None:
+            answered += m.get("type") == "pong"
+        code = await ws.closed(1)
+    closed = code if code is not None else ("closed" if ws.ws.close_code else None)
+    return (
+        answered < 500 and closed is not None,
+        f"3,000 pings: {answered} answered; socket {closed or 'still open'}",
+    )
+
+
+@attack("guest resumes from an impossible event id")
+async def bad_since(dep: Deployment) -> tuple[bool, str]:
+    """An id past 2^64 went to Redis as it was: the handler died with Redis's error (1011)."""
+    room = await dep.new_room("since")
+    async with await dep.captions(
+        room, await guest_token(dep, room), since="99999999999999999999999-0"
+    ) as ws:
+        first = await ws.next(5)
+        code = await ws.closed(3)
+    ok = bool(first and first.get("type") == "error" and "since" in str(first.get("error"))) and code == 1008
+    return ok, f"first message {first}; closed with {code}"

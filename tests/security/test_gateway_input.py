@@ -69,3 +69,11 @@ async def test_attacker_posts_a_huge_request_body(dep: Deployment) -> None:
 
 async def test_attacker_frames_the_meeting_page_or_injects_a_script(dep: Deployment) -> None:
     assert_refused(await attacks.page_headers(dep))
+
+
+async def test_guest_floods_the_caption_socket_with_messages(dep: Deployment) -> None:
+    assert_refused(await attacks.caption_message_flood(dep))
+
+
+async def test_guest_resumes_from_an_impossible_event_id(dep: Deployment) -> None:
+    assert_refused(await attacks.bad_since(dep))

@@ -69,7 +69,7 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
         await _refuse(ws, languages.refusal(lang, offer))
         return
     try:
-        last = parse_id(since) if since else None
+        last = _since(since)
     except ValueError:
         await _refuse(ws, "bad since id")
         return
@@ -90,6 +90,16 @@ async def captions(ws: WebSocket, room: str, lang: str = SOURCE, since: str = ""
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await send_json(ws, ErrorMessage(error=entry.reason).to_json())
                 await ws.close(code=entry.code, reason=entry.reason)
+
+
+def _since(since: str) -> tuple[int, int] | None:
+    """The resume position a client sent: a stream id whose parts fit Redis's 64 bits."""
+    if not since:
+        return None
+    last = parse_id(since)
+    if not all(0 <= x < 2**64 for x in last):
+        raise ValueError(since)
+    return last
 
 
 async def _serve(

@@ -59,10 +59,34 @@ class SwitchBudget:
         return 0.0
 
 
+class MessageBudget:
+    """A token bucket: `per_s` messages a second sustained, `burst` at once."""
+
+    def __init__(self, per_s: float, burst: int) -> None:
+        self.per_s, self.burst = per_s, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        if self.per_s <= 0:
+            return True
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_s)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 async def receive(ws: WebSocket, listener: Listener, fanout: Fanout, settings: GatewaySettings) -> None:
     budget = SwitchBudget(settings.lang_switches_per_min)
+    messages = MessageBudget(settings.client_messages_per_s, settings.client_message_burst)
     while True:
         raw = await ws.receive_text()
+        if not messages.take():
+            metrics.BAD_INPUT.labels("rate_limited").inc()
+            await ws.close(code=1008, reason="too many messages")
+            return
         if len(raw) > settings.max_client_message:
             metrics.BAD_INPUT.labels("oversized").inc()
             await ws.close(code=1009, reason="message too big")

@@ -56,6 +56,8 @@ class GatewaySettings(BaseServiceSettings):
     # A replica's engine report (parley_common.routes) older than this no longer counts toward the
     # offer: long enough to ride out a translate restart, short enough to drop a removed engine.
     engine_report_max_age_s: float = 300.0
+    client_messages_per_s: float = 5.0  # messages a caption socket may send (pings, set_lang) sustained,
+    client_message_burst: int = 20  # and at once; past it the socket is closed (1008)
     lang_switches_per_min: int = 10  # set_lang per caption socket; past it: an error, nothing done
     backfill_max_lines: int = 200  # earlier finals asked of the translators per language switch
     history_finals: int = 2000  # finals per room the gateway keeps indexed for language switches
