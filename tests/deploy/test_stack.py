@@ -34,6 +34,7 @@ PLACEMENT = {
     "gateway": "media",
     "sfu": "media",
     "caddy": "media",
+    "edge": "media",
     "coturn": "media",
     "prometheus": "monitoring",
     "alertmanager": "monitoring",
@@ -300,7 +301,8 @@ def test_the_gateway_image_serves_the_meeting_ui() -> None:
 
 def test_the_page_reaches_the_sfu_through_the_tls_entry(stack: dict[str, Any]) -> None:
     """The page's SFU address: the gateway's PARLEY_GATEWAY_SFU_URL, else the page's own origin +
-    /ws (frontend/src/api.ts); either must be a path the Caddyfile sends to the SFU on 443."""
+    /ws (frontend/src/api.ts); either must be a path the Caddyfile sends to the SFU on 443, which
+    the edge publishes and passes to Caddy (stack/config/haproxy.cfg)."""
     env = stack["services"]["gateway"]["environment"]
     url = env.get("PARLEY_GATEWAY_SFU_URL")
     if url:
@@ -309,5 +311,7 @@ def test_the_page_reaches_the_sfu_through_the_tls_entry(stack: dict[str, Any]) -
         api = (ROOT / "frontend" / "src" / "api.ts").read_text()
         assert "${location.host}/ws`" in api, "the page's default SFU address is not its own origin's /ws"
     caddyfile = (ROOT / "stack" / "config" / "Caddyfile").read_text()
-    assert re.search(r"handle /ws \{\s*reverse_proxy sfu:", caddyfile), "Caddy does not send /ws to the SFU"
-    assert {p["published"] for p in stack["services"]["caddy"]["ports"]} >= {443}
+    sfu = r"(sfu|\{\$PARLEY_SFU_UPSTREAM:sfu):"
+    assert re.search(r"handle /ws \{\s*reverse_proxy " + sfu, caddyfile), "Caddy does not send /ws to the SFU"
+    assert {p["published"] for p in stack["services"]["edge"]["ports"]} >= {443}
+    assert stack["services"]["edge"]["environment"]["EDGE_CADDY"] == "caddy:443"

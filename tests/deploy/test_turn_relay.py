@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, FRONTEND_DIST, chromium_skip_reason, wait_on_page  # noqa: E402
 from media_helpers import MediaWorld, media_world  # noqa: E402
-from turn_helpers import Coturn, start_coturn  # noqa: E402
+from turn_helpers import PC_STATS, RECORD_PCS, Coturn, start_coturn  # noqa: E402
 
 LOGS = ROOT / "artifacts" / "logs" / "turn"
 TONE_HZ = 440.0
@@ -39,39 +39,6 @@ def skip_reason() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
-
-# Keeps every RTCPeerConnection the page makes (mediasoup-client makes one per transport).
-RECORD_PCS = """
-(() => {
-  const Orig = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = class extends Orig {
-    constructor(...args) { super(...args); window.__pcs.push(this); }
-  };
-})();
-"""
-
-# Per peer connection: its ICE policy, the selected pair's local and remote candidate types, and
-# RTP packet counts.
-PC_STATS = """
-async () => Promise.all(window.__pcs.map(async (pc) => {
-  const stats = [...(await pc.getStats()).values()];
-  const byId = Object.fromEntries(stats.map((s) => [s.id, s]));
-  const transport = stats.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport ? byId[transport.selectedCandidatePairId] : undefined;
-  const sum = (type, key) => stats.filter((s) => s.type === type && s.kind === 'audio')
-    .reduce((n, s) => n + (s[key] || 0), 0);
-  return {
-    policy: pc.getConfiguration().iceTransportPolicy,
-    state: pc.iceConnectionState,
-    local: pair ? byId[pair.localCandidateId]?.candidateType : null,
-    localAddress: pair ? `${byId[pair.localCandidateId]?.address}:${byId[pair.localCandidateId]?.port}` : null,
-    remote: pair ? byId[pair.remoteCandidateId]?.candidateType : null,
-    sent: sum('outbound-rtp', 'packetsSent'),
-    received: sum('inbound-rtp', 'packetsReceived'),
-  };
-}))
-"""
 
 # The dominant frequency of the remote audio on the page (WebAudio analyser on each <audio>).
 PEAK_HZ = """

@@ -157,7 +157,10 @@ class MediaWorld:
 
 
 @contextmanager
-def media_world(extra_env: dict[str, str] | None = None, ingest_replicas: int = 2) -> Iterator[MediaWorld]:
+def media_world(
+    extra_env: dict[str, str] | None = None, ingest_replicas: int = 2, sfu_env: dict[str, str] | None = None
+) -> Iterator[MediaWorld]:
+    """`extra_env`: the Python services' environment; `sfu_env`: the SFU's, over these defaults."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with loopback_netns():
         redis_port = free_port()
@@ -202,6 +205,7 @@ def media_world(extra_env: dict[str, str] | None = None, ingest_replicas: int = 
             "SFU_RTC_MAX_PORT": "43999",
             "SFU_WEBRTC_PORT": "0",  # WebRTC through a free port of that range
             "SFU_LOG_LEVEL": "warn",
+            **(sfu_env or {}),
         }
         (ARTIFACTS / "sfu.log").write_bytes(b"")
         sfu = SfuProcess(env)
