@@ -626,3 +626,54 @@ async def bad_since(dep: Deployment) -> tuple[bool, str]:
         code = await ws.closed(3)
     ok = bool(first and first.get("type") == "error" and "since" in str(first.get("error"))) and code == 1008
     return ok, f"first message {first}; closed with {code}"
+
+
+PUBLIC = {("post", "/api/v1/auth/login"), ("post", "/api/v1/invites/{code}/join")}
+
+
+async def every_endpoint(dep: Deployment, token: str, room: str) -> dict[str, int]:
+    """Each operation of the API (from its OpenAPI schema, read as the operator) called with `token`
+    on `room`: {"METHOD path": status}."""
+    spec = (await dep.call("GET", "/openapi.json", as_attacker=False)).json()
+    fill = {
+        "slug": room,
+        "participant_id": "someone",
+        "invite_id": "1",
+        "key_id": "1",
+        "username": dep.admin_user,
+    }
+    out = {}
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/api/"):
+            continue  # /healthz, /metrics: no data (and Caddy answers /metrics with 404 outside)
+        for method in ops:
+            if (method, path) in PUBLIC:
+                continue
+            url = path
+            for name, value in fill.items():
+                url = url.replace("{" + name + "}", value)
+            resp = await dep.call(
+                method.upper(), url, token=token, json={} if method in ("post", "patch") else None
+            )
+            out[f"{method.upper()} {path}"] = resp.status_code
+    return out
+
+
+@attack("guest and listener call every admin and host endpoint")
+async def role_sweep(dep: Deployment) -> tuple[bool, str]:
+    room = await dep.new_room("roles")
+    other = await dep.new_room("roles-other")
+    tokens = {
+        "guest": await guest_token(dep, room),
+        "listener": (await dep.token(room, "Lena", role="listener"))["token"],
+        "host of another room": (await dep.token(other, "Otto", role="host"))["token"],
+    }
+    allowed = []
+    for who, token in tokens.items():
+        for op, status in (await every_endpoint(dep, token, room)).items():
+            if status not in (401, 403):
+                allowed.append(f"{who}: {op} -> {status}")
+    return (
+        not allowed,
+        f"{len(allowed)} calls not refused: {allowed[:6]}" if allowed else "every call refused (401/403)",
+    )

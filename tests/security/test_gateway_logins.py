@@ -29,3 +29,7 @@ async def test_attacker_guesses_invite_codes(dep: Deployment) -> None:
 async def test_attacker_times_logins_to_learn_user_names(dep: Deployment) -> None:
     outcome = await attacks.login_timing(dep)
     assert_refused(outcome)
+
+
+async def test_guest_and_listener_call_every_admin_and_host_endpoint(dep: Deployment) -> None:
+    assert_refused(await attacks.role_sweep(dep))
