@@ -26,6 +26,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "security": ("redis",),
     "security/test_sfu_": ("media", "redis"),
     "security/test_gateway_secrets.py": ("redis",),
+    "security/test_redis_acl.py": ("model", "redis"),  # the real STT and translate under the ACL
+    "security/test_stack_hardening.py": ("unit",),  # reads stack files only
     "browser": ("browser", "media", "model", "redis"),
     "deploy": ("deploy",),
     "deploy/test_dashboard_queries.py": ("deploy", "model", "redis"),
