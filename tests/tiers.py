@@ -34,6 +34,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "deploy/test_rehearsal.py": ("deploy", "media", "model", "redis"),
     "deploy/test_turn_relay.py": ("deploy", "browser", "media"),
     "deploy/test_dependencies.py": ("unit",),
+    "deploy/test_remote_worker.py": ("deploy", "model", "redis"),
 }
 
 

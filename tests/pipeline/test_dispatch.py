@@ -41,7 +41,7 @@ async def r() -> AsyncIterator[aioredis.Redis]:
 class Replica:
     """One pool replica: a lane loop whose finals take `speed_s` (or wait for `stuck`)."""
 
-    def __init__(self, r: aioredis.Redis, name: str, speed_s: float) -> None:
+    def __init__(self, r: aioredis.Redis, name: str, speed_s: float, min_idle_ms: int = 60_000) -> None:
         self.name = name
         self.speed_s = speed_s
         self.done: list[tuple[str, float]] = []  # (key, when it started)
@@ -50,7 +50,7 @@ class Replica:
         self.dispatch.observe(speed_s)
 
         def lane(stream: str) -> Lane[str]:
-            return Lane(ConsumerGroup(r, stream, "g", name, min_idle_ms=60_000), parse, lambda _: None)
+            return Lane(ConsumerGroup(r, stream, "g", name, min_idle_ms=min_idle_ms), parse, lambda _: None)
 
         self.finals, self.partials = lane(FINALS), lane(PARTIALS)
 
@@ -73,6 +73,7 @@ class Replica:
             partial_key=lambda key: key,
             count_dropped=lambda n: None,
             block_ms=200,
+            claim_every_s=0.1,
             dispatch=self.dispatch,
         )
 
@@ -103,9 +104,9 @@ async def test_finals_and_partials_go_to_the_faster_replica_while_it_is_free(r: 
     async with running(slow, fast):  # the slow one starts reading first: it still leaves them
         for i in range(6):
             await r.xadd(FINALS if i % 2 else PARTIALS, {"key": f"k{i}"})
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.3)
         await until(lambda: len(fast.done) + len(slow.done) == 6)
-    assert slow.done == []
+    assert slow.done == [], slow.done
     assert await r.xpending(FINALS, "g") == {"pending": 0, "min": None, "max": None, "consumers": []}
 
 
@@ -143,6 +144,19 @@ async def test_a_replica_that_stops_beating_is_taken_over_at_once(r: aioredis.Re
     assert takeover < 1.0, takeover  # dead_after (0.3 s) + a beat and a poll; the issue's bound
     assert pending["pending"] == 0
     assert not await r.sismember(keys.workers("test"), "fast")  # forgotten once nothing was left
+
+
+async def test_the_claim_pass_leaves_a_live_replica_its_long_job(r: aioredis.Redis) -> None:
+    fast, slow = Replica(r, "fast", 0.05), Replica(r, "slow", 5.0, min_idle_ms=100)
+    fast.stuck = asyncio.Event()  # a final that takes far longer than the claim pass's min idle
+    async with running(fast, slow):
+        await r.xadd(FINALS, {"key": "long"})
+        await until(lambda: len(fast.done) == 1)
+        await asyncio.sleep(1.0)  # ten claim passes
+        assert slow.done == []
+        fast.stuck.set()
+        await asyncio.sleep(0.2)
+    assert (await r.xpending(FINALS, "g"))["pending"] == 0
 
 
 async def test_a_beat_is_bounded_and_an_unreadable_one_means_gone(r: aioredis.Redis) -> None:

@@ -178,6 +178,23 @@ async def test_a_failed_entry_stays_pending_and_the_claim_pass_retries_it(r: aio
     assert await pending(r, FINALS) == 0
 
 
+async def test_a_job_longer_than_min_idle_is_not_claimed_back_and_done_twice(r: aioredis.Redis) -> None:
+    rec = Recorder(r, min_idle_ms=100)
+    gate = asyncio.Event()
+    async with running(rec.loop(handle_final=rec.handler("final", gate))):
+        await r.xadd(FINALS, {"key": "long", "n": "1"})
+        await until(lambda: len(rec.done) == 1)
+        await asyncio.sleep(0.6)  # six claim passes see it idle for longer than min_idle_ms
+        gate.set()
+        await until(lambda: True, 0.2)
+        for _ in range(50):
+            if await pending(r, FINALS) == 0:
+                break
+            await asyncio.sleep(0.02)
+    assert rec.done == [("final", "long", 1)]
+    assert await pending(r, FINALS) == 0
+
+
 async def test_claimed_partials_can_be_acknowledged_unread(r: aioredis.Redis) -> None:
     rec = Recorder(r, min_idle_ms=100)
     dead = ConsumerGroup(r, PARTIALS, "g", "dead-replica")

@@ -158,6 +158,10 @@ class Dispatch:
         limit = self.speed_s * (1 - self.margin)
         return {n: b for n, b in self.peers.items() if b is not None and b.speed_s < limit}
 
+    def alive(self) -> set[str]:
+        """Peers beating now: what they have pending is theirs, however long it takes them."""
+        return {n for n, b in self.peers.items() if b is not None}
+
     def gone(self) -> list[str]:
         return [n for n, b in self.peers.items() if b is None]
 

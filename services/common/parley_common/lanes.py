@@ -115,6 +115,9 @@ class FinalsFirst(Generic[F, P]):
     def __post_init__(self) -> None:
         self._finals_busy = 0
         self._partials_busy = False
+        # Entries this replica is working on: the claim pass may hand one back to it (a job that
+        # takes longer than min_idle_ms), which is not a reason to do it twice at once.
+        self._handling: set[bytes] = set()
 
     @property
     def lanes(self) -> list[Lane[Any]]:
@@ -151,6 +154,9 @@ class FinalsFirst(Generic[F, P]):
                 await self._final(entry)
 
     async def _final(self, entry: Entry) -> None:
+        if entry[0] in self._handling:
+            return
+        self._handling.add(entry[0])
         self._finals_busy += 1
         try:
             msg = await self.finals.accept(entry)
@@ -159,6 +165,7 @@ class FinalsFirst(Generic[F, P]):
                     await _guarded(self.finals, entry[0], self.handle_final(entry[0], msg))
         finally:
             self._finals_busy -= 1
+            self._handling.discard(entry[0])
 
     async def _partial_lane(self) -> None:
         d = self.dispatch
@@ -180,8 +187,12 @@ class FinalsFirst(Generic[F, P]):
                         self.count_dropped(1)
                         await self.partials.group.ack(eid)
                         continue
-                    with d.working("partial") if d else contextlib.nullcontext():
-                        await _guarded(self.partials, eid, self.handle_partial(eid, msg))
+                    self._handling.add(eid)
+                    try:
+                        with d.working("partial") if d else contextlib.nullcontext():
+                            await _guarded(self.partials, eid, self.handle_partial(eid, msg))
+                    finally:
+                        self._handling.discard(eid)
             finally:
                 self._partials_busy = False
 
@@ -198,9 +209,10 @@ class FinalsFirst(Generic[F, P]):
     async def _claim_lane(self) -> None:
         while True:
             await asyncio.sleep(self.claim_every_s)
-            for entry in await self.finals.group.claim_stale():
+            live = self.dispatch.alive() if self.dispatch is not None else ()  # slow, not gone
+            for entry in await self.finals.group.claim_stale(leave=live):
                 await self._final(entry)
-            await self._claimed_partials(await self.partials.group.claim_stale())
+            await self._claimed_partials(await self.partials.group.claim_stale(leave=live))
             if self.background is not None and self.handle_background is not None:
                 stale = await self.background.group.claim_stale()
                 if accepted := await self.background.accept_all(stale):
@@ -210,6 +222,8 @@ class FinalsFirst(Generic[F, P]):
 
     async def _claimed_partials(self, entries: list[Entry]) -> None:
         for entry in entries:
+            if entry[0] in self._handling:
+                continue
             if not self.claim_partials:  # a dead replica's partials are stale by now
                 await self.partials.group.ack(entry[0])
             elif (msg := await self.partials.accept(entry)) is not None:

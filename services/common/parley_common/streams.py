@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -83,9 +83,12 @@ class ConsumerGroup:
         if ids:
             await self.r.xack(self.stream, self.group, *ids)
 
-    async def claim_stale(self, count: int = 10) -> list[Entry]:
-        """Take over entries another consumer left pending for min_idle_ms; poison ones go to dead letters."""
+    async def claim_stale(self, count: int = 10, leave: Collection[str] = ()) -> list[Entry]:
+        """Take over entries another consumer left pending for min_idle_ms; poison ones go to dead
+        letters. Entries of the consumers in `leave` (alive, only slow: parley_common.dispatch) stay."""
         await self._dead_letter_poison(count)
+        if leave:
+            return await self._claim_stale_except(count, set(leave))
         try:
             reply = await self.r.xautoclaim(
                 self.stream, self.group, self.consumer, self.min_idle_ms, self._claim_cursor, count=count
@@ -102,6 +105,22 @@ class ConsumerGroup:
         if gone:
             await self.ack(*gone)
         return claimed
+
+    async def _claim_stale_except(self, count: int, leave: set[str]) -> list[Entry]:
+        try:
+            pending: Sequence[Mapping[str, Any]] = await self.r.xpending_range(
+                self.stream, self.group, min="-", max="+", count=count * 10, idle=self.min_idle_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                await self.ensure()
+                return []
+            raise
+        ids = [p["message_id"] for p in pending if _decode(p["consumer"]) not in leave][:count]
+        if not ids:
+            return []
+        reply = await self.r.xclaim(self.stream, self.group, self.consumer, self.min_idle_ms, ids)
+        return [(eid, fields) for eid, fields in reply if fields is not None]
 
     async def backlog(self, count_limit: int = 10_000) -> int:
         """Entries of the stream this group has not acknowledged: delivered and pending, plus not yet

@@ -132,8 +132,20 @@ class Worker:
             return "published"
         metrics.REAL_TIME_FACTOR.observe(result.decode_s / max(0.1, len(audio) / 16000))
         await self.publisher.store_final_result(caption, job.attempt)
+        took = time.perf_counter() - began
         if window == s.final_window and self.dispatch is not None:
-            self.dispatch.observe(time.perf_counter() - began)  # how fast finals are here
+            self.dispatch.observe(took)  # how fast finals are here
+        log.info(
+            "final decoded [room:%s, speaker:%s, utt:%d, attempt:%d] in %.2f s (%s window, waited %.2f s)",
+            job.room,
+            job.speaker,
+            job.utt,
+            job.attempt,
+            took,
+            window,
+            stt_start - job.created,
+            extra=_ctx(job),
+        )
         return "published" if caption.text else "no_speech"
 
     async def _audio(self, job: SttJob) -> np.ndarray | None:
