@@ -237,6 +237,7 @@ def edge_world() -> Iterator[EdgeWorld]:
         client = f"parley-client-{os.getpid()}"
         sh("ip", "netns", "add", client)
         procs: list[subprocess.Popen[bytes]] = []
+        w: EdgeWorld | None = None
         turn: Coturn | None = None
         try:
             # A link from the media node (this thread's namespace) to the client namespace.
@@ -267,10 +268,11 @@ def edge_world() -> Iterator[EdgeWorld]:
             )
             w = EdgeWorld(world, Node(client), turn, LOGS / "caddy.log")
             yield w
-            turn = w.turn
         finally:
             for p in reversed(procs):
                 stop_process(p)
+            if w is not None:
+                turn = w.turn  # restart_turn replaces it
             if turn is not None:
                 turn.stop()
             subprocess.run(["ip", "link", "del", "vmedia"], capture_output=True)

@@ -203,7 +203,11 @@ def start_caddy(
         stdout=open(log, "wb"),
         stderr=subprocess.STDOUT,
     )
-    wait_tcp("127.0.0.1", https_port, proc, "caddy", log)
+    try:
+        wait_tcp("127.0.0.1", https_port, proc, "caddy", log)
+    except RuntimeError:
+        stop_process(proc)
+        raise
     return proc
 
 
@@ -230,10 +234,14 @@ def start_edge(
     }
     log = log_dir / "edge.log"
     proc = subprocess.Popen([str(EDGE_ENTRYPOINT)], env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    wait_tcp(bind or "127.0.0.1", 443, proc, "the edge", log)
-    deadline = time.monotonic() + 20
-    while "TURN over TLS for" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the edge has no TURN certificate: {log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    try:
+        wait_tcp(bind or "127.0.0.1", 443, proc, "the edge", log)
+        deadline = time.monotonic() + 20
+        while "TURN over TLS for" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the edge has no TURN certificate: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+    except RuntimeError:
+        stop_process(proc)  # the entrypoint stops HAProxy with it
+        raise
     return proc
