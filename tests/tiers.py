@@ -28,6 +28,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "security/test_gateway_secrets.py": ("redis",),
     "security/test_redis_acl.py": ("model", "redis"),  # the real STT and translate under the ACL
     "security/test_stack_hardening.py": ("unit",),  # reads stack files only
+    "security/test_proxy_logs.py": ("deploy",),  # the real Caddy in a network namespace
     "browser": ("browser", "media", "model", "redis"),
     "deploy": ("deploy",),
     "deploy/test_dashboard_queries.py": ("deploy", "model", "redis"),
