@@ -4,7 +4,9 @@ gateway's WebSocket as a listener sees them.
   python bench/pipeline.py [--speakers 1] [--audio-dir DIR] [--duration 180] [--translate es]
 
 Prints a table, then one JSON line. Latency is measured from the true end of speech in each clip
-(energy envelope of the clip itself) to the final caption's arrival on a listener's socket.
+(energy envelope of the clip itself) to the final caption's arrival on a listener's socket; first
+words from the clip's true speech onset (the same envelope) to the first caption, partial or
+final, that shows a word of the clip's reference text.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from parley_common.schemas import SAMPLE_RATE
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_testkit.caption_client import CaptionClient
 from parley_testkit.procs import LocalStack
-from parley_testkit.wer import read_transcription, wer
+from parley_testkit.wer import normalize, read_transcription, wer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,6 +162,16 @@ def match(spoken: list[Spoken], finals: list[Received]) -> dict[int, list[Receiv
     return out
 
 
+def first_word_at(reference: str, captions: list[Received]) -> float | None:
+    """When the first of `captions` (a clip's partials and finals) that shows a word of the clip's
+    reference text arrived (normalised as WER normalises); None if none does."""
+    words = set(normalize(reference))
+    for got in sorted(captions, key=lambda g: g.at):
+        if words & set(normalize(str(got.caption["text"]))):
+            return got.at
+    return None
+
+
 def lag_drift(series: list[tuple[float, float]]) -> float:
     """Median latency of the last third minus the first third, (when, latency) pairs in time order."""
     values = [v for _, v in sorted(series)]
@@ -244,6 +256,7 @@ def report(
     by_clip = match(spoken, finals)
     tr_by_clip = match(spoken, [g for g in translated if g.caption["type"] == "final"])
     part_by_clip = match(spoken, partials)
+    first_word: list[float] = []
 
     e2e, e2e_tr, first_partial, eos, stt, fanout, translation, lost = [], [], [], [], [], [], [], 0
     decode: list[float] = []
@@ -274,6 +287,8 @@ def report(
             translation.append(tt["published"] - timing["published"])
         if part_by_clip[i]:
             first_partial.append(min(g.at for g in part_by_clip[i]) - s.speech_start)
+        if (shown := first_word_at(s.clip.text, part_by_clip[i] + got)) is not None:
+            first_word.append(shown - s.speech_start)
     audio_s = sum(len(s.clip.audio) for s in spoken) / SAMPLE_RATE
     drift = lag_drift(e2e_series)
 
@@ -291,6 +306,8 @@ def report(
         "e2e_translated_p95_s": round(pct(e2e_tr, 95), 3),
         "first_partial_p50_s": round(pct(first_partial, 50), 3),
         "first_partial_p95_s": round(pct(first_partial, 95), 3),
+        "first_word_p50_s": round(pct(first_word, 50), 3),
+        "first_word_p95_s": round(pct(first_word, 95), 3),
         "stage_eos_decision_p50_s": round(pct(eos, 50), 3),
         "stage_stt_after_eos_p50_s": round(pct(stt, 50), 3),
         "stt_final_decode_p50_s": round(pct(decode, 50), 3),
@@ -332,6 +349,10 @@ def print_table(res: dict[str, object]) -> None:
         (
             "speech start -> first partial (p50 / p95)",
             f"{res['first_partial_p50_s']} / {res['first_partial_p95_s']} s",
+        ),
+        (
+            "speech start -> first word shown (p50 / p95)",
+            f"{res['first_word_p50_s']} / {res['first_word_p95_s']} s",
         ),
         ("  stage: end-of-speech decision (p50)", f"{res['stage_eos_decision_p50_s']} s"),
         ("  stage: STT after the decision (p50)", f"{res['stage_stt_after_eos_p50_s']} s"),

@@ -14,7 +14,7 @@ import numpy as np
 from .users import User
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline import Received, Spoken, lag_drift, match, pct
+from pipeline import Received, Spoken, first_word_at, lag_drift, match, pct
 
 
 def finals_of(user: User) -> list[Received]:
@@ -52,6 +52,7 @@ def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
     e2e_tr: list[float] = []
     series: list[tuple[float, float]] = []  # (speech end, latency) of source finals
     first_partial: list[float] = []
+    first_word: list[float] = []  # speech onset -> first caption showing a word of the clip
     cadence: list[float] = []
     queued: list[float] = []  # final job emitted -> a worker took it
     decode: list[float] = []  # the worker's decode
@@ -76,6 +77,8 @@ def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
                     decode.append(t["stt_done"] - t["stt_start"])
                 e2e.append(latency)
                 series.append((s.speech_end, latency))
+                if (shown := first_word_at(s.clip.text, part_by_clip[i] + got)) is not None:
+                    first_word.append(shown - s.speech_start)
                 parts = sorted(g.at for g in part_by_clip[i])
                 if parts:
                     first_partial.append(parts[0] - s.speech_start)
@@ -98,6 +101,8 @@ def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
         "stt_final_queued_p95_s": _r(pct(queued, 95)),
         "stt_final_decode_p50_s": _r(pct(decode, 50)),
         "first_partial_p50_s": _r(pct(first_partial, 50)),
+        "first_word_p50_s": _r(pct(first_word, 50)),
+        "first_word_p95_s": _r(pct(first_word, 95)),
         "partial_interval_p50_s": _r(pct(cadence, 50)),
         "partial_interval_p95_s": _r(pct(cadence, 95)),
         "join_p50_s": _r(pct([u.join_s for u in users], 50), 4),

@@ -49,3 +49,22 @@ def test_lost_duplicate_and_split_finals_are_counted_per_listener() -> None:
     # latency is taken at the clip's last final: 1.5 s and 1.2 s after the speech ends
     assert res["e2e_final_max_s"] == 1.5
     assert res["e2e_final_p50_s"] == 1.5
+
+
+def test_first_word_is_the_first_caption_showing_a_word_of_the_clip() -> None:
+    """From the speech onset to the first caption, partial or final, with a word of the reference:
+    an empty partial and one of only other words do not count."""
+    from pipeline import Received, first_word_at
+
+    def got(at: float, text: str) -> Received:
+        return Received(at, {"type": "partial", "text": text}, "room")
+
+    reference = "He was not an ill-disposed young man"
+    captions = [
+        got(T0 + 0.9, "Unless."),
+        got(T0 + 0.4, ""),
+        got(T0 + 1.3, "He's ill"),
+        got(T0 + 1.8, "He was"),
+    ]
+    assert first_word_at(reference, captions) == T0 + 1.3  # "ill" (ill-disposed -> ill disposed)
+    assert first_word_at(reference, captions[:2]) is None
