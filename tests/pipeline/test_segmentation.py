@@ -90,3 +90,22 @@ def test_speech_right_after_long_noise_is_heard_from_its_start() -> None:
     final = next(a for a in actions if a.kind is ActionKind.FINAL and a.attempt == confirms[0].attempt)
     clip_start = 100.0 + (len(noise) + 16000) / 16000
     assert abs(final.start_ts - clip_start) < 0.35, final.start_ts - clip_start
+
+
+def test_the_first_partial_comes_after_first_partial_ms_then_every_interval() -> None:
+    """On the real VAD: the first partial of each utterance is first_partial_ms of audio (from the
+        utterance's start, pre-roll included) long, the next ones partial_interval_ms apart (whole VAD
+    windows of 32 ms; none while the speaker pauses)."""
+    clip = frames(speech_with_gaps())
+    for first_ms in (300, 500):
+        cfg = SegmenterConfig(first_partial_ms=first_ms, partial_interval_ms=500)
+        seg = SpeakerSegmenter(cfg)
+        by_utt: dict[int, list[Action]] = {}
+        for a in run(seg, clip):
+            if a.kind is ActionKind.PARTIAL:
+                by_utt.setdefault(a.utt, []).append(a)
+        assert len(by_utt) == 3
+        for parts in by_utt.values():
+            assert abs((parts[0].end_ts - parts[0].start_ts) * 1000 - first_ms) <= 40  # one VAD window
+            steps = np.diff([p.end_ts for p in parts]) * 1000  # longer where a pause held one back
+            assert min(steps) >= 480 and abs(np.median(steps) - 500) <= 40, steps

@@ -8,7 +8,8 @@ dead letter -> acknowledge. It never crashes the loop and is never retried.
 
     finals      read one at a time and started the moment they arrive, never behind a partial
     partials    only the newest entry of each key (older ones counted as dropped and acknowledged),
-                only while no final is in progress, and abandoned as soon as one starts
+                only while no final is in progress, and abandoned as soon as one starts (unless
+                `partials_beside_finals`: cheap partials, from a model of their own, go on)
     background  (optional) history in batches, only while no live work is in progress
     claims      every second each lane takes over the entries a dead consumer left pending
                 (a dead replica's partials, when `claim_partials` is off, are acknowledged unread)
@@ -111,6 +112,8 @@ class FinalsFirst(Generic[F, P]):
     partial_batch: int = 50
     claim_every_s: float = 1.0
     dispatch: Dispatch | None = None  # speed-aware: see the module docstring
+    # Partials are not held back by a final in progress (when they are cheap: a small model).
+    partials_beside_finals: bool = False
 
     def __post_init__(self) -> None:
         self._finals_busy = 0
@@ -170,7 +173,7 @@ class FinalsFirst(Generic[F, P]):
     async def _partial_lane(self) -> None:
         d = self.dispatch
         while True:
-            if self._finals_busy:
+            if self._finals_busy and not self.partials_beside_finals:
                 await asyncio.sleep(0.02)
                 continue
             if d is not None and not await d.may_take("partial"):
@@ -183,7 +186,7 @@ class FinalsFirst(Generic[F, P]):
             self._partials_busy = True
             try:
                 for eid, msg in await self.partials.newest(entries, self.partial_key, self.count_dropped):
-                    if self._finals_busy:  # a final is in progress: this partial would be late
+                    if self._finals_busy and not self.partials_beside_finals:  # it would be late
                         self.count_dropped(1)
                         await self.partials.group.ack(eid)
                         continue

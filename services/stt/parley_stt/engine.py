@@ -4,11 +4,16 @@
   fallback, no-speech gate). Finals use it by default: it is what the accuracy bound is set by.
 - "padded": only the audio plus a little silence goes through the encoder, 4-5x cheaper on CPU.
   Partials use it (they are replaced by the final); finals may, by setting, after measuring.
+
+Partials may use a second, smaller model (PARLEY_STT_PARTIAL_MODEL, e.g. tiny.en for rooms that
+speak English): the final, from the main model, replaces them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -24,6 +29,8 @@ from parley_stt.models import resolve_model
 from parley_stt.settings import SttSettings
 
 log = logging.getLogger("parley.stt.engine")
+MAX_TOKENS_BASE = 16  # a padded decode's token budget: this many plus MAX_TOKENS_PER_S per second
+MAX_TOKENS_PER_S = 12
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class DecodeOptions:
     prompt: str = ""
     hotwords: str = ""
     word_timestamps: bool = False
+    partial: bool = False  # a partial: the partial model may decode it
 
 
 @dataclass
@@ -54,22 +62,41 @@ def compression_ratio(text: str) -> float:
 class WhisperEngine:
     def __init__(self, settings: SttSettings) -> None:
         self.settings = settings
-        path = resolve_model(settings.model, Path(settings.cache_dir))
+        self.model = self._load(settings.model, settings.cpu_threads, 2)  # a final and a partial at once
+        self.partial_model: WhisperModel | None = None
+        if settings.partial_model:  # its own instance, even of the same model: its threads yield
+            self.partial_model = self._load(
+                settings.partial_model, settings.partial_cpu_threads, 1, settings.partial_nice
+            )
+
+    def _load(self, name: str, threads: int, workers: int, nice: int = 0) -> WhisperModel:
+        s = self.settings
         t0 = time.perf_counter()
-        self.model = WhisperModel(
-            path,
-            device=settings.device,
-            compute_type=settings.compute_type,
-            cpu_threads=settings.cpu_threads,
-            num_workers=2,  # a final and a partial can decode at the same time
+        before = _threads()
+        model = WhisperModel(
+            resolve_model(name, Path(s.cache_dir)),
+            device=s.device,
+            compute_type=s.compute_type,
+            cpu_threads=threads,
+            num_workers=workers,
         )
+        if nice:
+            # The model's worker threads, and the compute threads they start later (which inherit
+            # it), run at a lower priority: on a busy CPU a final's threads get the cores first.
+            for tid in _threads() - before:
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
         log.info(
-            "loaded Whisper %s (%s, %s) in %.1f s",
-            settings.model,
-            settings.device,
-            settings.compute_type,
-            time.perf_counter() - t0,
+            "loaded Whisper %s (%s, %s) in %.1f s", name, s.device, s.compute_type, time.perf_counter() - t0
         )
+        return model
+
+    def _model_for(self, opts: DecodeOptions) -> WhisperModel:
+        """The partial model for a partial it can decode (an English-only model: English only)."""
+        pm = self.partial_model
+        if opts.partial and pm is not None and (pm.model.is_multilingual or opts.language == "en"):
+            return pm
+        return self.model
 
     def warm_up(self, window: str) -> float:
         """Decode 2 s of faint noise twice (the first decode of a model is slower than the rest);
@@ -111,7 +138,7 @@ class WhisperEngine:
         )
 
     def _padded(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
-        s, m = self.settings, self.model
+        s, m = self.settings, self._model_for(opts)
         duration = len(audio) / SAMPLE_RATE
         padded = np.concatenate([audio, np.zeros(int(opts.pad_s * SAMPLE_RATE), dtype=np.float32)])
         features = m.feature_extractor(padded)[:, : m.feature_extractor.nb_max_frames]
@@ -131,7 +158,9 @@ class WhisperEngine:
             encoder_output,
             [prompt],
             beam_size=s.beam_size,
-            max_length=m.max_length // 2,
+            # A short window tempts the decoder to repeat itself up to max_length: a token budget
+            # for the audio's length (speech is ~4 tokens a second) cuts those decodes short.
+            max_length=min(m.max_length // 2, int(MAX_TOKENS_BASE + MAX_TOKENS_PER_S * duration)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -149,6 +178,13 @@ class WhisperEngine:
         ):
             text = ""
         return Transcript(text=text, language=language, no_speech_prob=no_speech, avg_logprob=avg_logprob)
+
+
+def _threads() -> set[int]:
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:  # not Linux: no priorities
+        return set()
 
 
 def tokens_within(

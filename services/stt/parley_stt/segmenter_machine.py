@@ -27,6 +27,7 @@ class SegmenterConfig:
     speculate_ms: int = 160  # silence after which the final is decoded speculatively
     eos_ms: int = 250  # silence after which the utterance has ended
     min_speech_ms: int = 250  # less speech than this in an utterance is noise, never a caption
+    first_partial_ms: int = 500  # from the utterance's start (with the pre-roll) to its first partial
     partial_interval_ms: int = 500
     preroll_ms: int = 192  # audio kept before the detected speech start
     max_utterance_s: float = 15.0  # longer utterances are split at the quietest recent window
@@ -192,7 +193,8 @@ class SpeakerSegmenter:
         if end - utt_start >= cfg.max_utterance_s * SAMPLE_RATE:
             out.extend(self._split())
             return out
-        if not s.silence_samples and self._ms(end - s.last_partial_sample) >= cfg.partial_interval_ms:
+        interval = cfg.partial_interval_ms if s.partial_seq else cfg.first_partial_ms
+        if not s.silence_samples and self._ms(end - s.last_partial_sample) >= interval:
             out.append(self._partial(end))
         return out
 

