@@ -65,9 +65,8 @@ class WhisperEngine:
         self.model = self._load(settings.model, settings.cpu_threads, 2)  # a final and a partial at once
         self.partial_model: WhisperModel | None = None
         if settings.partial_model:  # its own instance, even of the same model: its threads yield
-            self.partial_model = self._load(
-                settings.partial_model, settings.partial_cpu_threads, 1, settings.partial_nice
-            )
+            name = settings.model if settings.partial_model == "same" else settings.partial_model
+            self.partial_model = self._load(name, settings.partial_cpu_threads, 1, settings.partial_nice)
 
     def _load(self, name: str, threads: int, workers: int, nice: int = 0) -> WhisperModel:
         s = self.settings

