@@ -315,7 +315,9 @@ def report(
         "stage_translation_p50_s": round(pct(translation, 50), 3),
         "stage_fanout_p50_s": round(pct(fanout, 50), 4),
         "lag_drift_s": round(drift, 3),
-        "lost_finals": lost,
+        "lost_finals": lost,  # a final the decoder-evidence gate withheld counts here too
+        "uncertain_finals": sum(1 for g in finals if g.caption.get("uncertain")),
+        "gate": os.environ.get("PARLEY_STT_GATE", "true"),
         "wer": round(wer_live, 4),
         "wer_stock": round(wer_stock, 4),
         "cpu_s_per_audio_s": {n: round(v / max(audio_s, 1e-9), 3) for n, v in cpu.items()},
@@ -363,6 +365,7 @@ def print_table(res: dict[str, object]) -> None:
         ("lag drift (last third - first third, p50)", f"{res['lag_drift_s']} s"),
         ("WER finals / stock 30 s path", f"{res['wer']:.2%} / {res['wer_stock']:.2%}"),  # type: ignore[str-format]
         ("lost finals", str(res["lost_finals"])),
+        (f"finals marked uncertain (gate {res['gate']})", str(res["uncertain_finals"])),
         ("CPU s per audio s", json.dumps(res["cpu_s_per_audio_s"])),
         ("peak RSS MB", json.dumps(res["peak_rss_mb"])),
     ]

@@ -134,3 +134,34 @@ def test_a_language_the_room_does_not_list_is_refused_too(client: TestClient, ad
     )
     assert_error(refused, 422, "invalid")
     assert "not one of this room's caption languages" in refused.json()["error"]["message"]
+
+
+def test_speech_translation_reaches_english_from_any_spoken_language(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """A room spoken in Vietnamese and English: English is offered, Vietnamese through Whisper's
+    speech translation (an STT replica reports it); Spanish is not (no engine reaches it from vi)."""
+    from parley_stt.speech_translate import engine_info
+
+    advertise([ApertiumEngine().info()])
+
+    async def stt_report() -> None:
+        r = aioredis.from_url(REDIS_URL)
+        try:
+            await routes.advertise(r, "stt", "stt-1", [engine_info("base")])
+        finally:
+            await r.aclose()
+
+    asyncio.run(stt_report())
+    new_room(client, admin, "vien", ["vi", "en"], ["en", "es", "vi"])
+    body = client.get("/api/v1/rooms/vien/languages", headers=admin).json()
+    assert codes(body["offered"]) == ["en"]
+    assert body["routes"] == [
+        {"source": "vi", "target": "en", "engine": "whisper-translate", "kind": "speech"}
+    ]
+    why = {u["code"]: u["why"] for u in body["unavailable"]}
+    assert why == {"vi": "no running engine translates en->vi", "es": "no running engine translates vi->es"}
+    engines = {
+        (e["replica"], e["name"]) for e in client.get("/api/v1/languages", headers=admin).json()["engines"]
+    }
+    assert engines == {("translate-1", "apertium"), ("stt-1", "whisper-translate")}

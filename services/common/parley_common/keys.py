@@ -5,6 +5,7 @@ from __future__ import annotations
 SPEAKERS_ACTIVE = "speakers:active"  # zset "room/speaker" -> last frame time (epoch s)
 STT_JOBS_FINAL = "stt:jobs:final"
 STT_JOBS_PARTIAL = "stt:jobs:partial"
+STT_JOBS_TRANSLATE = "stt:jobs:translate"  # finals to translate from the speech (Whisper task=translate)
 TRANSLATE_JOBS_FINAL = "translate:jobs:final"
 TRANSLATE_JOBS_PARTIAL = "translate:jobs:partial"
 TRANSLATE_JOBS_BACKFILL = "translate:jobs:backfill"  # earlier finals a listener wants in a new language
@@ -63,6 +64,12 @@ def room_muted(room: str) -> str:
 def room_languages(room: str) -> str:
     """Zset caption language -> expiry (epoch s); gateways refresh the languages their listeners want."""
     return f"room:{room}:langs"
+
+
+def speaker_language(room: str, speaker: str) -> str:
+    """Hash: lang, prob, redetect, at, detections: the language a speaker was detected speaking
+    (rooms of several languages; parley_stt/speaker_lang.py)."""
+    return f"spklang:{room}:{speaker}"
 
 
 def captions_stream(room: str) -> str:

@@ -13,8 +13,10 @@ the STT, and the admin API shows which engine serves each pair.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -67,6 +69,24 @@ async def advertise(
 ) -> None:
     report = EngineReport(replica=replica, service=service, at=time.time(), engines=engines)
     await r.hset(keys.LANG_ENGINES, f"{service}/{replica}", report.model_dump_json())
+
+
+async def keep_advertising(
+    r: aioredis.Redis,
+    service: Literal["translate", "stt"],
+    replica: str,
+    engines: list[EngineInfo],
+    max_age_s: float,
+    on_routes: Callable[[Routes], None],
+    advertised: asyncio.Event,
+) -> None:
+    """A replica's loop: report its engines every ADVERTISE_EVERY_S and hand it every live replica's
+    routes (`on_routes`); `advertised` is set after the first report (the replica is healthy then)."""
+    while True:
+        await advertise(r, service, replica, engines)
+        on_routes(await Routes.load(r, max_age_s))
+        advertised.set()
+        await asyncio.sleep(ADVERTISE_EVERY_S)
 
 
 async def reports(r: aioredis.Redis, max_age_s: float) -> list[EngineReport]:

@@ -103,6 +103,7 @@ class Message(BaseModel):
 class JobKind(StrEnum):
     PARTIAL = "partial"
     FINAL = "final"
+    TRANSLATE = "translate"  # Whisper's speech translation of a published final (stt:jobs:translate)
 
 
 class SttJob(Message):

@@ -8,6 +8,7 @@ import logging
 import os
 
 import redis.asyncio as aioredis
+from parley_common import routes
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
 from parley_common.outage import ride_out
@@ -20,6 +21,8 @@ log = logging.getLogger("parley.stt")
 async def amain(settings: SttSettings) -> None:
     r = aioredis.from_url(settings.redis_url)
     tasks: dict[str, asyncio.Task[None]] = {}
+    ready: list[asyncio.Event] = []
+    info: dict[str, object] = {"role": settings.role, "engines": []}
     if settings.role in ("all", "worker"):
         from parley_stt.engine import WhisperEngine
         from parley_stt.worker import Worker
@@ -30,6 +33,28 @@ async def amain(settings: SttSettings) -> None:
             worker.dispatch.observe(await asyncio.to_thread(engine.warm_up, settings.final_window))
             log.info("a final takes this replica about %.2f s", worker.dispatch.speed_s)
         tasks["worker"] = asyncio.create_task(ride_out("worker", r, worker.run), name="worker")
+        # What this replica translates from the speech, and every replica's routes (parley_common.routes).
+        advertised = asyncio.Event()
+        tasks["advertiser"] = asyncio.create_task(
+            ride_out(
+                "advertiser",
+                r,
+                lambda: routes.keep_advertising(
+                    r,
+                    "stt",
+                    settings.replica_name(),
+                    worker.speech.info(),
+                    settings.engine_report_max_age_s,
+                    worker.speech.set_routes,
+                    advertised,
+                ),
+            ),
+            name="advertiser",
+        )
+        ready.append(advertised)
+        info["engines"] = [
+            e.model_dump(exclude_defaults=True, exclude={"pairs"}) for e in worker.speech.info()
+        ]
     if settings.role in ("all", "segmenter"):
         from parley_stt.segmenter_loop import Segmenter
 
@@ -38,7 +63,10 @@ async def amain(settings: SttSettings) -> None:
             ride_out("segmenter", r, seg.run, on_outage=seg.release_all), name="segmenter"
         )
     await serve_health(
-        settings.metrics_port, lambda: all(not t.done() for t in tasks.values()), settings.metrics_host
+        settings.metrics_port,
+        lambda: all(e.is_set() for e in ready) and all(not t.done() for t in tasks.values()),
+        settings.metrics_host,
+        info=lambda: info,
     )
     log.info("stt replica %s running (%s)", settings.replica_name(), ", ".join(tasks))
     try:

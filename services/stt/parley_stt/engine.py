@@ -25,23 +25,33 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from parley_common.schemas import SAMPLE_RATE, Word
 
+from parley_stt.gate import Evidence
 from parley_stt.models import resolve_model
 from parley_stt.settings import SttSettings
 
 log = logging.getLogger("parley.stt.engine")
 MAX_TOKENS_BASE = 16  # a padded decode's token budget: this many plus MAX_TOKENS_PER_S per second
 MAX_TOKENS_PER_S = 12
+_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default fallback ladder
 
 
 @dataclass(frozen=True)
 class DecodeOptions:
     window: str  # "full" | "padded"
     pad_s: float = 2.0
-    language: str | None = "en"  # None: detect
+    language: str | None = "en"  # None: detect (among `allowed`, when given)
     prompt: str = ""
     hotwords: str = ""
     word_timestamps: bool = False
     partial: bool = False  # a partial: the partial model may decode it
+    task: str = "transcribe"  # or "translate": into English, whatever the language spoken
+    allowed: tuple[str, ...] = ()  # the room's spoken languages: detection picks among these
+    # Full window: retry at rising temperatures when the greedy decode fails its checks (stock
+    # faster-whisper). Off for speech translation: a sampled translation is withheld anyway.
+    fallback: bool = True
+    # Full window: at most this many tokens per second of audio (+16): a model looping on a phrase
+    # stops early. None: Whisper's own limit. Speech translation sets it (English runs ~4 a second).
+    max_tokens_per_s: float | None = None
 
 
 @dataclass
@@ -52,11 +62,35 @@ class Transcript:
     avg_logprob: float = 0.0
     words: list[Word] = field(default_factory=list)
     decode_s: float = 0.0
+    compression_ratio: float = 0.0
+    temperature: float = 0.0  # the highest fallback temperature used (0: the greedy decode held)
+    language_prob: float | None = None  # set where the language was detected on this audio
+
+    def evidence(self) -> Evidence:
+        """What the decoder-evidence gate judges (gate.py)."""
+        return Evidence(
+            text=self.text,
+            avg_logprob=self.avg_logprob,
+            compression_ratio=self.compression_ratio,
+            no_speech_prob=self.no_speech_prob,
+            temperature=self.temperature,
+            language_prob=self.language_prob,
+        )
 
 
 def compression_ratio(text: str) -> float:
     data = text.encode()
     return len(data) / max(1, len(zlib.compress(data)))
+
+
+def pick_language(probs: list[tuple[str, float]], allowed: tuple[str, ...]) -> tuple[str, float]:
+    """The most probable language, of `allowed` where given (a room's languages: Whisper base hears
+    espeak-ng's Vietnamese as Thai or Japanese first), and its share of their probability (of all
+    languages' where none are given: then the plain probability)."""
+    candidates = [(lang, p) for lang, p in probs if not allowed or lang in allowed] or probs
+    lang, p = max(candidates, key=lambda x: x[1])
+    total = sum(q for _, q in candidates)
+    return lang, p / total if total > 0 else 0.0
 
 
 class WhisperEngine:
@@ -107,14 +141,31 @@ class WhisperEngine:
     def transcribe(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         t0 = time.perf_counter()
         out = self._full(audio, opts) if opts.window == "full" else self._padded(audio, opts)
+        out.compression_ratio = compression_ratio(out.text)
         out.decode_s = time.perf_counter() - t0
         return out
 
+    def detect(self, audio: np.ndarray, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+        """The language spoken (of `allowed`, where given) and its probability: one encoder pass."""
+        _, _, probs = self.model.detect_language(audio)
+        return pick_language(probs, allowed)
+
     def _full(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         s = self.settings
+        language, language_prob = opts.language, None
+        if language is None:
+            # As faster-whisper's own detection costs (an encoder pass), but among the room's languages.
+            language, language_prob = self.detect(audio, opts.allowed)
         segments, info = self.model.transcribe(
             audio,
-            language=opts.language,
+            language=language,
+            task=opts.task,
+            temperature=_TEMPERATURES if opts.fallback else 0.0,
+            max_new_tokens=(
+                int(MAX_TOKENS_BASE + len(audio) / SAMPLE_RATE * opts.max_tokens_per_s)
+                if opts.max_tokens_per_s
+                else None
+            ),
             beam_size=s.beam_size,
             vad_filter=False,
             condition_on_previous_text=False,
@@ -134,6 +185,8 @@ class WhisperEngine:
             no_speech_prob=max((sg.no_speech_prob for sg in segs), default=1.0),
             avg_logprob=float(np.mean([sg.avg_logprob for sg in segs])) if segs else 0.0,
             words=words,
+            temperature=max((sg.temperature for sg in segs), default=0.0),
+            language_prob=language_prob,
         )
 
     def _padded(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
@@ -145,10 +198,11 @@ class WhisperEngine:
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None], dtype=np.float32)),
             to_cpu=False,
         )
-        language = opts.language
-        if language is None:
-            language = m.model.detect_language(encoder_output)[0][0][0][2:-2]
-        tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=language)
+        language, language_prob = opts.language, None
+        if language is None:  # on this encoder output: one decoder step, no second encoder pass
+            probs = [(token[2:-2], p) for token, p in m.model.detect_language(encoder_output)[0]]
+            language, language_prob = pick_language(probs, opts.allowed)
+        tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task=opts.task, language=language)
         previous = tokenizer.encode(" " + opts.prompt.strip()) if opts.prompt else []
         # With timestamps on, Whisper says where each segment starts: a short window tempts it to
         # repeat itself into the padding, and those segments start after the audio ends.
@@ -176,7 +230,13 @@ class WhisperEngine:
             compression_ratio(text) > s.compression_ratio_threshold
         ):
             text = ""
-        return Transcript(text=text, language=language, no_speech_prob=no_speech, avg_logprob=avg_logprob)
+        return Transcript(
+            text=text,
+            language=language,
+            no_speech_prob=no_speech,
+            avg_logprob=avg_logprob,
+            language_prob=language_prob,
+        )
 
 
 def _threads() -> set[int]:

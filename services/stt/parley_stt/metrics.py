@@ -30,3 +30,19 @@ PENDING = Gauge(
     "Jobs of the group not yet acknowledged, delivered or not (every replica reports the same figure)",
     ["kind"],
 )
+GATED = Counter(
+    "parley_stt_gate_total",
+    "Captions by the decoder-evidence gate's verdict (show, uncertain, withhold)",
+    ["kind", "verdict"],
+)
+LANGUAGE_DETECTIONS = Counter(
+    "parley_stt_language_detections_total",
+    "Speaker language detections, by why (new_speaker, unsure, confidence_drop)",
+    ["reason"],
+)
+LANGUAGE_CHANGES = Counter("parley_stt_language_changes_total", "A speaker's kept language changed")
+SPEECH_TRANSLATIONS = Counter(
+    "parley_stt_speech_translations_total",
+    "Whisper speech translations into English by outcome (shown, withheld, superseded, ...)",
+    ["outcome"],
+)

@@ -9,6 +9,7 @@ from parley_common.settings import PoolSettings
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from parley_stt.gate import GateConfig
 from parley_stt.segmenter_machine import SegmenterConfig
 
 
@@ -56,6 +57,18 @@ class SttSettings(PoolSettings):
     initial_prompt: str = ""  # default for rooms that set none
     hotwords: str = ""
 
+    # The decoder-evidence gate (gate.py): below gate_ok_logprob a caption is marked uncertain,
+    # below gate_withhold_logprob (or past compression_ratio_threshold) it is withheld.
+    gate: bool = True
+    gate_ok_logprob: float = -0.6
+    gate_withhold_logprob: float = -1.0
+    gate_language_prob: float = 0.5  # a language detected with less is uncertain (and detected again)
+    # Whisper's speech translation into English (task="translate"), for a speaker whose language no
+    # text engine translates into English, only while someone in the room reads English.
+    speech_translate: bool = True
+    speech_translate_wait_s: float = 5.0  # how long a translation waits for its final to be confirmed
+    engine_report_max_age_s: float = 300.0  # parley_common.routes
+
     vad_threshold: float = 0.5
     vad_neg_threshold: float = 0.35
     speculate_ms: int = 160  # = eos_ms turns speculation off
@@ -75,6 +88,16 @@ class SttSettings(PoolSettings):
     stall_s: float = 1.0  # a speaker whose frames stop this long mid-utterance is flushed
     partial_max_age_s: float = 1.0  # older partial jobs are dropped, not decoded
     jobs_maxlen: int = 10_000
+
+    def gate_config(self) -> GateConfig:
+        return GateConfig(
+            ok_logprob=self.gate_ok_logprob,
+            withhold_logprob=self.gate_withhold_logprob,
+            compression_ratio=self.compression_ratio_threshold,
+            no_speech=self.no_speech_threshold,
+            language_prob=self.gate_language_prob,
+            enabled=self.gate,
+        )
 
     def segmenter_config(self) -> SegmenterConfig:
         return SegmenterConfig(

@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.lanes import FinalsFirst, Lane
+from parley_common.lanes import Accepted, FinalsFirst, Lane
 from parley_common.log import caption_context
 from parley_common.publish import Publisher, final_is_void, partial_is_moot
-from parley_common.schemas import AudioFrame, BadMessage, Caption, CaptionType, JobKind, SttJob, Timing, Word
+from parley_common.schemas import SAMPLE_RATE, Caption, CaptionType, JobKind, SttJob, Timing, Word
 from parley_common.streams import ConsumerGroup
 
-from parley_stt import metrics
+from parley_stt import gate, metrics
+from parley_stt.audio import job_audio
 from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
 from parley_stt.settings import SttSettings
+from parley_stt.speaker_lang import DETECT_MIN_S, LanguageChoice, SpeakerLanguages
+from parley_stt.speech_translate import SpeechTranslator
 
 log = logging.getLogger("parley.stt.worker")
 
@@ -40,6 +44,11 @@ class Worker:
 
         self.finals = lane(keys.STT_JOBS_FINAL)
         self.partials = lane(keys.STT_JOBS_PARTIAL)
+        self.translations = lane(keys.STT_JOBS_TRANSLATE)
+        self.publisher = Publisher(r)
+        self.gate = settings.gate_config()
+        self.languages = SpeakerLanguages(r, settings.gate_language_prob)
+        self.speech = SpeechTranslator(r, settings, engine, self.publisher)
         self.lanes = FinalsFirst(
             finals=self.finals,
             handle_final=lambda eid, job: self._handle(self.finals, eid, job),
@@ -50,9 +59,12 @@ class Worker:
             after_claims=self._export_backlog,
             dispatch=settings.dispatch(r, "stt"),
             partials_beside_finals=settings.partials_beside_finals,
+            # Speech translations: a second decode, only while no final or partial is in progress.
+            background=self.translations,
+            handle_background=self._translate_speech,
+            background_batch=1,
         )
         self.dispatch = self.lanes.dispatch
-        self.publisher = Publisher(r)
 
     async def run(self) -> None:
         """Finals first, the newest partial of each utterance while no final decodes (the model runs
@@ -60,8 +72,18 @@ class Worker:
         await self.lanes.run()
 
     async def _export_backlog(self) -> None:
-        for kind, lane in ((JobKind.FINAL, self.finals), (JobKind.PARTIAL, self.partials)):
+        lanes = (
+            (JobKind.FINAL, self.finals),
+            (JobKind.PARTIAL, self.partials),
+            (JobKind.TRANSLATE, self.translations),
+        )
+        for kind, lane in lanes:
             metrics.PENDING.labels(kind.value).set(await lane.group.backlog())
+
+    async def _translate_speech(self, jobs: list[Accepted[SttJob]]) -> None:
+        for eid, job in jobs:
+            await self.speech.translate(job)
+            await self.translations.group.ack(eid)
 
     async def _handle(self, lane: Lane[SttJob], eid: bytes, job: SttJob) -> None:
         try:
@@ -96,12 +118,15 @@ class Worker:
         elif await final_is_void(self.r, cid, job.attempt):
             return "superseded"
         began = time.perf_counter()
-        audio = await self._audio(job)
+        audio = await job_audio(self.r, job)
         if audio is None:
             return "no_audio"
-        info = await self.r.hmget(keys.room_info(job.room), "t0", "language", "prompt", "hotwords")
+        fields = ("t0", "language", "prompt", "hotwords", "spoken_languages")
+        info = await self.r.hmget(keys.room_info(job.room), *fields)
         t0 = float(info[0] or job.start_ts)
-        lang = (info[1] or b"").decode() or self.settings.language
+        room_language = (info[1] or b"").decode() or self.settings.language
+        spoken = tuple(x for x in (info[4] or b"").decode().split(",") if x)
+        choice = await self.languages.choose(job.room, job.speaker, room_language, spoken)
         s = self.settings
         window = s.final_window if job.kind is JobKind.FINAL else "padded"
         if window == "full" and s.catch_up_after_s and time.time() - job.created > s.catch_up_after_s:
@@ -110,14 +135,15 @@ class Worker:
         opts = DecodeOptions(
             window=window,
             pad_s=s.final_pad_s if job.kind is JobKind.FINAL else s.partial_pad_s,
-            language=None if lang == "auto" else lang,
+            language=choice.language,
+            allowed=choice.allowed,
             prompt=(info[2] or b"").decode() or s.initial_prompt,
             hotwords=(info[3] or b"").decode() or s.hotwords,
             word_timestamps=s.word_timestamps and job.kind is JobKind.FINAL,
             partial=job.kind is JobKind.PARTIAL,
         )
         stt_start = time.time()
-        result = await asyncio.to_thread(self.engine.transcribe, audio, opts)
+        result = await self._decode(job, audio, opts, choice)
         done = time.time()
         metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
         metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
@@ -148,30 +174,59 @@ class Worker:
             stt_start - job.created,
             extra=_ctx(job),
         )
+        if caption.text and await self.speech.wanted(job.room, caption.lang):
+            await self.speech.enqueue(job)  # after the final: never on its path
         return "published" if caption.text else "no_speech"
 
-    async def _audio(self, job: SttJob) -> np.ndarray | None:
-        rows = await self.r.xrange(keys.audio_stream(job.room, job.speaker), min=job.start_id, max=job.end_id)
-        chunks = []
-        for _eid, fields in rows:
-            try:
-                chunks.append(AudioFrame.from_fields(fields).pcm)
-            except BadMessage:
-                continue
-        if not chunks:
-            log.warning(
-                "audio of a job is gone (trimmed?) [room:%s, speaker:%s, utt:%d]",
-                job.room,
-                job.speaker,
-                job.utt,
-                extra=_ctx(job),
+    async def _decode(
+        self, job: SttJob, audio: np.ndarray, opts: DecodeOptions, choice: LanguageChoice
+    ) -> Transcript:
+        """Decode in the chosen language; learn a detected one; on a final decoded in a speaker's kept
+        language that lost confidence, detect again on this audio and, if another language wins,
+        decode again in it (speaker_lang.py)."""
+        result = await asyncio.to_thread(self.engine.transcribe, audio, opts)
+        if not result.text:
+            return result
+        final = job.kind is JobKind.FINAL
+        ok = self.gate.ok_logprob
+        if result.language_prob is not None and choice.language is None:
+            if len(audio) >= DETECT_MIN_S * SAMPLE_RATE:
+                await self.languages.learn(
+                    job.room,
+                    job.speaker,
+                    result.language,
+                    result.language_prob,
+                    result.avg_logprob,
+                    final=final,
+                )
+        elif final and choice.dropped(result.avg_logprob, ok):
+            metrics.LANGUAGE_DETECTIONS.labels("confidence_drop").inc()
+            lang, prob = await asyncio.to_thread(self.engine.detect, audio, choice.allowed)
+            if lang != result.language:
+                again = await asyncio.to_thread(self.engine.transcribe, audio, replace(opts, language=lang))
+                again.language_prob = prob
+                again.decode_s += result.decode_s
+                result = again
+            weak = choice.weak + 1 if lang == choice.language else 0
+            await self.languages.learn(
+                job.room, job.speaker, lang, prob, result.avg_logprob, final=True, weak=weak
             )
-            return None
-        return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
+        elif choice.kept:
+            weak_final = result.avg_logprob < ok if final else None
+            await self.languages.observe(job.room, job.speaker, choice, result.avg_logprob, weak_final)
+        return result
 
     async def _caption(self, job: SttJob, result: Transcript, t0: float, timing: Timing) -> Caption:
         name = await self.r.hget(keys.room_speakers(job.room), job.speaker)
         start = max(0.0, job.start_ts - t0)  # pre-roll may reach back before the meeting's t0
+        verdict, why = gate.judge(result.evidence(), self.gate)
+        metrics.GATED.labels(job.kind.value, verdict.value).inc()
+        text = result.text
+        if verdict is gate.Verdict.WITHHOLD:
+            log.info(
+                "caption withheld [room:%s, speaker:%s, utt:%d]: %s", job.room, job.speaker, job.utt, why
+            )
+            text, why = "", ""
         return Caption(
             type=CaptionType.FINAL if job.kind is JobKind.FINAL else CaptionType.PARTIAL,
             id=keys.caption_id(job.room, job.speaker, job.utt),
@@ -181,14 +236,15 @@ class Worker:
             utt=job.utt,
             rev=job.attempt,
             lang=result.language,
-            text=result.text,
+            text=text,
             source_lang=result.language,
-            source_text=result.text,
+            source_text=text,
+            uncertain=why,
             start=round(start, 3),
             end=round(max(start, job.end_ts - t0), 3),
             words=[
                 Word(w=w.w, start=round(start + w.start, 3), end=round(start + w.end, 3))
-                for w in result.words
+                for w in (result.words if text else [])
             ],
             timing=timing,
         )

@@ -48,18 +48,6 @@ def build_engines(settings: TranslateSettings) -> list[Engine]:
     return engines
 
 
-async def advertise(translator: Translator, advertised: asyncio.Event) -> None:
-    """Tell the gateways which pairs this replica translates (parley_common.routes), and learn which
-    pairs the STT replicas translate from the speech, every ADVERTISE_EVERY_S."""
-    s = translator.settings
-    engines = [e.info() for e in translator.engines]
-    while True:
-        await routes.advertise(translator.r, "translate", s.replica_name(), engines)
-        translator.routes = await routes.Routes.load(translator.r, s.engine_report_max_age_s)
-        advertised.set()
-        await asyncio.sleep(routes.ADVERTISE_EVERY_S)
-
-
 def health_info(translator: Translator) -> dict[str, object]:
     return {"engines": [e.info().model_dump(exclude_defaults=True) for e in translator.engines]}
 
@@ -70,7 +58,20 @@ async def amain(settings: TranslateSettings) -> None:
     task = asyncio.create_task(ride_out("translator", r, translator.run), name="translator")
     advertised = asyncio.Event()  # healthy once the gateways can know what this replica translates
     advertiser = asyncio.create_task(
-        ride_out("advertiser", r, lambda: advertise(translator, advertised)), name="advertiser"
+        ride_out(
+            "advertiser",
+            r,
+            lambda: routes.keep_advertising(
+                r,
+                "translate",
+                settings.replica_name(),
+                [e.info() for e in translator.engines],
+                settings.engine_report_max_age_s,
+                translator.set_routes,
+                advertised,
+            ),
+        ),
+        name="advertiser",
     )
     await serve_health(
         settings.metrics_port,

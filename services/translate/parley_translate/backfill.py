@@ -20,9 +20,9 @@ from parley_common import keys
 from parley_common.lanes import Accepted, Lane
 from parley_common.publish import Publisher
 from parley_common.schemas import BackfillJob, Caption, Timing
+from parley_common.translation import translated, untranslated
 
 from parley_translate import metrics
-from parley_translate.output import translated, untranslated
 
 BATCH = 20  # entries per read: one engine call per pair in it, so live work waits at most one batch
 

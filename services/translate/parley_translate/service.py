@@ -14,11 +14,11 @@ from parley_common.publish import Publisher
 from parley_common.routes import Routes
 from parley_common.schemas import BackfillJob, Caption, CaptionType
 from parley_common.streams import ConsumerGroup
+from parley_common.translation import no_engine, translated, untranslated
 
 from parley_translate import metrics
 from parley_translate.backfill import BATCH, Backfill, backfill_bad_input
 from parley_translate.engines.base import Engine, TranslationError
-from parley_translate.output import no_engine, translated, untranslated
 from parley_translate.settings import TranslateSettings
 
 log = logging.getLogger("parley.translate")
@@ -70,6 +70,9 @@ class Translator:
 
     def engine_for(self, source: str, target: str) -> Engine | None:
         return next((e for e in self.engines if e.supports(source, target)), None)
+
+    def set_routes(self, routes: Routes) -> None:
+        self.routes = routes
 
     def speech_translated(self, source: str, target: str) -> bool:
         """Whether an STT replica translates this pair from the speech itself (and no engine here can)."""

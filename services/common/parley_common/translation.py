@@ -1,5 +1,6 @@
-"""The caption a translator publishes for one target language: the translation, or, where no
-engine serves the pair, the original for that language's listeners, labelled as what it is."""
+"""The caption published for one target language, by a translate replica (text engines) or an STT
+replica (Whisper's speech translation): the translation, or, where no engine serves the pair (or
+the translation was withheld), the original for that language's listeners, labelled as what it is."""
 
 from __future__ import annotations
 

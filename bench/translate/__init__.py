@@ -1,0 +1,1 @@
+"""make bench-translate: the offline language paths scored against reference translations."""
