@@ -32,12 +32,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from faster_whisper import decode_audio
 from parley_common.routes import Routes
-from parley_common.wer import wer
 from parley_gateway.settings import GatewaySettings
 from parley_stt import gate
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.settings import SttSettings
 from parley_stt.speech_translate import engine_info, translate_options, verdict_on
+from parley_testkit.wer import wer
 from parley_translate.engines.apertium import ApertiumEngine
 from sacrebleu.metrics import CHRF
 

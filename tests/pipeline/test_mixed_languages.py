@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.procs import LocalStack
-from parley_common.wer import wer
 from parley_feeder.feeder import load_audio, open_speaker
+from parley_testkit.procs import LocalStack
+from parley_testkit.wer import wer
 from pipeline_helpers import Listener, librivox
 
 ROOM = "mixed"
