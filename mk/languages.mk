@@ -9,3 +9,10 @@
 
 bench-translate: setup
 	$(PY) -m bench.translate $(BENCH_TRANSLATE_ARGS)
+
+# The design's models, where a network exists (docs/deploy.md, "Models"): make models PRESET=vi-en
+# (MODELS_ARGS="--dir DIR", "... pin" for a model not pinned here; `parley-models list` shows them).
+PRESET ?= vi-en
+.PHONY: models
+models: setup
+	HF_HUB_OFFLINE=0 $(VENV)/bin/parley-models $(MODELS_ARGS) fetch $(PRESET)
