@@ -13,12 +13,9 @@ from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.gate import Verdict, judge
 from parley_stt.settings import SttSettings
 from parley_stt.speech_translate import translate_options, verdict_on
-from pipeline_helpers import librivox
+from pipeline_helpers import librivox, needs_espeak
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["sh", "-c", "command -v espeak-ng"], capture_output=True).returncode != 0,
-    reason="needs espeak-ng",
-)
+pytestmark = needs_espeak
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ the others translated on request (translate:jobs:backfill) and delivered as live
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,33 +17,21 @@ from parley_common import keys
 from parley_common.schemas import Caption, CaptionType
 from parley_testkit.caption_client import CaptionClient
 from parley_testkit.procs import LocalStack
-from pipeline_helpers import Listener, redis_url
+from pipeline_helpers import Listener, needs_apertium, translate_and_gateway
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"
 ROOM = "relang"
 SPOKEN = [
     "He was not an ill-disposed young man.",
     "The house was large and the garden was green.",
     "They had no money and nowhere to live.",
 ]
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["sh", "-c", "command -v apertium"], capture_output=True).returncode != 0,
-    reason="apertium is not installed (apt-get install apertium-eng-spa)",
-)
+pytestmark = needs_apertium
 
 
 @pytest.fixture
-async def stack() -> AsyncIterator[LocalStack]:
-    url = redis_url(8)
-    r = aioredis.from_url(url)
-    await r.flushdb()
-    await r.aclose()
-    s = LocalStack(url, ARTIFACTS / "relang")
-    s.start("translate-1", "parley_translate")
-    s.start("gateway", "parley_gateway")
-    s.wait_healthy()
-    yield s
-    s.stop()
+def stack() -> Iterator[LocalStack]:
+    with translate_and_gateway(8, "relang") as s:
+        yield s
 
 
 def final(i: int, text: str, lang: str = "en", source_text: str = "") -> Caption:

@@ -16,13 +16,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_testkit.procs import LocalStack
 from parley_testkit.wer import wer
-from pipeline_helpers import Listener, librivox
+from pipeline_helpers import Listener, librivox, needs_espeak
 
 ROOM = "mixed"
 CLIPS = librivox()[:3]
@@ -34,10 +33,7 @@ VIETNAMESE = [
     "Chúng ta chuyển sang mục tiếp theo trong chương trình họp.",
     "Tôi nghĩ ngân sách cần được xem xét lại.",
 ]
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["sh", "-c", "command -v espeak-ng"], capture_output=True).returncode != 0,
-    reason="needs espeak-ng",
-)
+pytestmark = needs_espeak
 
 
 def espeak(text: str, path: Path) -> Path:

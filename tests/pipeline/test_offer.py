@@ -6,34 +6,23 @@ the listener's language."""
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.schemas import Caption, CaptionType
 from parley_testkit.procs import LocalStack
-from pipeline_helpers import Listener, redis_url
+from pipeline_helpers import Listener, needs_apertium, translate_and_gateway
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "logs"
-pytestmark = pytest.mark.skipif(shutil.which("apertium") is None, reason="needs apertium-eng-spa")
+pytestmark = needs_apertium
 
 
 @pytest.fixture
-async def stack() -> AsyncIterator[LocalStack]:
-    url = redis_url(5)
-    r = aioredis.from_url(url)
-    await r.flushdb()
-    await r.aclose()
-    s = LocalStack(url, ARTIFACTS / "offer")
-    s.start("translate-1", "parley_translate")
-    s.start("gateway", "parley_gateway")
-    s.wait_healthy()
-    yield s
-    s.stop()
+def stack() -> Iterator[LocalStack]:
+    with translate_and_gateway(5, "offer") as s:
+        yield s
 
 
 def get_json(url: str) -> dict[str, object]:
