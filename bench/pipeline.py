@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
+from parley_common import redisconn
 from parley_common.schemas import SAMPLE_RATE
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_testkit.caption_client import CaptionClient
@@ -205,7 +206,7 @@ async def warm_up(r: aioredis.Redis, stack: LocalStack, clip: Clip) -> None:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     clips = load_clips(args.audio_dir)
     redis_url = args.redis_url
-    r = aioredis.from_url(redis_url)
+    r = redisconn.connect(redis_url)
     await r.flushdb()
     stack = LocalStack(redis_url, ROOT / "bench" / "results" / "logs")
     stack.start_default()

@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
+from parley_common import redisconn
 
 from . import profile
+from .analyse import finals_of
 from .audio import EncodedClip, encoded_clips, silence_packet
-from .faults import INGEST_PLAN, Faults
+from .faults import INGEST_PLAN, POSTGRES_PLAN, REDIS_PLAN, Faults
 from .resources import Sampler
 from .scenario import Scenario, run_scenario
 from .stack import ROOT, LoadStack, Target, sfu_ready
@@ -54,6 +55,14 @@ def scenarios(scale: float, soak_min: float, rooms: int = 10) -> dict[str, Scena
         "ingest-restart": Scenario(
             "ingest-restart", 3, 4, lambda r: 1 + r % 2, max(95.0, d(95)), (1.0, 2.5), drain_s=120
         ),
+        # Postgres stopped for a minute mid-meeting (faults.POSTGRES_PLAN): every final still stored once
+        "postgres-outage": Scenario(
+            "postgres-outage", 3, 4, lambda r: 1 + r % 2, max(100.0, d(100)), (1.0, 2.5), drain_s=120
+        ),
+        # the Redis master SIGKILLed twice mid-speech (faults.REDIS_PLAN) on a Sentinel set
+        "redis-failover": Scenario(
+            "redis-failover", 3, 4, lambda r: 1 + r % 2, max(95.0, d(95)), (1.0, 2.5), drain_s=120
+        ),
     }
 
 
@@ -65,8 +74,16 @@ def ramp_step(n: int, scale: float) -> Scenario:
 class Session:
     """One local stack (or a remote target) and what runs on it."""
 
-    def __init__(self, args: argparse.Namespace, clips: list[EncodedClip], window: str, stt: int) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        clips: list[EncodedClip],
+        window: str,
+        stt: int,
+        redis_ha: bool = False,
+    ) -> None:
         self.args, self.clips, self.window, self.stt = args, clips, window, stt
+        self.redis_ha = redis_ha
         self.silence = silence_packet()
         self.stack: LoadStack | None = None
         self.target: Target | None = None
@@ -78,10 +95,12 @@ class Session:
             self.target = Target(a.sfu_url, a.gateway_url, a.token_secret)
             return self
         env = {"PARLEY_STT_FINAL_WINDOW": self.window, **dict(kv.split("=", 1) for kv in a.env)}
-        self.stack = LoadStack(a.log_dir / f"{self.window}-stt{self.stt}", self.stt, env, a.redis_port)
+        self.stack = LoadStack(
+            a.log_dir / f"{self.window}-stt{self.stt}", self.stt, env, a.redis_port, redis_ha=self.redis_ha
+        )
         self.target = await asyncio.to_thread(self.stack.start)
         assert self.stack.redis is not None and self.stack.services is not None
-        r = aioredis.from_url(self.stack.redis.url)
+        r = redisconn.connect(self.stack.redis.url)
         await warm_up(r, self.stack.services, self.clips[0].clip)
         await r.aclose()
         return self
@@ -116,6 +135,19 @@ class Session:
                 summary[svc] = f"py-spy failed: see {out.with_suffix('.log')}"
         return summary
 
+    def transcripts(self, run: Any) -> dict[str, Any]:
+        """What the persister stored (once the persist group is drained) against what the listeners
+        got: every final they read, in each language, must be in Postgres."""
+        assert self.stack is not None
+        self.stack.wait_persisted()
+        stored = self.stack.persisted(sorted({u.room for u in run.users}))
+        delivered = {(str(f.caption["id"]), str(f.caption["lang"])) for u in run.users for f in finals_of(u)}
+        return {
+            "persisted_rows": len(stored),
+            "persisted_missing": len(delivered - set(stored)),
+            "persisted_duplicates": len(stored) - len(set(stored)),
+        }
+
     async def run(self, sc: Scenario, faults: Faults | None = None) -> dict[str, Any]:
         assert self.target is not None
         print(
@@ -139,7 +171,11 @@ class Session:
         run = res.pop("_run")
         if faults is not None:
             res["fault_recovery"] = faults.recovery(run)
-            res["recovery_s"] = max((f["recovery_s"] for f in res["fault_recovery"]), default=0.0)
+            res["recovery_s"] = max(
+                (max(f["recovery_s"], f.get("caught_up_s", 0.0)) for f in res["fault_recovery"]), default=0.0
+            )
+        if self.stack is not None and self.stack.pg is not None:
+            res |= await asyncio.to_thread(self.transcripts, run)
             res["faults_injected"] = [
                 {"service": n, "at_s": round(t - run.started, 1)}
                 for t, n in (self.stack.killed if self.stack else [])
@@ -173,7 +209,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     unknown = [w for w in want if w not in known and w != "ramp"]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {[*known, 'ramp']}")
-    if args.sfu_url and ("faults" in want or "ingest-restart" in want):
+    if args.sfu_url and {"faults", "ingest-restart", "redis-failover", "postgres-outage"} & set(want):
         raise SystemExit("faults need the local stack (they kill its processes): drop --sfu-url")
     results: list[dict[str, Any]] = []
     if "ramp" in want:  # first, while the machine is freshest: the knee is the headline figure
@@ -192,6 +228,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         async with Session(args, clips, args.window, 1) as s:
             assert s.stack is not None
             results.append(await s.run(known["ingest-restart"], Faults(s.stack, INGEST_PLAN)))
+    if "postgres-outage" in want:
+        async with Session(args, clips, args.window, 1) as s:
+            assert s.stack is not None
+            results.append(await s.run(known["postgres-outage"], Faults(s.stack, POSTGRES_PLAN)))
+    if "redis-failover" in want:
+        async with Session(args, clips, args.window, 1, redis_ha=True) as s:
+            assert s.stack is not None
+            results.append(await s.run(known["redis-failover"], Faults(s.stack, REDIS_PLAN)))
     return headline(results, args.window)
 
 
@@ -244,7 +288,8 @@ def print_table(res: dict[str, Any]) -> None:
         "e2e_translated_p50_s e2e_translated_p95_s stt_final_queued_p50_s stt_final_queued_p95_s "
         "stt_final_decode_p50_s first_partial_p50_s first_word_p50_s first_word_p95_s partial_interval_p50_s lost_finals "
         "duplicate_finals caption_disconnects signalling_disconnects join_p50_s join_p95_s room_duty_cycle "
-        "drain_s sender_late_ticks lost_audio_ms duplicate_frames audio_frames recovery_s"
+        "drain_s sender_late_ticks lost_audio_ms duplicate_frames audio_frames recovery_s "
+        "persisted_rows persisted_missing persisted_duplicates"
     ).split()
     print(f"\n  {res['scenario']} ({res['final_window']}, {res['speakers']} speakers, {res['users']} users)")
     for k in keys:
@@ -270,8 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--scenarios",
-        default="1x6,10x5,faults,ingest-restart,ramp",
-        help="comma-separated: 1x6,10x5,faults,ingest-restart,ramp,soak",
+        default="1x6,10x5,faults,ingest-restart,redis-failover,postgres-outage,ramp",
+        help="comma-separated: 1x6,10x5,faults,ingest-restart,redis-failover,postgres-outage,ramp,soak",
     )
     p.add_argument(
         "--window", default=os.environ.get("PARLEY_STT_FINAL_WINDOW", "full"), choices=("full", "padded")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from parley_common import redisconn
 
 FRAME_MS = 20
 
@@ -30,7 +31,7 @@ class AudioAudit:
             await asyncio.sleep(interval)
 
     async def poll(self) -> None:
-        r = aioredis.from_url(self.redis_url)
+        r = redisconn.connect(self.redis_url)
         try:
             for s in self.streams:
                 while True:

@@ -21,6 +21,14 @@ PLAN = (
     (120.0, "kill gateway"),
     (160.0, "restart redis"),
 )
+# Kill the Redis master twice (the second time the one promoted by the first failover, which the
+# old master, back as its replica, then replaces): scenario redis-failover, a Sentinel set.
+REDIS_PLAN = (
+    (25.0, "kill redis-master"),
+    (60.0, "kill redis-master"),
+)
+# Postgres down for a minute mid-meeting: the persister holds the finals and writes them after.
+POSTGRES_PLAN = ((20.0, "stop postgres 60"),)
 # Kill each ingest replica in turn, mid-speech: the other carries the audio meanwhile.
 INGEST_PLAN = (
     (20.0, "kill ingest-1"),
@@ -46,8 +54,18 @@ class Faults:
         return {"plan": [f"{w} at {at:.0f} s" for at, w in self.plan]}
 
     def _inject(self, what: str) -> dict[str, Any]:
-        verb, name = what.split()
         t = time.time()
+        verb, name = what.split()[:2]
+        if what.startswith("stop postgres"):
+            down, caught_up = self.stack.postgres_outage(float(what.split()[2]))
+            return {
+                "fault": what,
+                "at": t,
+                "back_after_s": round(down, 2),
+                "caught_up_s": round(caught_up, 2),
+            }
+        if what == "kill redis-master":
+            return {"fault": what, "at": t, "back_after_s": round(self.stack.kill_redis_master(), 2)}
         if verb == "kill":
             return {"fault": what, "at": t, "back_after_s": round(self.stack.kill(name), 2)}
         else:

@@ -14,9 +14,18 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
+from parley_common import keys
+from parley_common.redisconn import connect_sync
+from parley_common.streams import id_order
 from parley_testkit.procs import LocalStack, ServiceProc, free_port, stop_process
+
+from .postgres import PgServer, pg_ready
+
+if TYPE_CHECKING:
+    from .redis_ha import RedisHA
 
 ROOT = Path(__file__).resolve().parents[2]
 SFU_DIR = ROOT / "mediasoup-node"
@@ -60,6 +69,7 @@ class RedisServer:
     persist: bool = True
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="parley-load-redis-")))
     proc: subprocess.Popen[bytes] | None = None
+    replica_of: int | None = None  # a replica of the redis-server on this port (Sentinel sets)
 
     @property
     def url(self) -> str:
@@ -67,6 +77,10 @@ class RedisServer:
 
     def start(self) -> None:
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else ["--appendonly", "no"]
+        # As the stack's data nodes: each announces its address (Sentinel hands it to clients).
+        replica = ["--replica-announce-ip", "127.0.0.1", "--repl-diskless-sync-delay", "0"]
+        if self.replica_of:
+            replica += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -79,6 +93,7 @@ class RedisServer:
                 "--save",
                 "",
                 *aof,
+                *replica,
             ],
             stdout=open(self.dir / "redis.log", "ab"),
             stderr=subprocess.STDOUT,
@@ -123,30 +138,47 @@ class LoadStack:
     stt_replicas: int = 1
     env: dict[str, str] = field(default_factory=dict)
     redis_port: int = 0
-    redis: RedisServer | None = None
+    redis_ha: bool = False  # master + replica + three sentinels instead of one Redis (redis_ha.py)
+    redis: RedisServer | RedisHA | None = None
     services: LocalStack | None = None
     sfu: subprocess.Popen[bytes] | None = None
     sfu_port: int = 0
     restart_delay_s: float = 5.0  # as stack/docker-stack.yml's restart policy (condition any, 5 s)
     ingest_replicas: int = 2
+    postgres: bool = True  # a Postgres of our own and the persister (transcripts), when it can run
+    pg: PgServer | None = None
     restarts: list[tuple[float, str, int | None]] = field(default_factory=list)  # (when, name, exit code)
     killed: list[tuple[float, str]] = field(default_factory=list)  # killed on purpose (faults)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _modules: dict[str, str] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _expected: set[str] = field(default_factory=set)  # killed on purpose: their exit is no finding
+    _timers: list[threading.Timer] = field(default_factory=list)  # restarts still to come
 
     def start(self) -> Target:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(self.redis_port or free_port())
+        if self.redis_ha:
+            from .redis_ha import RedisHA
+
+            self.redis = RedisHA()
+        else:
+            self.redis = RedisServer(self.redis_port or free_port())
         self.redis.start()
         rtp_ports = [free_port() for _ in range(self.ingest_replicas)]
         self.sfu_port = free_port()
+        database_url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"  # no admin API, no transcripts
+        if self.postgres and pg_ready() is None:
+            self.pg = PgServer(free_port())
+            self.pg.start()
+            self.pg.migrate()
+            database_url = self.pg.url
+            self._modules["persister-1"] = "parley_gateway.persister"
         self.services = LocalStack(
             self.redis.url,
             self.log_dir,
             env={
-                "PARLEY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # no admin API
+                "PARLEY_DATABASE_URL": database_url,
+                "PARLEY_PERSISTER_DB_RETRY_MAX_S": "2",
                 "PARLEY_GATEWAY_SFU_URL": f"ws://127.0.0.1:{self.sfu_port}/ws",
                 **self.env,
             },
@@ -265,14 +297,90 @@ class LoadStack:
             if time.monotonic() - t > timeout:
                 raise RuntimeError(f"{name} did not come back; see {sp.log_path}")
 
+    def kill_redis_master(self, timeout: float = 60.0) -> float:
+        """SIGKILL the Redis master (Sentinel fails over to the replica); it is started again after
+        `restart_delay_s`, as Swarm would, and comes back as the new master's replica. Returns the
+        seconds until a write through the sentinels succeeds again."""
+        from .redis_ha import RedisHA
+
+        assert isinstance(self.redis, RedisHA)
+        t = time.monotonic()
+        old = self.redis.kill_master()
+        timer = threading.Timer(self.restart_delay_s, old.start)
+        self._timers.append(timer)
+        timer.start()
+        client = connect_sync(self.redis.url, socket_timeout=1.0)
+        while True:
+            try:
+                client.set("parley:failover-probe", "1")
+                return time.monotonic() - t
+            except (redis.RedisError, OSError):
+                if time.monotonic() - t > timeout:
+                    raise RuntimeError("no Redis master after the failover") from None
+                time.sleep(0.05)
+
+    def postgres_outage(self, seconds: float, timeout: float = 300.0) -> tuple[float, float]:
+        """Postgres stopped (`pg_ctl -m fast`, as a restart or a node drain does) for `seconds`, then
+        started. Returns (seconds until it answered again, seconds from then until the persister
+        had stored everything that waited: its consumer group's lag and pending both 0)."""
+        assert self.pg is not None and self.redis is not None
+        t = time.monotonic()
+        self.pg.stop("fast")
+        time.sleep(seconds)
+        self.pg.start()
+        self.pg.wait_ready()
+        back = time.monotonic()
+        self.wait_persisted(timeout)
+        return back - t, time.monotonic() - back
+
+    def wait_persisted(self, timeout: float = 300.0) -> None:
+        """Until the persister has stored all it was given: nothing pending in its group, and the
+        group has read up to the stream's newest entry (XINFO's `lag` is not trusted: a failover
+        can leave it counting entries that are gone)."""
+        assert self.redis is not None
+        r = connect_sync(self.redis.url)
+        deadline = time.monotonic() + timeout
+        while True:
+            groups = {g["name"]: g for g in r.xinfo_groups(keys.PERSIST_CAPTIONS)}
+            g = groups.get(b"persist") or groups.get("persist")
+            top = r.xrevrange(keys.PERSIST_CAPTIONS, count=1)
+            if (
+                g is not None
+                and int(g["pending"]) == 0
+                and (not top or id_order(g["last-delivered-id"]) >= id_order(top[0][0]))
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the persister did not catch up: {g}")
+            time.sleep(0.2)
+
+    def persisted(self, rooms: list[str]) -> list[tuple[str, str]]:
+        """(caption id, language) of every final and translation stored for `rooms`."""
+        if self.pg is None:
+            return []
+        quoted = ",".join(f"'{r}'" for r in rooms)  # our own room names: [a-z0-9-]
+        sql = (
+            "select c.caption_id, c.lang from captions c join rooms r on r.id = c.room_id "
+            f"where r.slug in ({quoted}) union all "
+            "select t.caption_id, t.lang from caption_translations t join captions c using (caption_id) "
+            f"join rooms r on r.id = c.room_id where r.slug in ({quoted})"
+        )
+        rows = self.pg.psql(sql).splitlines()
+        return [tuple(row.split("|", 1)) for row in rows if row]  # type: ignore[misc]
+
     def stop(self) -> None:
         self._stopping.set()
+        for timer in self._timers:
+            timer.cancel()
+            timer.join()
         if self.services is not None:
             self.services.stop()
         if self.sfu is not None:
             stop_process(self.sfu)
         if self.redis is not None:
             self.redis.cleanup()
+        if self.pg is not None:
+            self.pg.cleanup()
 
 
 def children(pid: int) -> list[int]:

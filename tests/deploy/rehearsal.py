@@ -6,6 +6,7 @@ commands and ports the stack file gives them; host names become the nodes' addre
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,8 @@ class Rehearsal:
     services: dict[str, Any]
     secrets: dict[str, str]
     pg_dir: Path = Path()
+    redis_dir: Path = Path()  # data directories of the Redis nodes (one folder each)
+    secret_dir: Path = Path()  # the Docker secrets as files
     procs: dict[str, Proc] = field(default_factory=dict)
 
     @property
@@ -326,17 +329,25 @@ class Rehearsal:
         )
         return out.stdout.strip()
 
-    def redis_cli(self, *args: str) -> str:
-        """A redis-cli command on the AI node (works while the node is cut off), as the gateway's
-        Redis user (stack/config/redis-users.acl)."""
+    def redis_cli(self, *args: str, timeout: float = 20.0) -> str:
+        """A redis-cli command on the current Redis master (the node the sentinels name; the AI
+        node's while they do not answer), as the gateway's Redis user (stack/config/redis-users.acl).
+        A Redis that is loading or resyncing after a failover answers with an error for a moment:
+        retried until `timeout`."""
         auth = ["--user", "gateway", "--pass", self.secrets["parley_redis_gateway"], "--no-auth-warning"]
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.net.ns("ai"), "redis-cli", "-h", NODE_IP["ai"], *auth, *args],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout
+        deadline = time.monotonic() + timeout
+        while True:
+            node = redis_master(self) or redis_master(self, "ai") or "ai"
+            out = subprocess.run(
+                ["ip", "netns", "exec", self.net.ns(node), "redis-cli", "-h", NODE_IP[node], *auth, *args],
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode == 0 and not out.stdout.startswith(("LOADING", "MASTERDOWN", "ERR", "NOPERM")):
+                return out.stdout
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-cli {args} on {node}: {out.stdout}{out.stderr}")
+            time.sleep(0.5)
 
     def wait_healthy(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -412,42 +423,85 @@ def start_postgres(r: Rehearsal, data: Path) -> None:
         time.sleep(0.2)
 
 
-def start_redis(r: Rehearsal, data: Path, secret_dir: Path) -> None:
-    """The stack's redis command (AOF on, a user per service), bound to the AI node's address,
-    data in a temp dir; the ACL file made as the stack's entrypoint makes it."""
-    data.mkdir()
-    argv = list(r.services["redis"]["command"])
-    if "--aclfile" in argv:
-        acl = data / "users.acl"
-        config = ROOT / "stack" / "config"
-        subprocess.run(
-            ["sh", str(config / "redis-acl.sh"), str(config / "redis-users.acl"), str(secret_dir), str(acl)],
-            check=True,
-        )
-        argv[argv.index("--aclfile") + 1] = str(acl)
-    argv += [
-        "--bind",
-        NODE_IP["ai"],
-        "127.0.0.1",
-        "--port",
-        "6379",
-        "--dir",
-        str(data),
-        "--protected-mode",
-        "no",
-    ]
-    r.spawn("redis", "ai", argv, dict(os.environ), ROOT)
+REDIS_NODES = ("redis", "redis-replica")  # the stack's data nodes; `redis` starts as the master
+SENTINELS = ("sentinel-ai", "sentinel-media", "sentinel-monitoring")
+
+
+def redis_cli(r: Rehearsal, node: str, *args: str, port: int = 6379) -> str:
+    """redis-cli on `node`: its sentinel (port 26379), or its Redis as the sentinels' user (the
+    one that may run INFO and ROLE, stack/config/redis-users.acl)."""
+    auth: list[str] = []
+    if port == 6379 and "parley_redis_sentinel" in r.secrets:
+        auth = ["--user", "sentinel", "--pass", r.secrets["parley_redis_sentinel"], "--no-auth-warning"]
+    return subprocess.run(
+        ["ip", "netns", "exec", r.net.ns(node), "redis-cli", "-h", NODE_IP[node], "-p", str(port), *auth, *args],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def start_redis_node(r: Rehearsal, name: str, data: Path) -> None:
+    """A Redis data node as the stack runs it: stack/config/redis-node.sh (the ACL file from the
+    users template and the secrets, the replication user's credentials) with the service's
+    command, host names as node addresses."""
+    node = node_of(r.services[name])
+    config = ROOT / "stack" / "config"
+    argv = ["sh", str(config / "redis-node.sh")]
+    argv += [localise(str(a), r.hosts, r.secret_dir) for a in r.services[name]["command"]]
+    argv += ["--bind", NODE_IP[node], "127.0.0.1", "--port", "6379", "--dir", str(data)]
+    argv += ["--protected-mode", "no"]
+    data.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "REDIS_ACL_TEMPLATE": str(config / "redis-users.acl"),
+        "REDIS_ACL_SCRIPT": str(config / "redis-acl.sh"),
+        "REDIS_SECRETS_DIR": str(r.secret_dir),
+        "REDIS_RUN_DIR": str(data),
+    }
+    r.spawn(name, node, argv, env, ROOT)
     deadline = time.monotonic() + 10
-    while (
-        subprocess.run(
-            ["ip", "netns", "exec", r.net.ns("ai"), "redis-cli", "-h", NODE_IP["ai"], "ping"],
-            capture_output=True,
-        ).stdout.strip()
-        != b"PONG"
-    ):
+    while redis_cli(r, node, "ping") != "PONG":
         if time.monotonic() > deadline:
-            raise RuntimeError("redis did not come up")
+            raise RuntimeError(f"{name} did not come up")
         time.sleep(0.1)
+
+
+def start_redis(r: Rehearsal, data: Path, secret_dir: Path) -> None:
+    """Redis as the stack places it: the master (ai), its replica (media) and a sentinel on every
+    node, each with its stack command/environment; the sentinels run stack/config/sentinel.sh.
+    Returns once the replica has synced and every sentinel knows it and the two others."""
+    data.mkdir()
+    r.redis_dir = data
+    r.secret_dir = secret_dir
+    for name in REDIS_NODES:
+        start_redis_node(r, name, data / name)
+    for name in SENTINELS:
+        svc = r.services[name]
+        env = {**r.service_env(name, secret_dir), "SENTINEL_DIR": str(data / name)}
+        r.spawn(name, node_of(svc), ["sh", str(ROOT / "stack" / "config" / "sentinel.sh")], env, ROOT)
+    deadline = time.monotonic() + 60
+    while not _redis_ready(r):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the replica did not sync or the sentinels did not find each other")
+        time.sleep(0.3)
+
+
+def _redis_ready(r: Rehearsal) -> bool:
+    replica = node_of(r.services["redis-replica"])
+    if "master_link_status:up" not in redis_cli(r, replica, "info", "replication"):
+        return False
+    for name in SENTINELS:
+        info = redis_cli(r, node_of(r.services[name]), "sentinel", "master", "parley", port=26379).split()
+        fields = dict(zip(info[::2], info[1::2], strict=False))
+        if int(fields.get("num-slaves", 0)) < 1 or int(fields.get("num-other-sentinels", 0)) < 2:
+            return False
+    return True
+
+
+def redis_master(r: Rehearsal, asking: str = "media") -> str:
+    """The node the sentinel on `asking` names as the Redis master ("" if it does not answer)."""
+    addr = redis_cli(r, asking, "sentinel", "get-master-addr-by-name", "parley", port=26379).split()
+    return next((n for n, ip in NODE_IP.items() if addr and addr[0] == ip), "")
 
 
 def run_migrations(r: Rehearsal, secret_dir: Path) -> None:
@@ -505,8 +559,9 @@ def start_prometheus(r: Rehearsal, tmp: Path) -> Proc:
 @contextmanager
 def rehearsal() -> Iterator[Rehearsal]:
     """Builds the network, moves this test thread onto the participants' side of the bridge, and
-    starts every node's services (Postgres, Redis, migrate, STT, translate, persister on ai; SFU,
-    ingest and gateway on media; Prometheus on monitoring)."""
+    starts every node's services (Postgres, the Redis master, migrate, STT, translate, persister on
+    ai; the Redis replica, SFU, ingest and gateway on media; Prometheus on monitoring; a Redis
+    sentinel on each)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     net = Network()
     tmp = Path(tempfile.mkdtemp(prefix="parley-rehearsal-"))
@@ -520,7 +575,10 @@ def rehearsal() -> Iterator[Rehearsal]:
         "parley_admin_session_secret",
         "parley_db_password",
         "parley_db_app_password",
-        *(f"parley_redis_{u}" for u in ("gateway", "stt", "translate", "persister", "ingest", "sfu")),
+        *(
+            f"parley_redis_{u}"
+            for u in ("gateway", "stt", "translate", "persister", "ingest", "sfu", "replica", "sentinel")
+        ),
         "parley_turn_secret",
     ):
         r.secrets[name] = secrets.token_hex(24)
@@ -545,3 +603,52 @@ def rehearsal() -> Iterator[Rehearsal]:
         os.close(keep)
         net.delete()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def speak_during_fault(
+    r: Rehearsal,
+    room: str,
+    wav: Path,
+    n_finals: int,
+    at_s: float,
+    fault: Callable[[], object],
+    hold_s: float,
+    undo: Callable[[], object] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """A bot reads `wav` into `room` through the SFU while a listener reads the source captions;
+    `fault()` happens `at_s` into the speech, `undo()` `hold_s` later. Returns the listener's finals
+    (after `n_finals` arrived and nothing new came for 3 s: a duplicate would show) and the times
+    (epoch s): start, fault, undo, finals_before_fault, bot_done, last_final."""
+    from parley_bot.bot import decode_file, play
+    from parley_testkit.caption_client import CaptionClient
+    from parley_common.tokens import issue_join_token
+
+    secret = r.join_token_secret
+    listener = issue_join_token(secret, room, "listener", "Listener", "listener", 3600)
+    reader = issue_join_token(secret, room, "reader", "Reader", "guest", 3600)
+    url = r.url("gateway", 8080, f"/ws/rooms/{room}/captions?lang=source&token={listener}", scheme="ws")
+    sfu = r.url("sfu", 4443, "/ws", scheme="ws")
+    times: dict[str, float] = {}
+    async with CaptionClient(url) as cap:
+        times["start"] = time.time()
+        bot = asyncio.create_task(play(sfu, room, reader, decode_file(str(wav)), lead_in_s=0.3))
+        await asyncio.sleep(at_s)
+        await asyncio.to_thread(fault)
+        times["fault"] = time.time()
+        times["finals_before_fault"] = len(cap.finals())
+        await asyncio.sleep(hold_s)
+        if undo is not None:
+            await asyncio.to_thread(undo)
+        times["undo"] = time.time()
+        await bot
+        times["bot_done"] = time.time()
+        await cap.wait_finals(n_finals, 90)
+        count = -1
+        while count != len(cap.finals()):  # settle: a duplicate would show up now
+            count = len(cap.finals())
+            await asyncio.sleep(3.0)
+        arrivals = [
+            t for t, m in cap.received if m.get("type") == "caption" and m["caption"]["type"] == "final"
+        ]
+        times["last_final"] = arrivals[-1] if arrivals else 0.0
+        return cap.finals(), times

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parley_testkit.caption_client import CaptionClient
 from parley_testkit.wer import wer
-from rehearsal import NODE_IP, Rehearsal, get_json, rehearsal, skip_reason
+from rehearsal import NODE_IP, Rehearsal, get_json, rehearsal, skip_reason, speak_during_fault
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
@@ -92,37 +91,9 @@ def ingest_metric(r: Rehearsal, name: str) -> dict[str, float]:
 
 
 async def speak_with_ai_cut(r: Rehearsal, wav: Path) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    from parley_bot.bot import decode_file, play
-    from parley_common.tokens import issue_join_token
-
-    secret = r.join_token_secret
-    listener = issue_join_token(secret, ROOM, "listener", "Listener", "listener", 3600)
-    reader = issue_join_token(secret, ROOM, "reader", "Reader", "guest", 3600)
-    url = r.url("gateway", 8080, f"/ws/rooms/{ROOM}/captions?lang=source&token={listener}", scheme="ws")
-    sfu = r.url("sfu", 4443, "/ws", scheme="ws")
-    times: dict[str, float] = {}
-    async with CaptionClient(url) as cap:
-        times["start"] = time.time()
-        bot = asyncio.create_task(play(sfu, ROOM, reader, decode_file(str(wav)), lead_in_s=0.3))
-        await asyncio.sleep(CUT_AT_S)
-        r.net.cut("ai")
-        times["cut"] = time.time()
-        times["finals_before_cut"] = len(cap.finals())
-        await asyncio.sleep(CUT_FOR_S)
-        r.net.restore("ai")
-        times["restore"] = time.time()
-        await bot
-        times["bot_done"] = time.time()
-        await cap.wait_finals(len(CLIPS), 90)
-        count = -1
-        while count != len(cap.finals()):  # settle: a duplicate would show up now
-            count = len(cap.finals())
-            await asyncio.sleep(3.0)
-        arrivals = [
-            t for t, m in cap.received if m.get("type") == "caption" and m["caption"]["type"] == "final"
-        ]
-        times["last_final"] = arrivals[-1] if arrivals else 0.0
-        return cap.finals(), times
+    return await speak_during_fault(
+        r, ROOM, wav, len(CLIPS), CUT_AT_S, lambda: r.net.cut("ai"), CUT_FOR_S, lambda: r.net.restore("ai")
+    )
 
 
 @pytest.mark.timeout(300)
@@ -152,7 +123,7 @@ def test_three_nodes_caption_a_bot_and_survive_the_ai_node_cut_off(tmp_path: Pat
         # The cut was real: during it Prometheus (monitoring node) lost the AI node's services,
         # and only those. The window ends at the restore and starts 1 s after the cut.
         window = f"{int(CUT_FOR_S - 1)}s"
-        down = {x["metric"]["job"] for x in prom(f"min_over_time(up[{window}]) == 0", times["restore"])}
+        down = {x["metric"]["job"] for x in prom(f"min_over_time(up[{window}]) == 0", times["undo"])}
         back = wait_all_up(r, 30)
         # What the pipeline published, read straight from Redis: tells a lost final from one the
         # gateway failed to fan out.
@@ -164,9 +135,9 @@ def test_three_nodes_caption_a_bot_and_survive_the_ai_node_cut_off(tmp_path: Pat
     texts = [str(f["text"]) for f in finals]
     t0 = times["start"]
     print(
-        f"cut {times['cut'] - t0:.1f}-{times['restore'] - t0:.1f} s, bot done {times['bot_done'] - t0:.1f} s, "
-        f"last final {times['last_final'] - t0:.1f} s ({times['last_final'] - times['restore']:.1f} s after the "
-        f"restore); finals before the cut: {times['finals_before_cut']:.0f}; ingest drops {dropped}; "
+        f"cut {times['fault'] - t0:.1f}-{times['undo'] - t0:.1f} s, bot done {times['bot_done'] - t0:.1f} s, "
+        f"last final {times['last_final'] - t0:.1f} s ({times['last_final'] - times['undo']:.1f} s after the "
+        f"restore); finals before the cut: {times['finals_before_fault']:.0f}; ingest drops {dropped}; "
         f"frames to Redis {frames}; final events in captions:{ROOM}: {in_redis}; rows in Postgres: {stored}"
     )
     for f in finals:

@@ -25,6 +25,11 @@ ROLES = {"ai", "media", "monitoring"}
 # Where each service must run (issue 7: AI node, media node, monitoring node; promtail everywhere).
 PLACEMENT = {
     "redis": "ai",
+    "redis-replica": "media",
+    "sentinel-ai": "ai",
+    "sentinel-media": "media",
+    "sentinel-monitoring": "monitoring",
+    "backup": "monitoring",
     "postgres": "ai",
     "migrate": "ai",
     "stt": "ai",
@@ -238,6 +243,51 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     subnet = stack["networks"]["media"]["ipam"]["config"][0]["subnet"]
     assert ingest["environment"]["PARLEY_INGEST_RTP_HOST"] == subnet
     assert "media" not in refs(stack["services"]["gateway"], "networks")
+
+
+def test_redis_is_highly_available_across_the_three_nodes(stack: dict[str, Any]) -> None:
+    """A master and a replica on different nodes, a sentinel on each node (quorum 2 of 3), and
+    every service (the SFU too) finding the master through all three sentinels."""
+    services = stack["services"]
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1] == "redis"
+    sentinels = sorted(n for n in services if n.startswith("sentinel-"))
+    assert sentinels == ["sentinel-ai", "sentinel-media", "sentinel-monitoring"]
+    for name in sentinels:
+        env = services[name]["environment"]
+        assert env["SENTINEL_MASTER_HOST"] == "redis" and env["SENTINEL_QUORUM"] == "2", env
+        assert services[name]["volumes"], "a sentinel keeps what it learned across restarts"
+    url = "sentinel://sentinel-ai:26379,sentinel-media:26379,sentinel-monitoring:26379/parley/0"
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        for key in ("PARLEY_REDIS_URL", "REDIS_URL"):
+            if key in env:
+                assert env[key] == url, (name, env[key])
+    assert services["sfu"]["environment"]["REDIS_URL"] == url
+
+
+def test_postgres_is_backed_up_off_its_node(stack: dict[str, Any]) -> None:
+    """The backup job dumps the database the services use into a volume of its own, on another
+    node than Postgres, with the scripts `make restore-check` tests."""
+    services = stack["services"]
+    backup = services["backup"]
+    assert node_role(backup) != node_role(services["postgres"])
+    env = backup["environment"]
+    assert (
+        env["PGHOST"] == "postgres"
+        and env["PGDATABASE"] == services["postgres"]["environment"]["POSTGRES_DB"]
+    )
+    assert int(env["BACKUP_INTERVAL_S"]) <= 3600 and int(env["BACKUP_KEEP"]) >= 24
+    assert any(v["target"] == env["BACKUP_DIR"] for v in backup["volumes"])
+    targets = {c["target"] for c in backup["configs"]}
+    assert {"/usr/local/bin/parley-pg-backup.sh", "/usr/local/bin/parley-pg-restore.sh"} <= targets
+
+
+def node_role(svc: dict[str, Any]) -> str:
+    (constraint,) = svc["deploy"]["placement"]["constraints"]
+    m = CONSTRAINT.match(constraint)
+    assert m, constraint
+    return m.group(1)
 
 
 def test_gpu_override_runs_cuda_float16() -> None:

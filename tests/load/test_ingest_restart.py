@@ -7,7 +7,7 @@ restart, and a stall split sentences."""
 from __future__ import annotations
 
 import pytest
-from fault_runs import meeting_with_faults
+from fault_runs import assert_nothing_lost, meeting_with_faults
 
 from bench.load.scenario import Scenario
 from bench.load.stack import LoadStack, sfu_ready
@@ -20,22 +20,6 @@ pytestmark = pytest.mark.skipif(sfu_ready() is not None, reason=sfu_ready() or "
 async def test_ingest_replicas_killed_in_turn_lose_and_double_nothing() -> None:
     meeting = Scenario("ingest-restart", 1, 4, lambda r: 2, 45.0, gap_s=(0.5, 1.5))
     res = await meeting_with_faults("load-ingest", meeting, ((8.0, "kill ingest-1"), (24.0, "kill ingest-2")))
-    print(
-        {
-            k: res[k]
-            for k in ("lost_finals", "duplicate_finals", "lost_audio_ms", "duplicate_frames", "recovery_s")
-        },
-        res["fault_recovery"],
-        res["counters"],
-        res["audio_gaps"],
-    )
-    assert [f["fault"] for f in res["fault_recovery"]] == ["kill ingest-1", "kill ingest-2"]
+    assert_nothing_lost(res, ["kill ingest-1", "kill ingest-2"])
     assert all(f["back_after_s"] >= LoadStack.restart_delay_s for f in res["fault_recovery"])
-    assert res["service_exits"] == [], res["service_exits"]
-    assert res["audio_frames"] > 2 * 40 * 50  # two speakers' streams were audited
-    assert res["lost_audio_ms"] == 0, res["audio_gaps"]
-    assert res["duplicate_frames"] == 0
     assert res["counters"]["ingest_frames_refused_copies"] > 0  # both replicas were writing
-    assert res["lost_finals"] == 0, res
-    assert res["duplicate_finals"] == 0, res
-    assert res["utterances"] >= 8

@@ -79,6 +79,13 @@ class ConsumerGroup:
             return []
         return _entries(reply)
 
+    async def read_own_pending(self, count: int = 100, after: str = "0-0") -> list[Entry]:
+        """Entries delivered to this consumer and not acknowledged, from after `after` (XREADGROUP
+        with an id): what to store again once the store that refused them is back. An entry trimmed
+        away meanwhile comes back with no fields."""
+        reply = await self.r.xreadgroup(self.group, self.consumer, {self.stream: after}, count=count)
+        return _entries(reply)
+
     async def ack(self, *ids: bytes | str) -> None:
         if ids:
             await self.r.xack(self.stream, self.group, *ids)

@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 
-import redis.asyncio as aioredis
+from parley_common import redisconn
 from parley_common.schemas import BadMessage
 from parley_common.settings import BaseServiceSettings
 
@@ -17,7 +17,7 @@ from parley_feeder.feeder import load_audio, open_speaker
 
 
 async def amain(args: argparse.Namespace) -> None:
-    r = aioredis.from_url(args.redis_url or BaseServiceSettings().redis_url)
+    r = redisconn.connect(args.redis_url or BaseServiceSettings().redis_url)
     try:
         sp = await open_speaker(
             r, args.room, args.speaker, args.name, realtime=not args.fast, language=args.language

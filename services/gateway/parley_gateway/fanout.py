@@ -211,6 +211,8 @@ class Fanout:
             for _stream, rows in reply or []:
                 last_id = rows[-1][0].decode()
                 for eid, caption in captions_of(rows):
+                    if feed.index.seen(caption):
+                        continue  # listeners have it (issue 15: a final re-published after a failover)
                     feed.index.add(eid.decode(), caption)
                     for listener in list(feed.listeners):
                         if listener.wants(caption):

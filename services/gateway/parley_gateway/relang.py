@@ -55,6 +55,14 @@ class FinalsIndex:
         self.by_lang: dict[str, dict[str, tuple[str, Caption]]] = {}
         self.requested: dict[tuple[str, str], float] = {}  # (caption id, lang) -> when asked
 
+    def seen(self, caption: Caption) -> bool:
+        """This final, word for word, is indexed already: a re-publish (after a Redis failover
+        lost the first copy and the pipeline redid the job), not news for the listeners."""
+        if caption.type is not CaptionType.FINAL:
+            return False
+        hit = self.by_lang.get(caption.id, {}).get(caption.lang)
+        return hit is not None and hit[1].text == caption.text
+
     def add(self, event_id: str, caption: Caption) -> None:
         if caption.type is not CaptionType.FINAL:
             return

@@ -7,9 +7,12 @@ import asyncio
 import logging
 import signal
 
-import redis.asyncio as aioredis
+from parley_common import redisconn
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
+from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from parley_ingest.bind import resolve_bind_host
 from parley_ingest.receiver import RtpReceiver
@@ -20,7 +23,13 @@ log = logging.getLogger("parley.ingest")
 
 async def amain(settings: IngestSettings) -> None:
     host = resolve_bind_host(settings.rtp_host)
-    r = aioredis.from_url(settings.redis_url)
+
+    async def connected(conn: Connection) -> None:
+        await conn.on_connect()
+        rx.writer.reconnected()  # a new connection may be to a Redis that lost our last writes
+
+    # No silent retries: a failed write must show (the writer waits and replays, receiver.py).
+    r = redisconn.connect(settings.redis_url, retry=Retry(NoBackoff(), 0), redis_connect_func=connected)
     rx = RtpReceiver(
         r,
         host,
@@ -29,6 +38,9 @@ async def amain(settings: IngestSettings) -> None:
         queue_max=settings.queue_max,
         outage_s=settings.outage_s,
         anchor_ttl_s=settings.anchor_ttl_s,
+        replay_s=settings.replay_s,
+        replay_max_s=settings.replay_max_s,
+        replicated=settings.redis_url.startswith(redisconn.SCHEME),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

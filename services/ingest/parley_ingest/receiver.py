@@ -9,6 +9,9 @@ frame's stream id comes from the producer's media timeline (parley_ingest.anchor
 the first copy and refuses the others (counted as `parley_ingest_frames_total{outcome="duplicate"}`).
 Stopping does not end anyone's utterance: another replica may carry on (a lone replica's speakers
 are flushed by the segmenter after `PARLEY_STT_STALL_S`).
+
+Frames go to Redis through parley_ingest.writer (one connection, in order, replayed after a
+failover until a replica has them).
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from parley_common.retry import REDIS_DOWN, Backoff, retrying
-from parley_common.schemas import AudioFrame, BadMessage
-from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
+from parley_common.retry import REDIS_DOWN
+from parley_common.schemas import AudioFrame
 
 from parley_ingest import metrics, registry
-from parley_ingest.anchor import FRAME_MS, Anchor, claim_anchor, forget_anchor
+from parley_ingest.anchor import FRAME_MS, Anchor, claim_anchor
 from parley_ingest.packet import RtpError, is_rtcp, parse_rtp
 from parley_ingest.stream import OutFrame, SsrcStream
+from parley_ingest.writer import Active, End, Forget, Frame, Item, RedisWriter, Register
 
 log = logging.getLogger("parley.ingest")
 ACTIVE_EVERY_S = 1.0
@@ -44,44 +47,6 @@ class _Live:
     last_active: float = 0.0
     sent: bool = False  # frames since the last end
     registered: bool = False  # room/speaker written (at the first frame: "active" means audio arrived)
-
-
-@dataclass(frozen=True, slots=True)
-class _Register:
-    room: str
-    speaker: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    room: str
-    speaker: str
-    frame: AudioFrame
-    entry_id: str
-    arrival: float  # monotonic
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    room: str
-    speaker: str
-    ts: float
-    entry_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Active:
-    room: str
-    speaker: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Forget:
-    producer: str
-
-
-_Item = _Register | _Frame | _End | _Active | _Forget
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -101,19 +66,29 @@ class RtpReceiver:
     host: str = "127.0.0.1"
     port: int = 5004
     jitter_s: float = 0.04
-    queue_max: int = 5000
+    queue_max: int = 20000
     outage_s: float = 10.0  # how long a write waits for Redis to come back before dropping
     anchor_ttl_s: int = 7 * 24 * 3600  # a producer's timeline outlives any meeting
+    replay_s: float = 2.0  # a lone Redis: written frames kept to append again after an outage
+    replay_max_s: float = 60.0  # a replicated Redis: kept at most this long until a replica has them
+    replicated: bool = False  # Redis is meant to have replicas (Sentinel)
     events_stream: str = registry.STREAM
     live: dict[int, _Live] = field(default_factory=dict)  # by SSRC
     anchors: dict[str, Anchor] = field(default_factory=dict)  # by producer id
-    _queue: asyncio.Queue[_Item] = field(init=False)
+    writer: RedisWriter = field(init=False)
     _transport: asyncio.DatagramTransport | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _claims: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # anchors being fetched
 
     def __post_init__(self) -> None:
-        self._queue = asyncio.Queue(self.queue_max)
+        self.writer = RedisWriter(
+            self.r,
+            queue_max=self.queue_max,
+            outage_s=self.outage_s,
+            replay_s=self.replay_s,
+            replay_max_s=self.replay_max_s,
+            replicated=self.replicated,
+        )
 
     @property
     def bound_port(self) -> int:
@@ -130,11 +105,11 @@ class RtpReceiver:
         self._transport = transport
         self._tasks = [
             asyncio.create_task(registry.follow(self.r, self, self.events_stream), name="rtp-events"),
-            asyncio.create_task(self._write(), name="rtp-writer"),
+            asyncio.create_task(self.writer.run(), name="rtp-writer"),
             asyncio.create_task(self._tick(), name="rtp-tick"),
         ]
         metrics.PRODUCERS.set_function(lambda: len({c.producer.producer for c in self.live.values()}))
-        metrics.QUEUE.set_function(self._queue.qsize)
+        metrics.QUEUE.set_function(self.writer.queue.qsize)
         log.info("RTP receiver on %s:%d", self.host, self.bound_port)
 
     @property
@@ -161,8 +136,7 @@ class RtpReceiver:
             self._transport.close()
         for cur in self.live.values():
             self._emit(cur, cur.stream.drain())
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._queue.join(), 2.0)
+        await self.writer.drain(2.0)
         for t in [*self._tasks, *self._claims.values()]:
             t.cancel()
         for t in [*self._tasks, *self._claims.values()]:
@@ -199,7 +173,7 @@ class RtpReceiver:
                 self._end(ssrc)
                 del self.live[ssrc]
             self.anchors.pop(p.producer, None)
-            self._put(_Forget(p.producer))
+            self._put(Forget(p.producer))
         elif event.type == "producer.pause":
             for ssrc in mine:
                 self._end(ssrc)
@@ -283,14 +257,14 @@ class RtpReceiver:
         assert anchor is not None
         if not cur.registered:
             cur.registered = True
-            self._put(_Register(p.room, p.peer, p.name))
+            self._put(Register(p.room, p.peer, p.name))
         for f in frames:
             ms = anchor.frame_ms(f.index)
-            self._put(_Frame(p.room, p.peer, AudioFrame(ts=ms / 1000, pcm=f.pcm), f"{ms}-0", f.arrival))
+            self._put(Frame(p.room, p.peer, AudioFrame(ts=ms / 1000, pcm=f.pcm), f"{ms}-0", f.arrival))
         cur.sent = True
         if frames[-1].arrival - cur.last_active > ACTIVE_EVERY_S:
             cur.last_active = frames[-1].arrival
-            self._put(_Active(p.room, p.peer))
+            self._put(Active(p.room, p.peer))
 
     def _end(self, ssrc: int) -> None:
         """The utterance ends after the last frame: id `<its ms>-1`, the same on every replica."""
@@ -299,14 +273,11 @@ class RtpReceiver:
         self._emit(cur, frames)
         if cur.sent and last is not None and cur.stream.anchor is not None:
             ms = cur.stream.anchor.frame_ms(last)
-            self._put(_End(cur.producer.room, cur.producer.peer, (ms + FRAME_MS) / 1000, f"{ms}-1"))
+            self._put(End(cur.producer.room, cur.producer.peer, (ms + FRAME_MS) / 1000, f"{ms}-1"))
         cur.sent = False
 
-    def _put(self, item: _Item) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            metrics.DROPPED.labels("backlog").inc()
+    def _put(self, item: Item) -> None:
+        self.writer.put(item)
 
     async def _tick(self) -> None:
         while True:
@@ -315,45 +286,3 @@ class RtpReceiver:
             for cur in list(self.live.values()):
                 if len(cur.stream.jitter):
                     self._emit(cur, cur.stream.tick(now))
-
-    # -- Redis -----------------------------------------------------------------------------------
-
-    async def _write(self) -> None:
-        while True:
-            item = await self._queue.get()
-            try:
-                await self._write_retrying(item)
-            except (OSError, aioredis.RedisError, BadMessage) as exc:
-                metrics.DROPPED.labels("redis_error").inc()
-                log.warning("rtp: Redis write failed: %s", exc)
-            finally:
-                self._queue.task_done()
-
-    async def _write_retrying(self, item: _Item) -> None:
-        """While Redis is away (a restart: ~1 s) the item is retried and what arrives meanwhile waits
-        in the queue (`queue_max` frames), so a Redis restart loses no speech; the frames keep
-        their spoken time. Past `outage_s` it is dropped and counted."""
-        await retrying(
-            lambda: self._write_one(item),
-            "rtp: Redis write",
-            backoff=Backoff(0.1, 0.1),
-            give_up_after_s=self.outage_s,
-            logger=log,
-        )
-
-    async def _write_one(self, item: _Item) -> None:
-        if isinstance(item, _Frame):
-            if await append_frame(self.r, item.room, item.speaker, item.frame, item.entry_id) is None:
-                metrics.FRAMES.labels("duplicate").inc()
-            else:
-                metrics.FRAMES.labels("appended").inc()
-                metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
-        elif isinstance(item, _Register):
-            await ensure_room(self.r, item.room)
-            await register_speaker(self.r, item.room, item.speaker, item.name)
-        elif isinstance(item, _End):
-            await end_speaker(self.r, item.room, item.speaker, item.ts, item.entry_id)
-        elif isinstance(item, _Forget):
-            await forget_anchor(self.r, item.producer)
-        else:
-            await mark_active(self.r, item.room, item.speaker)

@@ -16,6 +16,8 @@ class IngestSettings(BaseServiceSettings):
     rtp_host: str = "127.0.0.1"
     rtp_port: int = Field(default=5004, ge=0, le=65535)  # 0: any free port (tests)
     jitter_ms: int = Field(default=40, ge=0, le=40)  # reordering wait before a gap is concealed
-    queue_max: int = Field(default=5000, ge=100)  # frames waiting for Redis (100 s of one speaker)
+    queue_max: int = Field(default=20000, ge=100)  # frames waiting for Redis (40 s of 10 speakers)
     outage_s: float = Field(default=10.0, gt=0)  # a write waits this long for Redis, then is dropped
+    replay_s: float = Field(default=2.0, ge=0)  # a lone Redis: frames appended again after an outage
+    replay_max_s: float = Field(default=60.0, ge=0)  # Sentinel: kept until a replica has them, at most
     anchor_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)  # a producer's media timeline in Redis

@@ -7,8 +7,7 @@ import asyncio
 import logging
 import os
 
-import redis.asyncio as aioredis
-from parley_common import routes
+from parley_common import redisconn, routes
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
 from parley_common.outage import ride_out
@@ -19,7 +18,7 @@ log = logging.getLogger("parley.stt")
 
 
 async def amain(settings: SttSettings) -> None:
-    r = aioredis.from_url(settings.redis_url)
+    r = redisconn.connect(settings.redis_url)
     tasks: dict[str, asyncio.Task[None]] = {}
     ready: list[asyncio.Event] = []
     info: dict[str, object] = {"role": settings.role, "engines": []}

@@ -7,8 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-import redis.asyncio as aioredis
-from parley_common import routes
+from parley_common import redisconn, routes
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
 from parley_common.outage import ride_out
@@ -53,7 +52,7 @@ def health_info(translator: Translator) -> dict[str, object]:
 
 
 async def amain(settings: TranslateSettings) -> None:
-    r = aioredis.from_url(settings.redis_url)
+    r = redisconn.connect(settings.redis_url)
     translator = Translator(r, settings, build_engines(settings))
     task = asyncio.create_task(ride_out("translator", r, translator.run), name="translator")
     advertised = asyncio.Event()  # healthy once the gateways can know what this replica translates

@@ -1,0 +1,98 @@
+"""One way for every service to reach Redis: a plain URL, or Sentinel, following the master.
+
+    redis://[:password@]host:6379/0                       one server (development, tests)
+    sentinel://[:password@]s1:26379,s2:26379,s3:26379/parley/0
+                                                          the master Sentinel names `parley`, db 0
+
+With Sentinel the client asks the sentinels (in order, the first that answers) for the master's
+address on every new connection. When the master dies, commands on its connections fail with
+ConnectionError (what every service already rides out, parley_common.outage); after the
+failover the next connection goes to the new master. A connection still open to the old master
+after it came back as a replica fails its first write with READONLY, which redis-py turns into a
+ConnectionError too, so the client moves. The password in the URL is the data nodes'; the
+sentinels' own password, if any, is `?sentinel_password=`. The SFU (ioredis) reads the same URL
+(mediasoup-node/src/redis.ts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.sentinel import Sentinel
+
+SCHEME = "sentinel://"
+SENTINEL_TIMEOUT_S = 0.5  # per sentinel asked: a dead one must not stall the discovery
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelUrl:
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """`sentinel://[user:password@]host:port,host:port/<master>[/<db>][?sentinel_password=...]`."""
+    if not url.startswith(SCHEME):
+        raise ValueError(f"not a {SCHEME} URL: {url!r}")
+    rest, _, query = url[len(SCHEME) :].partition("?")
+    auth, _, rest = rest.rpartition("@")
+    hosts, _, path = rest.partition("/")
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ValueError(f"{url!r}: name the master after the sentinels (…/parley/0)")
+    sentinels = []
+    for h in hosts.split(","):
+        host, sep, port = h.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"{url!r}: sentinel {h!r} is not host:port")
+        sentinels.append((host.strip("[]"), int(port)))
+    user, _, password = auth.partition(":") if auth else ("", "", "")
+    params = parse_qs(query)
+    return SentinelUrl(
+        tuple(sentinels),
+        unquote(parts[0]),
+        int(parts[1]) if len(parts) > 1 else 0,
+        unquote(user) or None,
+        unquote(password) or None,
+        unquote(params["sentinel_password"][0]) if "sentinel_password" in params else None,
+    )
+
+
+def _sentinel_kwargs(u: SentinelUrl) -> dict[str, Any]:
+    kw: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S}
+    if u.sentinel_password:
+        kw["password"] = u.sentinel_password
+    return kw
+
+
+def connect(url: str, **kwargs: Any) -> aioredis.Redis:
+    """An asyncio client for `url` (redis:// or sentinel://); kwargs go to the client."""
+    if not url.startswith(SCHEME):
+        return aioredis.from_url(url, **kwargs)
+    u = parse_sentinel_url(url)
+    sentinel = AsyncSentinel(list(u.sentinels), sentinel_kwargs=_sentinel_kwargs(u))
+    client: aioredis.Redis = sentinel.master_for(
+        u.master, db=u.db, username=u.username, password=u.password, **kwargs
+    )
+    return client
+
+
+def connect_sync(url: str, **kwargs: Any) -> redis.Redis:
+    """The same, blocking (tools and tests)."""
+    if not url.startswith(SCHEME):
+        return redis.Redis.from_url(url, **kwargs)
+    u = parse_sentinel_url(url)
+    sentinel = Sentinel(list(u.sentinels), sentinel_kwargs=_sentinel_kwargs(u))
+    client: redis.Redis = sentinel.master_for(
+        u.master, db=u.db, username=u.username, password=u.password, **kwargs
+    )
+    return client

@@ -1,0 +1,218 @@
+"""The ingest's Redis writer: one task, one connection, items in order (registration, frames, ends
+never overtake each other), riding out Redis outages and failovers without losing a frame.
+
+While Redis is away (a restart, a Sentinel failover: seconds) each item is retried and new ones
+wait in the queue (`queue_max`); past `outage_s` an item is dropped and counted.
+
+Redis replication is asynchronous: a master that dies can take its last acknowledged writes with
+it, and a replica promoted while still syncing can lack seconds of them. So the writer keeps what
+it wrote until every replica has it — the same guarantee as `WAIT`, without blocking the audio
+path: every `confirm_every_s` it reads the master's replication offset and the replicas' acked
+offsets (INFO replication), and forgets what was written before an offset all replicas have passed
+— and after any error or new connection appends the rest again before anything new. Each item
+keeps its media-timeline id, so what survived is refused and only what was lost comes back
+(`parley_ingest_frames_total{outcome="restored"}`). While a replicated Redis (Sentinel) has no
+replica online — the old master has not rejoined yet after a failover — nothing is safe anywhere
+else, so it keeps up to `replay_max_s`; against a lone Redis (no Sentinel) it keeps the last
+`replay_s` seconds (what an AOF fsync'd every second can lose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from parley_common.retry import REDIS_DOWN, Backoff, retrying
+from parley_common.schemas import AudioFrame, BadMessage
+from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
+
+from parley_ingest import metrics
+from parley_ingest.anchor import forget_anchor
+
+log = logging.getLogger("parley.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    room: str
+    speaker: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    room: str
+    speaker: str
+    frame: AudioFrame
+    entry_id: str
+    arrival: float  # monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    room: str
+    speaker: str
+    ts: float
+    entry_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    room: str
+    speaker: str
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    producer: str
+
+
+Item = Register | Frame | End | Active | Forget
+
+
+class RedisWriter:
+    def __init__(
+        self,
+        r: aioredis.Redis,
+        *,
+        queue_max: int = 20000,
+        outage_s: float = 10.0,
+        replay_s: float = 2.0,
+        replay_max_s: float = 60.0,
+        confirm_every_s: float = 0.5,
+        replicated: bool = False,
+    ) -> None:
+        self.w = r
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(queue_max)
+        self.outage_s = outage_s
+        self.replay_s = replay_s
+        self.replay_max_s = replay_max_s
+        self.confirm_every_s = confirm_every_s
+        self.replicated = replicated  # Redis is meant to have replicas (a sentinel:// URL)
+        self._unconfirmed: deque[tuple[float, Frame | End]] = deque()  # (written at, item)
+        self._marks: deque[tuple[float, int]] = deque()  # (monotonic time, master offset then)
+        self._replay = False
+        self._confirmed_at = 0.0
+
+    def put(self, item: Item) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            metrics.DROPPED.labels("backlog").inc()
+
+    def reconnected(self) -> None:
+        """A new Redis connection was made: the server behind it may lack what was written last."""
+        if self._unconfirmed:
+            self._replay = True
+
+    async def run(self) -> None:
+        while True:
+            item = await self.queue.get()
+            try:
+                await self._write_retrying(item)
+            except (OSError, aioredis.RedisError, BadMessage) as exc:
+                metrics.DROPPED.labels("redis_error").inc()
+                log.warning("rtp: Redis write failed: %s", exc)
+            finally:
+                self.queue.task_done()
+
+    async def drain(self, timeout_s: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.queue.join(), timeout_s)
+
+    async def _write_retrying(self, item: Item) -> None:
+        await retrying(
+            lambda: self._attempt(item),
+            "rtp: Redis write",
+            backoff=Backoff(0.1, 0.1),
+            give_up_after_s=self.outage_s,
+            on_retry=self._failed,
+            logger=log,
+        )
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, REDIS_DOWN):
+            self._replay = True  # the Redis that answers next may lack what we wrote last
+
+    async def _attempt(self, item: Item) -> None:
+        await self._check_connection()
+        if self._replay:
+            await self._replay_unconfirmed()
+        await self._write_one(item)
+        await self._confirm()
+
+    async def _check_connection(self) -> None:
+        """Check a connection out of the pool and back in before writing: a dead one (Redis
+        restarted or failed over) is replaced now — asking the sentinels for the master — and
+        `reconnected` asks for the replay before this item, not after it (a later id written
+        first would make Redis refuse the replay)."""
+        pool = self.w.connection_pool
+        conn = await pool.get_connection()
+        await pool.release(conn)
+
+    async def _replay_unconfirmed(self) -> None:
+        """Append again, in order and with their ids, the items no replica was known to have."""
+        restored = 0
+        for _, item in list(self._unconfirmed):
+            if isinstance(item, Frame):
+                if await append_frame(self.w, item.room, item.speaker, item.frame, item.entry_id) is not None:
+                    restored += 1
+            else:
+                await end_speaker(self.w, item.room, item.speaker, item.ts, item.entry_id)
+        self._replay = False
+        metrics.FRAMES.labels("restored").inc(restored)
+        if restored:
+            log.warning("Redis had lost %d of the frames written last; appended them again", restored)
+
+    async def _confirm(self) -> None:
+        """Forget what every replica has acknowledged; without replicas, keep the last `replay_s`."""
+        now = time.monotonic()
+        if now - self._confirmed_at < self.confirm_every_s:
+            return
+        self._confirmed_at = now
+        info = await self.w.info("replication")
+        acked = [
+            int(v["offset"])
+            for k, v in info.items()
+            if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+        ]
+        if not acked:
+            self._marks.clear()
+            self._forget_before(now - (self.replay_max_s if self.replicated else self.replay_s))
+            return
+        # Everything written before a mark is in the master's stream at or below its offset.
+        self._marks.append((now, int(info.get("master_repl_offset", 0))))
+        while self._marks and self._marks[0][0] < now - self.replay_max_s:
+            self._marks.popleft()
+        safe = 0.0
+        while self._marks and self._marks[0][1] <= min(acked):
+            safe = self._marks.popleft()[0]
+        self._forget_before(max(safe, now - self.replay_max_s))
+
+    def _forget_before(self, t: float) -> None:
+        while self._unconfirmed and self._unconfirmed[0][0] < t:
+            self._unconfirmed.popleft()
+
+    async def _write_one(self, item: Item) -> None:
+        if isinstance(item, Frame):
+            if await append_frame(self.w, item.room, item.speaker, item.frame, item.entry_id) is None:
+                metrics.FRAMES.labels("duplicate").inc()
+            else:
+                metrics.FRAMES.labels("appended").inc()
+                metrics.TO_REDIS_SECONDS.observe(time.monotonic() - item.arrival)
+            self._unconfirmed.append((time.monotonic(), item))
+        elif isinstance(item, Register):
+            await ensure_room(self.w, item.room)
+            await register_speaker(self.w, item.room, item.speaker, item.name)
+        elif isinstance(item, End):
+            await end_speaker(self.w, item.room, item.speaker, item.ts, item.entry_id)
+            self._unconfirmed.append((time.monotonic(), item))
+        elif isinstance(item, Forget):
+            await forget_anchor(self.w, item.producer)
+        else:
+            await mark_active(self.w, item.room, item.speaker)
