@@ -36,6 +36,13 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "deploy/test_turn_relay.py": ("deploy", "browser", "media"),
     "deploy/test_dependencies.py": ("unit",),
     "deploy/test_remote_worker.py": ("deploy", "model", "redis"),
+    "deploy/test_rehearsal_failover.py": ("deploy", "media", "model", "redis"),
+    # Redis/Postgres as the stack runs them (a replica, sentinels, a cluster of our own): issue 15
+    "ha": ("redis",),
+    "ha/test_sentinel.py": ("redis",),
+    "ha/test_ingest_failover.py": ("redis", "media"),
+    "ha/test_postgres_outage.py": ("redis", "deploy"),  # a Postgres cluster run as its own user
+    "ha/test_backup_restore.py": ("deploy",),
 }
 
 

@@ -434,7 +434,19 @@ def redis_cli(r: Rehearsal, node: str, *args: str, port: int = 6379) -> str:
     if port == 6379 and "parley_redis_sentinel" in r.secrets:
         auth = ["--user", "sentinel", "--pass", r.secrets["parley_redis_sentinel"], "--no-auth-warning"]
     return subprocess.run(
-        ["ip", "netns", "exec", r.net.ns(node), "redis-cli", "-h", NODE_IP[node], "-p", str(port), *auth, *args],
+        [
+            "ip",
+            "netns",
+            "exec",
+            r.net.ns(node),
+            "redis-cli",
+            "-h",
+            NODE_IP[node],
+            "-p",
+            str(port),
+            *auth,
+            *args,
+        ],
         capture_output=True,
         text=True,
     ).stdout.strip()
@@ -620,8 +632,8 @@ async def speak_during_fault(
     (after `n_finals` arrived and nothing new came for 3 s: a duplicate would show) and the times
     (epoch s): start, fault, undo, finals_before_fault, bot_done, last_final."""
     from parley_bot.bot import decode_file, play
-    from parley_testkit.caption_client import CaptionClient
     from parley_common.tokens import issue_join_token
+    from parley_testkit.caption_client import CaptionClient
 
     secret = r.join_token_secret
     listener = issue_join_token(secret, room, "listener", "Listener", "listener", 3600)

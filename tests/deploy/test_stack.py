@@ -257,13 +257,21 @@ def test_redis_is_highly_available_across_the_three_nodes(stack: dict[str, Any])
         env = services[name]["environment"]
         assert env["SENTINEL_MASTER_HOST"] == "redis" and env["SENTINEL_QUORUM"] == "2", env
         assert services[name]["volumes"], "a sentinel keeps what it learned across restarts"
-    url = "sentinel://sentinel-ai:26379,sentinel-media:26379,sentinel-monitoring:26379/parley/0"
+    hosts = "sentinel-ai:26379,sentinel-media:26379,sentinel-monitoring:26379/parley/0"
     for name, svc in services.items():
         env = svc.get("environment") or {}
         for key in ("PARLEY_REDIS_URL", "REDIS_URL"):
-            if key in env:
-                assert env[key] == url, (name, env[key])
-    assert services["sfu"]["environment"]["REDIS_URL"] == url
+            if key in env:  # as the service's own Redis user (stack/config/redis-users.acl), if any
+                assert re.fullmatch(rf"sentinel://([a-z]+@)?{hosts}", env[key]), (name, env[key])
+    assert services["sfu"]["environment"]["REDIS_URL"] == f"sentinel://sfu@{hosts}"
+    # Both data nodes load the same users (either may be the master), the replication and the
+    # sentinels' users included; the sentinels log in with theirs.
+    for name in ("redis", "redis-replica"):
+        node_secrets = set(refs(services[name], "secrets"))
+        assert {"parley_redis_replica", "parley_redis_sentinel", "parley_redis_stt"} <= node_secrets, name
+        assert services[name]["entrypoint"] == ["sh", "/etc/redis/redis-node.sh"]
+    for name in sentinels:
+        assert services[name]["environment"]["SENTINEL_AUTH_USER"] == "sentinel"
 
 
 def test_postgres_is_backed_up_off_its_node(stack: dict[str, Any]) -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from parley_common import keys
-from parley_testkit.procs import LocalStack, free_port
 from parley_common.redisconn import connect_sync
+from parley_testkit.procs import LocalStack, free_port
 
 from bench.load.redis_ha import RedisHA
 

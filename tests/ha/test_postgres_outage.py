@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from parley_common import keys
-from parley_testkit.procs import LocalStack, free_port
 from parley_common.redisconn import connect
 from parley_common.schemas import Caption
+from parley_testkit.procs import LocalStack, free_port
 
 from bench.load.postgres import PgServer, pg_ready
 from bench.load.stack import RedisServer

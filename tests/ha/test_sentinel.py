@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 from parley_common.outage import REDIS_DOWN
-from parley_common.redisconn import connect, connect_sync, parse_sentinel_url
+from parley_common.redisconn import _majority, connect, connect_sync, parse_sentinel_url
+from redis.sentinel import MasterNotFoundError
 
 from bench.load.redis_ha import RedisHA
 
@@ -26,6 +27,17 @@ def test_sentinel_url() -> None:
     for bad in ("redis://x:1/0", "sentinel://h:26379", "sentinel://h/parley/0", "sentinel://h:x/parley"):
         with pytest.raises(ValueError):
             parse_sentinel_url(bad)
+
+
+def test_clients_follow_the_master_a_majority_names() -> None:
+    """A sentinel cut off with the old master still names it: one voice of three is not enough."""
+    new, old = ("10.0.0.2", 6379), ("10.0.0.1", 6379)
+    assert _majority("parley", [old, new, new], 3) == new
+    assert _majority("parley", [None, new, new], 3) == new  # one sentinel unreachable
+    for answers in ([old, None, None], [old, new, None], [None, None, None]):
+        with pytest.raises(MasterNotFoundError):
+            _majority("parley", answers, 3)  # the minority side of a partition finds no master
+    assert _majority("parley", [old], 1) == old
 
 
 @pytest.fixture

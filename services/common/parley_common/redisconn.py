@@ -12,10 +12,18 @@ after it came back as a replica fails its first write with READONLY, which redis
 ConnectionError too, so the client moves. The password in the URL is the data nodes'; the
 sentinels' own password, if any, is `?sentinel_password=`. The SFU (ioredis) reads the same URL
 (mediasoup-node/src/redis.ts).
+
+A client follows the master a majority of the sentinels name, not the first that answers: a
+sentinel cut off with the old master (a network partition) still names it, and a client beside
+them would otherwise write to a master that is about to be demoted (its writes then lost, the
+captions it published redone with other words). On the minority side no master is found, and the
+services wait (parley_common.outage) until the partition heals.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -23,7 +31,9 @@ from urllib.parse import parse_qs, unquote
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-from redis.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 SCHEME = "sentinel://"
 SENTINEL_TIMEOUT_S = 0.5  # per sentinel asked: a dead one must not stall the discovery
@@ -67,6 +77,53 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
+Address = tuple[str, int]
+
+
+def _majority(service: str, answers: list[Address | None], sentinels: int) -> Address:
+    votes = Counter(a for a in answers if a is not None)
+    if votes:
+        address, n = votes.most_common(1)[0]
+        if n >= sentinels // 2 + 1:
+            return address
+    raise MasterNotFoundError(
+        f"No master a majority of the {sentinels} sentinels agrees on for {service!r}: {dict(votes)}"
+    )
+
+
+class MajoritySentinel(AsyncSentinel):  # type: ignore[misc]  # redis is untyped here (pyproject)
+    """Asks every sentinel at once and follows the master a majority of them names."""
+
+    async def discover_master(self, service_name: str) -> Address:
+        async def ask(sentinel: aioredis.Redis) -> Address | None:
+            try:
+                state = (await sentinel.sentinel_masters()).get(service_name)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                return None
+            if not state or not self.check_master_state(state, service_name):
+                return None
+            return str(state["ip"]), int(state["port"])
+
+        answers = await asyncio.gather(*(ask(s) for s in self.sentinels))
+        return _majority(service_name, list(answers), len(self.sentinels))
+
+
+class MajoritySentinelSync(Sentinel):  # type: ignore[misc]
+    """The same, blocking (one sentinel after the other)."""
+
+    def discover_master(self, service_name: str) -> Address:
+        answers: list[Address | None] = []
+        for sentinel in self.sentinels:
+            try:
+                state = sentinel.sentinel_masters().get(service_name)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                answers.append(None)
+                continue
+            ok = state and self.check_master_state(state, service_name)
+            answers.append((str(state["ip"]), int(state["port"])) if ok else None)
+        return _majority(service_name, answers, len(self.sentinels))
+
+
 def _sentinel_kwargs(u: SentinelUrl) -> dict[str, Any]:
     kw: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S}
     if u.sentinel_password:
@@ -79,7 +136,7 @@ def connect(url: str, **kwargs: Any) -> aioredis.Redis:
     if not url.startswith(SCHEME):
         return aioredis.from_url(url, **kwargs)
     u = parse_sentinel_url(url)
-    sentinel = AsyncSentinel(list(u.sentinels), sentinel_kwargs=_sentinel_kwargs(u))
+    sentinel = MajoritySentinel(list(u.sentinels), sentinel_kwargs=_sentinel_kwargs(u))
     client: aioredis.Redis = sentinel.master_for(
         u.master, db=u.db, username=u.username, password=u.password, **kwargs
     )
@@ -91,7 +148,7 @@ def connect_sync(url: str, **kwargs: Any) -> redis.Redis:
     if not url.startswith(SCHEME):
         return redis.Redis.from_url(url, **kwargs)
     u = parse_sentinel_url(url)
-    sentinel = Sentinel(list(u.sentinels), sentinel_kwargs=_sentinel_kwargs(u))
+    sentinel = MajoritySentinelSync(list(u.sentinels), sentinel_kwargs=_sentinel_kwargs(u))
     client: redis.Redis = sentinel.master_for(
         u.master, db=u.db, username=u.username, password=u.password, **kwargs
     )

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from parley_common.retry import REDIS_DOWN
+from parley_common.retry import REDIS_DOWN, Backoff, retrying
 from parley_common.schemas import AudioFrame
 
 from parley_ingest import metrics, registry

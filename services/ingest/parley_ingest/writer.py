@@ -8,7 +8,7 @@ Redis replication is asynchronous: a master that dies can take its last acknowle
 it, and a replica promoted while still syncing can lack seconds of them. So the writer keeps what
 it wrote until every replica has it — the same guarantee as `WAIT`, without blocking the audio
 path: every `confirm_every_s` it reads the master's replication offset and the replicas' acked
-offsets (INFO replication), and forgets what was written before an offset all replicas have passed
+offsets (ROLE), and forgets what was written before an offset all replicas have passed
 — and after any error or new connection appends the rest again before anything new. Each item
 keeps its media-timeline id, so what survived is refused and only what was lost comes back
 (`parley_ingest_frames_total{outcome="restored"}`). While a replicated Redis (Sentinel) has no
@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from parley_common.retry import REDIS_DOWN, Backoff, retrying
 from parley_common.schemas import AudioFrame, BadMessage
 from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
+from redis.exceptions import ResponseError
 
 from parley_ingest import metrics
 from parley_ingest.anchor import forget_anchor
@@ -98,6 +99,7 @@ class RedisWriter:
         self._marks: deque[tuple[float, int]] = deque()  # (monotonic time, master offset then)
         self._replay = False
         self._confirmed_at = 0.0
+        self._role_refused = False
 
     def put(self, item: Item) -> None:
         try:
@@ -175,18 +177,22 @@ class RedisWriter:
         if now - self._confirmed_at < self.confirm_every_s:
             return
         self._confirmed_at = now
-        info = await self.w.info("replication")
-        acked = [
-            int(v["offset"])
-            for k, v in info.items()
-            if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
-        ]
+        try:
+            role = await self.w.role()  # [b"master", offset, [[ip, port, acked offset], ...]]
+        except ResponseError as exc:  # not allowed (an ACL without +role): keep replay_max_s
+            if not self._role_refused:
+                log.warning("ROLE refused (%s): frames kept %.0f s for a replay", exc, self.replay_max_s)
+                self._role_refused = True
+            self._forget_before(now - self.replay_max_s)
+            return
+        master_offset = int(role[1]) if role and role[0] in (b"master", "master") else 0
+        acked = [int(r[2]) for r in (role[2] if len(role) > 2 else [])]
         if not acked:
             self._marks.clear()
             self._forget_before(now - (self.replay_max_s if self.replicated else self.replay_s))
             return
         # Everything written before a mark is in the master's stream at or below its offset.
-        self._marks.append((now, int(info.get("master_repl_offset", 0))))
+        self._marks.append((now, master_offset))
         while self._marks and self._marks[0][0] < now - self.replay_max_s:
             self._marks.popleft()
         safe = 0.0
