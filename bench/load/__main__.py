@@ -288,7 +288,7 @@ def print_table(res: dict[str, Any]) -> None:
         "e2e_translated_p50_s e2e_translated_p95_s stt_final_queued_p50_s stt_final_queued_p95_s "
         "stt_final_decode_p50_s first_partial_p50_s first_word_p50_s first_word_p95_s partial_interval_p50_s lost_finals "
         "duplicate_finals caption_disconnects signalling_disconnects join_p50_s join_p95_s room_duty_cycle "
-        "drain_s sender_late_ticks lost_audio_ms duplicate_frames audio_frames recovery_s "
+        "drain_s sender_late_ticks lost_audio_ms duplicate_frames audio_frames recovery_s listener_media_ratio "
         "persisted_rows persisted_missing persisted_duplicates"
     ).split()
     print(f"\n  {res['scenario']} ({res['final_window']}, {res['speakers']} speakers, {res['users']} users)")

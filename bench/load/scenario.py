@@ -148,6 +148,13 @@ async def run_scenario(
     if audit:
         await audit.poll()
         result |= audit.report()
+    listening = [u for u in users if u.media is not None]
+    if listening:  # what the SFU forwarded to the listeners, against what the speakers sent
+        sent = {room: sum(s.sent for s in speakers if s.room == room) for room in rooms}
+        expected = sum(sent[u.room] for u in listening)
+        got = sum(u.media.packets for u in listening if u.media is not None)
+        result["listener_media_packets"] = got
+        result["listener_media_ratio"] = round(got / max(1, expected), 4)
     if sampler:
         result["resources"] = sampler.report()
         sampler.samples.clear()

@@ -41,6 +41,7 @@ class Target:
     token_secret: str
     metrics_urls: dict[str, str] = field(default_factory=dict)  # service -> /metrics URL
     redis_url: str = ""  # the local stack's Redis (audio streams are audited); "" for a deployment
+    listen_media: bool = False  # listeners consume the speakers' audio (plain RTP recv transports)
 
     def token(self, room: str, sub: str, name: str, role: str) -> str:
         from parley_common.tokens import issue_join_token
@@ -200,6 +201,7 @@ class LoadStack:
             self.services.join_token_secret,
             self.metrics_urls(),
             self.redis.url,
+            listen_media=True,  # SFU_ALLOW_PLAIN_INGEST=1 here: plain RTP recv transports
         )
 
     def start_sfu(self, rtp_ports: list[int]) -> None:

@@ -1,7 +1,10 @@
 """Participants of the load. Each user joins the SFU's signalling WebSocket with a join token and
 opens the gateway's caption socket; a speaker also produces audio over a PlainTransport (plain RTP
 ingest: `createPlainTransport` + `produce`, docs/signalling.md) and sends pre-encoded Opus to it.
-One `RtpPump` paces every speaker's packets, so a speaker costs a UDP send every 20 ms."""
+One `RtpPump` paces every speaker's packets, so a speaker costs a UDP send every 20 ms. A listener
+(with `Target.listen_media`) also consumes every speaker of its room over a plain RTP receive
+transport (`createPlainTransport {direction: "recv"}` + `consume`), so the SFU forwards to every
+listener as it does to browsers; the packets are counted, not decoded."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import websockets
@@ -25,6 +29,17 @@ from .stack import Target
 
 PT = 111  # the payload type we send; the SFU forwards to the gateway with its own
 TICK = 0.02
+
+
+class MediaSink(asyncio.DatagramProtocol):
+    """A listener's audio: RTP packets counted (RTCP skipped), not decoded."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) >= 12 and not 200 <= data[1] <= 204:
+            self.packets += 1
 
 
 def opus_rtp_parameters(ssrc: int) -> dict[str, object]:
@@ -112,6 +127,10 @@ class User:
     dest: tuple[str, int] = ("", 0)
     sock: socket.socket | None = None  # a speaker's RTP comes from here (the ingest is bound to it)
     producer_id: str = ""
+    sent: int = 0  # RTP packets the pump sent for this speaker
+    media: MediaSink | None = None  # a listener's received audio
+    _media_task: asyncio.Task[None] | None = None
+    _media_transport: asyncio.DatagramTransport | None = None
     playing: list[bytes] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _leaving: bool = False
@@ -123,7 +142,7 @@ class User:
         token = target.token(self.room, self.sub, self.sub.title(), role)
         t0 = time.perf_counter()
         self.sig = await Signalling.connect(target.sfu_url)
-        await self.sig.request("join", {"room": self.room, "token": token})
+        joined = await self.sig.request("join", {"room": self.room, "token": token})
         self.join_s = time.perf_counter() - t0
         self.sig._reader.add_done_callback(self._sig_closed)
         if self.speaks:
@@ -141,11 +160,43 @@ class User:
             )
             self.producer_id = str(produced["producerId"])
             self.dest = (str(ingest["ip"]), int(ingest["port"]))
+        elif target.listen_media:
+            await self._listen(joined, target)
         listen_token = target.token(self.room, f"{self.sub}-captions", self.sub.title(), "listener")
         self.captions = ResilientCaptions(
             lambda since: target.caption_url(self.room, self.lang, listen_token, since)
         )
         await self.captions.__aenter__()
+
+    async def _listen(self, joined: dict[str, Any], target: Target) -> None:
+        """Consume every audio producer of the room, now and as they appear, over plain RTP."""
+        assert self.sig is not None
+        host = urlsplit(target.sfu_url).hostname or "127.0.0.1"
+        loop = asyncio.get_running_loop()
+        self._media_transport, self.media = await loop.create_datagram_endpoint(
+            MediaSink, local_addr=(host, 0)
+        )
+        ip, port = self._media_transport.get_extra_info("sockname")[:2]
+        recv = await self.sig.request("createPlainTransport", {"direction": "recv", "ip": ip, "port": port})
+        await self.sig.request("setRtpCapabilities", {"rtpCapabilities": joined["routerRtpCapabilities"]})
+        for p in joined.get("producers") or []:
+            if p.get("kind") == "audio":
+                await self._consume(str(recv["id"]), str(p["producerId"]))
+        self._media_task = asyncio.create_task(self._follow(str(recv["id"])))
+
+    async def _follow(self, transport_id: str) -> None:
+        assert self.sig is not None
+        while True:
+            ev = await self.sig.events.get()
+            data = ev.get("data") or {}
+            if ev.get("event") == "newProducer" and data.get("kind") == "audio":
+                with contextlib.suppress(Exception):  # the producer may be gone again
+                    await self._consume(transport_id, str(data["producerId"]))
+
+    async def _consume(self, transport_id: str, producer_id: str) -> None:
+        assert self.sig is not None
+        c = await self.sig.request("consume", {"transportId": transport_id, "producerId": producer_id})
+        await self.sig.request("resumeConsumer", {"consumerId": c["consumerId"]})
 
     def _sig_closed(self, _: object) -> None:
         if not self._leaving:
@@ -153,6 +204,12 @@ class User:
 
     async def leave(self) -> None:
         self._leaving = True
+        if self._media_task is not None:
+            self._media_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._media_task
+        if self._media_transport is not None:
+            self._media_transport.close()
         if self.sig is not None:
             with contextlib.suppress(Exception):
                 if self.producer_id:
@@ -221,6 +278,7 @@ class RtpPump:
                 seq, ts = self._seq[k], self._ts[k]
                 assert u.sock is not None
                 u.sock.sendto(build_rtp(PT, seq, ts, u.ssrc, payload), u.dest)
+                u.sent += 1
                 self._seq[k] = (seq + 1) & 0xFFFF
                 self._ts[k] = (ts + 960) & 0xFFFFFFFF
                 self.sent += 1

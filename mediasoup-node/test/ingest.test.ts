@@ -109,6 +109,30 @@ describe('every producer to every ingest target (two parley-ingest replicas)', (
 		);
 	});
 
+	test('a listener consumes over a plain RTP recv transport (the load generator), and may not ingest', async () => {
+		const s = await speaker(sfu, 'r-plain-recv', 'cleo');
+		const listener = await TestClient.join(sfu, { room: 'r-plain-recv', sub: 'lee', role: 'listener' });
+		const sink = await udpSink();
+		try {
+			const refused = await listener.request('createPlainTransport', { ip: '127.0.0.1', port: sink.port });
+			assert.equal(refused.error?.code, 'FORBIDDEN'); // plain ingest is for hosts
+			const recv = await listener.request('createPlainTransport', { direction: 'recv', ip: '127.0.0.1', port: sink.port });
+			assert.ok(recv.ok, JSON.stringify(recv.error));
+			const caps = listener.joined.routerRtpCapabilities;
+			assert.ok((await listener.request('setRtpCapabilities', { rtpCapabilities: caps })).ok);
+			const c = await listener.request('consume', { transportId: recv.data.id, producerId: s.producerId });
+			assert.ok(c.ok, JSON.stringify(c.error));
+			assert.ok((await listener.request('resumeConsumer', { consumerId: c.data.consumerId })).ok);
+			await s.send(30);
+			await eventually(() => (rtpOf(sink).length >= 25 ? true : undefined), 'RTP at the listener');
+			assert.deepEqual(new Set(rtpOf(sink).map(([ssrc]) => ssrc)), new Set([c.data.rtpParameters.encodings[0].ssrc]));
+		} finally {
+			listener.close();
+			s.close();
+			sink.socket.close();
+		}
+	});
+
 	test('INGEST_RTP_TARGETS is checked', () => {
 		assert.throws(() => loadSettings({ INGEST_RTP_TARGETS: 'ingest' }), SettingsError);
 		assert.throws(() => loadSettings({ INGEST_RTP_TARGETS: 'ingest:99999' }), SettingsError);

@@ -40,3 +40,5 @@ def assert_nothing_lost(res: dict[str, Any], faults: list[str]) -> None:
     assert res["lost_finals"] == 0, res
     assert res["duplicate_finals"] == 0, res
     assert res["utterances"] >= 8
+    # the listeners consumed every speaker over the SFU all along (plain RTP receive transports)
+    assert res["listener_media_ratio"] >= 0.95, res["listener_media_ratio"]

@@ -96,11 +96,16 @@ export const restartIce: Handler = async ({ peer }, data) => {
  * RTP ingest over a PlainTransport, for bots and tools that speak plain RTP: off unless
  * SFU_ALLOW_PLAIN_INGEST is set, and only for the roles in SFU_PLAIN_INGEST_ROLES (host).
  * The sender names the address it sends from (`ip`, `port`): the transport takes RTP from
- * there only (no comedia, which would lock onto whoever sends the first packet).
+ * there only (no comedia, which would lock onto whoever sends the first packet). With
+ * `direction: "recv"` (any role, same switch) it is a receive transport instead: `consume` on it
+ * sends the producer's RTP to `ip:port` (the load generator's listeners).
  */
 export const createPlainTransport: Handler = async ({ room, peer, settings }, data) => {
 	if (!settings.allowPlainIngest) throw forbidden('plain RTP ingest is disabled on this SFU');
-	if (!settings.plainIngestRoles.includes(peer.role)) {
+	// `direction: "recv"`: the load generator's listeners consume over plain RTP (`consume` as on a
+	// WebRTC recv transport), so SFU forwarding is under load without a WebRTC stack per listener.
+	const direction: TransportDirection = data['direction'] === 'recv' ? 'recv' : 'ingest';
+	if (direction === 'ingest' && !settings.plainIngestRoles.includes(peer.role)) {
 		throw forbidden(`plain RTP ingest is for ${settings.plainIngestRoles.join(', ')} tokens only`);
 	}
 	const source = { ip: reqIp(data, 'ip'), port: reqPort(data, 'port') };
@@ -109,7 +114,7 @@ export const createPlainTransport: Handler = async ({ room, peer, settings }, da
 		listenInfo: listenInfo(settings, 'udp'),
 		rtcpMux: true,
 		comedia: false,
-		appData: { peerId: peer.id, direction: 'ingest' satisfies TransportDirection },
+		appData: { peerId: peer.id, direction },
 	});
 	try {
 		await transport.connect(source);
