@@ -60,8 +60,10 @@ class FinalsIndex:
         lost the first copy and the pipeline redid the job), not news for the listeners."""
         if caption.type is not CaptionType.FINAL:
             return False
-        hit = self.by_lang.get(caption.id, {}).get(caption.lang)
-        return hit is not None and hit[1].text == caption.text
+        # By the listeners' language, as add() files it: the original labelled for Spanish
+        # listeners (lang vi, for_lang es) is not the Vietnamese source final, though its text is.
+        hit = self.by_lang.get(caption.id, {}).get(caption.listener_lang)
+        return hit is not None and hit[1].text == caption.text and hit[1].for_lang == caption.for_lang
 
     def add(self, event_id: str, caption: Caption) -> None:
         if caption.type is not CaptionType.FINAL:
