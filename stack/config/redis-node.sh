@@ -5,11 +5,14 @@
 # the Docker secrets) and a small config with the replication user's credentials — either node
 # may be a replica (the replica, or the old master the sentinels demote), and a replica logs in to
 # its master as `replica` — then runs redis-server with ARGS (through the image's entrypoint, which
-# drops to the redis user, when there is one). Paths: REDIS_ACL_TEMPLATE, REDIS_ACL_SCRIPT,
-# REDIS_SECRETS_DIR, REDIS_RUN_DIR (the stack's defaults below).
+# drops to the redis user, when there is one). It starts in the role the sentinels give the node
+# now, not the one its command names (redis-role.sh, with REDIS_SENTINELS: Swarm restarts a task
+# with its original command, also after a failover). Paths: REDIS_ACL_TEMPLATE, REDIS_ACL_SCRIPT,
+# REDIS_ROLE_SCRIPT, REDIS_SECRETS_DIR, REDIS_RUN_DIR (the stack's defaults below).
 set -eu
 template=${REDIS_ACL_TEMPLATE:-/etc/redis/redis-users.acl}
 script=${REDIS_ACL_SCRIPT:-/etc/redis/redis-acl.sh}
+role=${REDIS_ROLE_SCRIPT:-/etc/redis/redis-role.sh}
 secrets=${REDIS_SECRETS_DIR:-/run/secrets}
 run=${REDIS_RUN_DIR:-/tmp}
 [ "${1:-}" = redis-server ] && shift
@@ -19,6 +22,11 @@ conf="$run/redis-node.conf"
 : > "$conf"
 if [ -r "$secrets/parley_redis_replica" ]; then
 	printf 'masteruser replica\nmasterauth %s\n' "$(tr -d '\n' < "$secrets/parley_redis_replica")" > "$conf"
+fi
+if [ -r "$role" ]; then
+	# "--replicaof HOST PORT", "--replicaof no one" or nothing; later arguments win.
+	# shellcheck disable=SC2046
+	set -- "$@" $(sh "$role" "$@")
 fi
 if command -v docker-entrypoint.sh > /dev/null; then
 	chown redis "$run/users.acl" "$conf"
