@@ -373,3 +373,63 @@ def test_the_page_reaches_the_sfu_through_the_tls_entry(stack: dict[str, Any]) -
     assert re.search(r"handle /ws \{\s*reverse_proxy " + sfu, caddyfile), "Caddy does not send /ws to the SFU"
     assert {p["published"] for p in stack["services"]["edge"]["ports"]} >= {443}
     assert stack["services"]["edge"]["environment"]["EDGE_CADDY"] == "caddy:443"
+
+
+def test_no_virtual_ips_and_no_routing_mesh(stack: dict[str, Any]) -> None:
+    """Every service is found by DNS round robin (its tasks' own addresses) and publishes in host
+    mode: a VIP and the ingress mesh need IPVS on every node (a kernel without it, as on the CI
+    machine, deploys but nothing answers), and the mesh would NAT the SFU's UDP and hide clients'
+    addresses from the TLS entry (docs/deploy.md, "Service addresses")."""
+    for name, svc in stack["services"].items():
+        assert (svc.get("deploy") or {}).get("endpoint_mode") == "dnsrr", f"{name} would get a VIP"
+        for port in svc.get("ports") or []:
+            assert port.get("mode") == "host", f"{name}: {port} goes through the routing mesh"
+
+
+def test_caddy_issuer_is_a_setting(stack: dict[str, Any]) -> None:
+    """The Caddyfile's issuer ({$PARLEY_TLS_ISSUER:acme}) can be chosen from the stack's
+    environment: a site without public DNS (and swarm-check) uses Caddy's internal CA."""
+    caddyfile = (ROOT / "stack" / "config" / "Caddyfile").read_text()
+    wanted = set(re.findall(r"\{\$(PARLEY_[A-Z_]+)", caddyfile)) - {
+        "PARLEY_CADDY_HTTPS_PORT",  # tests only: in the stack the edge passes 443 to Caddy's 443
+        "PARLEY_SFU_UPSTREAM",  # tests only: the stack's services are named sfu, gateway
+        "PARLEY_GATEWAY_UPSTREAM",
+    }
+    env = stack["services"]["caddy"]["environment"]
+    assert wanted <= set(env), wanted - set(env)
+    assert env["PARLEY_TLS_ISSUER"] == "acme"
+
+
+OFFLINE = ROOT / "stack" / "docker-stack.offline.yml"
+# What `make images` builds for the third-party services (the images/swarm interface).
+STAND_INS = {
+    "local/redis:bookworm",
+    "local/postgres:bookworm",
+    "local/caddy:2.9.1",
+    "local/haproxy:bookworm",
+    "local/coturn:bookworm",
+    "local/prometheus:bookworm",
+    "local/alertmanager:bookworm",
+}
+
+
+def test_offline_override_swaps_only_what_cannot_exist_offline(stack: dict[str, Any]) -> None:
+    """stack/docker-stack.offline.yml: third-party images -> local stand-ins, Grafana/Loki/promtail
+    (no image here) scaled to 0; nothing else of the stack changes."""
+    over = yaml.safe_load(OFFLINE.read_text())
+    assert set(over) == {"version", "services"}
+    for name, svc in over["services"].items():
+        assert name in stack["services"], name
+        if name in {"grafana", "loki", "promtail"}:
+            assert svc == {"deploy": {"replicas": 0}} or svc == {
+                "deploy": {"mode": "replicated", "replicas": 0}
+            }, (name, svc)
+            continue
+        assert set(svc) == {"image"} and svc["image"] in STAND_INS, (name, svc)
+        assert "parley/" not in stack["services"][name]["image"], f"{name}: Parley's own image"
+    third_party = {n for n, s in stack["services"].items() if "/parley/" not in s["image"]}
+    assert third_party == set(over["services"]), third_party ^ set(over["services"])
+    merged = render(STACK, OFFLINE)
+    for name in ("grafana", "loki", "promtail"):
+        assert merged["services"][name]["deploy"]["replicas"] == 0
+    assert merged["services"]["postgres"]["healthcheck"] == stack["services"]["postgres"]["healthcheck"]
