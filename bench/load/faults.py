@@ -1,7 +1,7 @@
 """Faults under load (the 10-room scenario, two STT replicas): SIGKILL an STT replica, then the
-translate replica, then the gateway, then restart Redis; and (scenario ingest-restart) each RTP
-ingest replica in turn. A killed process comes back the way Swarm brings it back: the supervisor
-starts it again after the restart policy's delay (5 s), not at once. Listeners are never told:
+translate replica, then the gateway, then stop Redis (SIGTERM); and (scenario ingest-restart) each RTP
+ingest replica in turn. A killed or stopped process comes back the way Swarm brings it back: the
+supervisor starts it again after the restart policy's delay (5 s), not at once (Redis too). Listeners are never told:
 they recover by themselves."""
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ class Faults:
             return {"fault": what, "at": t, "back_after_s": round(self.stack.kill_redis_master(), 2)}
         if verb == "kill":
             return {"fault": what, "at": t, "back_after_s": round(self.stack.kill(name), 2)}
-        else:
+        else:  # SIGTERM (the AOF is fsync'd), back after Swarm's restart delay like a killed task
             assert self.stack.redis is not None
-            self.stack.redis.restart()
+            self.stack.redis.restart(self.stack.restart_delay_s)
         return {"fault": what, "at": t, "back_after_s": round(time.time() - t, 2)}
 
     def recovery(self, run: Run) -> list[dict[str, Any]]:

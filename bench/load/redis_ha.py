@@ -1,6 +1,9 @@
 """Redis as the stack runs it, on 127.0.0.1: a master, a replica and three sentinels (quorum 2), the
 sentinels started by the stack's own script (stack/config/sentinel.sh). Clients reach it through
-`url` (sentinel://), as every service does in the stack (parley_common.redisconn)."""
+`url` (sentinel://), as every service does in the stack (parley_common.redisconn). A data node
+started again comes back in the role the sentinels give it now (stack/config/redis-role.sh, as the
+stack's nodes do), unless `rejoin_by_role` is off: then it comes back as its command says (a master
+stays one until the sentinels demote it, ~10 s: the worst case, for the ingest's replay)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ MASTER_NAME = "parley"
 @dataclass
 class RedisHA:
     down_after_ms: int = 1000
+    rejoin_by_role: bool = True
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="parley-redis-ha-")))
     servers: list[RedisServer] = field(default_factory=list)  # servers[0] starts as the master
     sentinels: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)  # port -> process
@@ -62,6 +66,9 @@ class RedisHA:
             self.sentinels[port] = subprocess.Popen(
                 ["sh", str(SENTINEL_SH)], env=env, stdout=open(data / "log", "ab"), stderr=subprocess.STDOUT
             )
+        if self.rejoin_by_role:
+            for s in self.servers:
+                s.sentinels = ",".join(f"127.0.0.1:{p}" for p in self.sentinels)
         self.wait_ready()
 
     def master_port(self) -> int:
@@ -120,9 +127,10 @@ class RedisHA:
         stop_process(m.proc, signal.SIGKILL)
         return m
 
-    def restart(self) -> None:
-        """Restart the master cleanly (SIGTERM: it hands over nothing; the sentinels may fail over)."""
-        self.master().restart()
+    def restart(self, delay_s: float = 0.0) -> None:
+        """Restart the master cleanly (SIGTERM: it hands over nothing; the sentinels may fail over),
+        started again after `delay_s`."""
+        self.master().restart(delay_s)
 
     def used_memory_mb(self) -> float:
         try:

@@ -71,6 +71,9 @@ class RedisServer:
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="parley-load-redis-")))
     proc: subprocess.Popen[bytes] | None = None
     replica_of: int | None = None  # a replica of the redis-server on this port (Sentinel sets)
+    # host:port,... of the sentinels: (re)start in the role they give this node now, as the stack's
+    # nodes do (stack/config/redis-role.sh), not the one `replica_of` names
+    sentinels: str = ""
 
     @property
     def url(self) -> str:
@@ -82,6 +85,7 @@ class RedisServer:
         replica = ["--replica-announce-ip", "127.0.0.1", "--repl-diskless-sync-delay", "0"]
         if self.replica_of:
             replica += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        replica += self._role_args()
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -109,14 +113,27 @@ class RedisServer:
                     raise RuntimeError(f"redis-server on {self.port} did not start; see {self.dir}") from None
                 time.sleep(0.05)
 
+    def _role_args(self) -> list[str]:
+        if not self.sentinels:
+            return []
+        env = {**os.environ, "REDIS_SENTINELS": self.sentinels, "REDIS_MASTER_NAME": "parley"}
+        argv = ["sh", str(ROOT / "stack" / "config" / "redis-role.sh")]
+        argv += ["--replica-announce-ip", "127.0.0.1", "--port", str(self.port)]
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+        with open(self.dir / "redis.log", "a") as log:
+            log.write(out.stderr)
+        return out.stdout.split()
+
     def stop(self) -> None:
         """SIGTERM: Redis fsyncs its AOF and exits (a clean restart, as an orchestrator does it)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
 
-    def restart(self) -> None:
+    def restart(self, delay_s: float = 0.0) -> None:
+        """Stop, then start again after `delay_s` (Swarm's restart delay for a task that exited)."""
         self.stop()
+        time.sleep(delay_s)
         self.start()
 
     def used_memory_mb(self) -> float:

@@ -1,7 +1,9 @@
 """parley-ingest against Redis as the stack runs it (master, replica, three sentinels): the master
-is SIGKILLed while a producer's RTP streams in, started again 5 s later (as Swarm would), and the
-promoted replica is SIGKILLed 11 s after the first kill — before the sentinels have made the old
-master its replica (they take ~10 s), a double fault: the stale old master is promoted and the 11 s
+is SIGKILLed while a producer's RTP streams in, started again 5 s later (as Swarm would) — here as
+a master, the worst case (the stack's nodes ask the sentinels for their role first,
+stack/config/redis-role.sh; one that finds no majority of them does not) — and the promoted
+replica is SIGKILLed 11 s after the first kill, before the sentinels have made the old master its
+replica (they take ~10 s): a double fault: the stale old master is promoted and the 11 s
 in between exist only in the ingest's writer, which had no replica to confirm them. Every 20 ms
 frame still ends up in the speaker's stream exactly once: the writer appends again what no replica
 had (parley_ingest.writer), and Redis refuses what survived."""
@@ -34,7 +36,7 @@ RESTART_AFTER_S = 5.0  # Swarm's restart delay
 
 
 def test_every_frame_once_through_two_failovers(tmp_path: Path) -> None:
-    ha = RedisHA()
+    ha = RedisHA(rejoin_by_role=False)
     ha.start()
     stack = LocalStack(ha.url, tmp_path / "logs")
     rtp_port = free_port()
