@@ -18,12 +18,18 @@ sentinel cut off with the old master (a network partition) still names it, and a
 them would otherwise write to a master that is about to be demoted (its writes then lost, the
 captions it published redone with other words). On the minority side no master is found, and the
 services wait (parley_common.outage) until the partition heals.
+
+Replication is asynchronous: a master that dies takes the writes it had not yet sent to the
+replica with it. Most writes are redone by the pipeline (docs/architecture.md); a write that is
+not — a host's mute or removal — goes through `write_replicated`, which answers only once a
+replica has it (WAIT), or after `timeout_ms` when none is there to have it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -31,6 +37,7 @@ from urllib.parse import parse_qs, unquote
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.sentinel import MasterNotFoundError, Sentinel
@@ -153,3 +160,23 @@ def connect_sync(url: str, **kwargs: Any) -> redis.Redis:
         u.master, db=u.db, username=u.username, password=u.password, **kwargs
     )
     return client
+
+
+def is_replicated(r: aioredis.Redis) -> bool:
+    """The client follows a master through the sentinels (so the master has a replica to wait for)."""
+    return isinstance(r.connection_pool, AsyncSentinelPool)
+
+
+async def write_replicated(
+    r: aioredis.Redis, writes: Callable[[aioredis.Redis], Awaitable[Any]], timeout_ms: int
+) -> bool:
+    """Run `writes` (given a client bound to one connection: WAIT covers that connection's writes),
+    then WAIT until one replica has acknowledged them, at most `timeout_ms`. True once a replica
+    has them (or Redis is a lone server: nothing to wait for); False when none acknowledged in time
+    — the writes are on the master, but a failover now would lose them."""
+    async with r.client() as c:
+        await writes(c)
+        if not is_replicated(r) or timeout_ms <= 0:
+            return True
+        acked = await c.wait(1, timeout_ms)
+    return int(acked) >= 1

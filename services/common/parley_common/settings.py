@@ -45,6 +45,9 @@ class BaseServiceSettings(BaseSettings):
     # PARLEY_REDIS_PASSWORD_FILE (a Docker secret) and is put into the URL.
     redis_password: str = Field("", validation_alias=AliasChoices("PARLEY_REDIS_PASSWORD"), repr=False)
     redis_password_file: str = Field("", validation_alias=AliasChoices("PARLEY_REDIS_PASSWORD_FILE"))
+    # How long a write that nothing would redo (a host's mute or removal) waits for a replica to
+    # have it before it is answered (redisconn.write_replicated; WAIT). 0 = do not wait.
+    redis_replica_wait_ms: int = Field(500, validation_alias=AliasChoices("PARLEY_REDIS_REPLICA_WAIT_MS"))
 
     @model_validator(mode="after")
     def _redis_credentials(self) -> Self:

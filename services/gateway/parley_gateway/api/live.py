@@ -7,16 +7,19 @@ close), `by` (who asked), `ts` (ms since the epoch). The SFU is expected to paus
 until unmuted, close the peer's connection (remove), or close every connection of the room (close).
 The state behind each command is written first, for an SFU or gateway that reads it at join:
 `room:{slug}` status, the sets `room:{slug}:removed` and `room:{slug}:muted` (keys.room_removed,
-keys.room_muted).
+keys.room_muted). Nothing redoes a host command, so it is answered only once a Redis replica has it
+(WAIT, parley_common.redisconn.write_replicated): a failover right after cannot undo it silently.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.redisconn import write_replicated
 from parley_common.schemas import SfuCommand, SfuCommandType
 from parley_common.streams import xadd_bounded
 
@@ -24,6 +27,7 @@ from parley_gateway.db.models import Room
 
 SFU_COMMANDS = keys.SFU_COMMANDS
 SFU_COMMANDS_MAXLEN = 10_000
+log = logging.getLogger("parley.gateway")
 
 
 async def write_room_state(r: aioredis.Redis, room: Room) -> None:
@@ -44,13 +48,24 @@ async def write_room_state(r: aioredis.Redis, room: Room) -> None:
     await r.hset(keys.room_info(room.slug), mapping=mapping)
 
 
-async def announce(r: aioredis.Redis, kind: str, room: str, peer: str, by: str) -> None:
+async def announce(r: aioredis.Redis, kind: str, room: str, peer: str, by: str, wait_ms: int = 500) -> bool:
+    """The state, then the command; returns once a replica has both (at most `wait_ms`): True, or
+    False when none acknowledged them in time (they are on the master only)."""
     command = SfuCommand(type=SfuCommandType(kind), room=room, peer=peer, by=by, ts=int(time.time() * 1000))
-    # The state first, then the command: an SFU that (re)joins in between reads the state.
-    if command.type is SfuCommandType.REMOVE:
-        await r.sadd(keys.room_removed(room), peer)
-    elif command.type is SfuCommandType.MUTE:
-        await r.sadd(keys.room_muted(room), peer)
-    elif command.type is SfuCommandType.UNMUTE:
-        await r.srem(keys.room_muted(room), peer)
-    await xadd_bounded(r, SFU_COMMANDS, command.to_fields(), maxlen=SFU_COMMANDS_MAXLEN)
+
+    async def writes(c: aioredis.Redis) -> None:
+        # The state first, then the command: an SFU that (re)joins in between reads the state.
+        if command.type is SfuCommandType.REMOVE:
+            await c.sadd(keys.room_removed(room), peer)
+        elif command.type is SfuCommandType.MUTE:
+            await c.sadd(keys.room_muted(room), peer)
+        elif command.type is SfuCommandType.UNMUTE:
+            await c.srem(keys.room_muted(room), peer)
+        await xadd_bounded(c, SFU_COMMANDS, command.to_fields(), maxlen=SFU_COMMANDS_MAXLEN)
+
+    replicated = await write_replicated(r, writes, wait_ms)
+    if not replicated:
+        log.warning(
+            "host command %s in %s: no Redis replica acknowledged it within %d ms", kind, room, wait_ms
+        )
+    return replicated

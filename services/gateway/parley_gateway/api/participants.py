@@ -12,7 +12,7 @@ from parley_common.schemas import NAME_RE
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley_gateway.api.deps import HostDep, RedisDep, SessionDep, SlugPath
+from parley_gateway.api.deps import HostDep, RedisDep, SessionDep, SettingsDep, SlugPath
 from parley_gateway.api.errors import ApiError, not_found
 from parley_gateway.api.live import announce
 from parley_gateway.api.rooms import Limit, Offset, get_room
@@ -94,7 +94,12 @@ async def _participant(session: AsyncSession, room_id: int, slug: str, pid: str)
 
 @router.post("/rooms/{slug}/participants/{participant_id}/mute", response_model=HostActionOut)
 async def mute_participant(
-    slug: SlugPath, participant_id: ParticipantPath, session: SessionDep, r: RedisDep, who: HostDep
+    slug: SlugPath,
+    participant_id: ParticipantPath,
+    session: SessionDep,
+    r: RedisDep,
+    who: HostDep,
+    settings: SettingsDep,
 ) -> HostActionOut:
     """Record the mute and tell the SFU (sfu:commands) to pause the participant's audio."""
     room = await get_room(session, slug)
@@ -106,13 +111,18 @@ async def mute_participant(
     p.muted_at = func.now()
     session.add(HostAction(room_id=room.id, action="mute", participant_key=participant_id, actor=who.actor))
     await session.commit()
-    await announce(r, "mute", slug, participant_id, who.actor)
+    await announce(r, "mute", slug, participant_id, who.actor, settings.redis_replica_wait_ms)
     return HostActionOut(room=slug, action="mute", participant_id=participant_id, announced=True)
 
 
 @router.post("/rooms/{slug}/participants/{participant_id}/unmute", response_model=HostActionOut)
 async def unmute_participant(
-    slug: SlugPath, participant_id: ParticipantPath, session: SessionDep, r: RedisDep, who: HostDep
+    slug: SlugPath,
+    participant_id: ParticipantPath,
+    session: SessionDep,
+    r: RedisDep,
+    who: HostDep,
+    settings: SettingsDep,
 ) -> HostActionOut:
     """Lift a mute: the participant may resume their audio (unmute on sfu:commands)."""
     room = await get_room(session, slug)
@@ -124,7 +134,7 @@ async def unmute_participant(
     p.muted_at = None
     session.add(HostAction(room_id=room.id, action="unmute", participant_key=participant_id, actor=who.actor))
     await session.commit()
-    await announce(r, "unmute", slug, participant_id, who.actor)
+    await announce(r, "unmute", slug, participant_id, who.actor, settings.redis_replica_wait_ms)
     return HostActionOut(room=slug, action="unmute", participant_id=participant_id, announced=True)
 
 
@@ -135,6 +145,7 @@ async def remove_participant(
     session: SessionDep,
     r: RedisDep,
     who: HostDep,
+    settings: SettingsDep,
     revoke_invite: Annotated[
         bool, Query(description="also revoke the invite link they came through, for everyone")
     ] = False,
@@ -151,5 +162,5 @@ async def remove_participant(
     if revoke_invite and p.invite_id is not None:
         await revoke(session, room.id, p.invite_id)
     await session.commit()
-    await announce(r, "remove", slug, participant_id, who.actor)
+    await announce(r, "remove", slug, participant_id, who.actor, settings.redis_replica_wait_ms)
     return HostActionOut(room=slug, action="remove", participant_id=participant_id, announced=True)

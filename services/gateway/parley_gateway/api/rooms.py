@@ -108,7 +108,9 @@ async def update_room(
 
 
 @router.post("/rooms/{slug}/close", response_model=RoomOut)
-async def close_room(slug: SlugPath, session: SessionDep, r: RedisDep, who: HostDep) -> RoomOut:
+async def close_room(
+    slug: SlugPath, session: SessionDep, r: RedisDep, who: HostDep, settings: SettingsDep
+) -> RoomOut:
     """Close the room: no new tokens, and the SFU is told to end every connection.
 
     Closing twice is harmless."""
@@ -121,5 +123,5 @@ async def close_room(slug: SlugPath, session: SessionDep, r: RedisDep, who: Host
         await session.commit()
         await session.refresh(room)
         await write_room_state(r, room)
-        await announce(r, "close", slug, "", who.actor)
+        await announce(r, "close", slug, "", who.actor, settings.redis_replica_wait_ms)
     return room_out(room)
