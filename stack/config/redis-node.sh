@@ -32,4 +32,7 @@ if command -v docker-entrypoint.sh > /dev/null; then
 	chown redis "$run/users.acl" "$conf"
 	exec docker-entrypoint.sh redis-server "$conf" --aclfile "$run/users.acl" "$@"
 fi
-exec redis-server "$conf" --aclfile "$run/users.acl" "$@"
+# Without the image's entrypoint (a stand-in image, the rehearsal): protected mode off as that
+# entrypoint does it — it refuses every client from another host while `default` has no password,
+# and here `default` may only PING (redis-users.acl). ARGS may turn it on again (the last wins).
+exec redis-server "$conf" --aclfile "$run/users.acl" --protected-mode no "$@"
