@@ -258,6 +258,7 @@ def report(
     tr_by_clip = match(spoken, [g for g in translated if g.caption["type"] == "final"])
     part_by_clip = match(spoken, partials)
     first_word: list[float] = []
+    detail: list[dict[str, object]] = []  # per utterance, for --detail
 
     e2e, e2e_tr, first_partial, eos, stt, fanout, translation, lost = [], [], [], [], [], [], [], 0
     decode: list[float] = []
@@ -290,6 +291,19 @@ def report(
             first_partial.append(min(g.at for g in part_by_clip[i]) - s.speech_start)
         if (shown := first_word_at(s.clip.text, part_by_clip[i] + got)) is not None:
             first_word.append(shown - s.speech_start)
+        detail.append(
+            {
+                "clip": s.clip.name,
+                "speaker": s.speaker,
+                "first_word_s": round(shown - s.speech_start, 3) if shown is not None else None,
+                "partials": [
+                    (round(g.at - s.speech_start, 3), g.caption["text"])
+                    for g in sorted(part_by_clip[i], key=lambda g: g.at)
+                ],
+                "final_s": round(last.at - s.speech_end, 3),
+                "final_decode_s": round(timing["stt_done"] - timing["stt_start"], 3),
+            }
+        )
     audio_s = sum(len(s.clip.audio) for s in spoken) / SAMPLE_RATE
     drift = lag_drift(e2e_series)
 
@@ -325,6 +339,8 @@ def report(
         "peak_rss_mb": {n: round(v, 1) for n, v in rss.items()},
         "wall_s": round(wall, 1),
     }
+    if args.detail is not None:
+        args.detail.write_text(json.dumps(detail, indent=1))
     print_table(result)
     return result
 
@@ -390,6 +406,7 @@ def main() -> None:
         "--redis-url", default=os.environ.get("PARLEY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
     p.add_argument("--skip-stock", action="store_true", help="do not compute the stock path's WER")
+    p.add_argument("--detail", type=Path, help="write each utterance's partials and latencies here (JSON)")
     args = p.parse_args()
     result = asyncio.run(run(args))
     print(json.dumps(result))
