@@ -23,3 +23,15 @@ deploy-check: setup
 	cd $(GRAFANA_TC) && { [ -d node_modules/@grafana/schema ] || npm ci --no-audit --no-fund --loglevel=error; } \
 		&& node gen.mjs && npx --no-install tsc --strict --noEmit -p .
 	$(VENV)/bin/pytest -q tests/deploy/test_stack.py
+
+# The production form for real (issue 12; docs/deploy.md, "make swarm-check"): three Docker engines
+# in network namespaces form a Swarm, `make images` is carried to them (docker save | load), the
+# stack is deployed with stack/docker-stack.offline.yml, and a meeting runs through Caddy from an
+# "internet" namespace while tasks, services, the Redis master and the AI node's engine are
+# killed, updated, restarted. Last line: one JSON object. Skips (with the reason) where namespaces
+# or dockerd cannot run (a chroot, no root).
+.PHONY: swarm-check
+swarm-check: setup
+	@reason=$$($(PY) tests/deploy/swarm_check.py --why-skip); \
+	if [ -n "$$reason" ]; then echo "swarm-check: skipped: $$reason"; exit 0; fi; \
+	$(MAKE) --no-print-directory images && $(PY) tests/deploy/swarm_check.py $(SWARM_CHECK_ARGS)

@@ -31,34 +31,11 @@ for node in "${SW_NODES[@]}" internet; do
   ip -n "$ns" addr add "${SW_IP[$node]}/24" dev eth0
   ip -n "$ns" link set eth0 up
   ip -n "$ns" link set lo up
-  ip -n "$ns" route add default via "$SW_NET.1"
+  # No default route: nothing beyond the bridge is reachable (as an air-gapped site), so the
+  # engines' image pull before every task start fails at once instead of waiting on DNS.
 done
 
-start_engine() {
-  local node=$1 run=$SW_RUN/$1 data=$SW_DATA/$1
-  mkdir -p "$run/varrun" "$run/exec" "$data" /var/run/docker
-  rm -rf "$data/swarm"   # a fresh Swarm every run; image layers stay
-  echo '{}' >"$run/daemon.json"   # not /etc/docker/daemon.json: the host's engine may have one
-  # A private /var/run/docker per engine: libnetwork keeps overlay sandboxes under that fixed path.
-  # nsenter, not `ip netns exec` (that remounts /sys, and dockerd then finds no cgroups).
-  setsid nsenter --net="/run/netns/$(sw_ns "$node")" unshare --uts --mount --propagation private \
-    sh -c "mount --bind '$run/varrun' /var/run/docker && hostname '$node' && exec dockerd \
-      --config-file '$run/daemon.json' --data-root '$data' --exec-root '$run/exec' \
-      -H '$(sw_sock "$node")' --pidfile '$run/dockerd.pid' --log-level warn" \
-    >"$SW_LOGS/dockerd-$node.log" 2>&1 </dev/null &
-}
-
-wait_engine() {
-  local node=$1
-  for _ in $(seq 1 120); do
-    dk "$node" info >/dev/null 2>&1 && return 0
-    sleep 0.5
-  done
-  sw_log "the $node engine did not start:"; tail -20 "$SW_LOGS/dockerd-$node.log" >&2
-  return 1
-}
-
-for node in "${SW_NODES[@]}"; do start_engine "$node"; done
+for node in "${SW_NODES[@]}"; do rm -rf "${SW_DATA:?}/$node/swarm"; start_engine "$node"; done  # a fresh Swarm every run; image layers stay
 for node in "${SW_NODES[@]}"; do
   wait_engine "$node"
   # What an earlier run left: containers of its tasks, its volumes (a deployment starts empty).

@@ -433,3 +433,12 @@ def test_offline_override_swaps_only_what_cannot_exist_offline(stack: dict[str, 
     for name in ("grafana", "loki", "promtail"):
         assert merged["services"][name]["deploy"]["replicas"] == 0
     assert merged["services"]["postgres"]["healthcheck"] == stack["services"]["postgres"]["healthcheck"]
+
+
+def test_edge_connection_limit_is_a_setting(raw: dict[str, Any], stack: dict[str, Any]) -> None:
+    """HAProxy asks for ~2 file descriptors per allowed connection and refuses to start where the
+    task's nofile limit is lower (a host whose limit cannot be raised: 20000 on the CI machine, so
+    20000 connections cannot start there): EDGE_MAXCONN comes from the environment, default 20000."""
+    assert "${EDGE_MAXCONN:-20000}" in str(raw["services"]["edge"]["environment"]["EDGE_MAXCONN"])
+    assert stack["services"]["edge"]["environment"]["EDGE_MAXCONN"] == "20000"
+    assert 'maxconn "${EDGE_MAXCONN}"' in (ROOT / "stack" / "config" / "haproxy.cfg").read_text()
