@@ -40,14 +40,21 @@ PYTHON_IMAGES = sorted(p.parent.name for p in IMAGES.glob("*/Dockerfile") if "pi
 
 
 def image_extra(image: str) -> str:
-    """The extra the image's Dockerfile installs (`pip install ... ".[name]"`)."""
-    found = re.findall(
-        r"pip install [^\n]*?\"?\.\[([a-z0-9_-]+)\]", (IMAGES / image / "Dockerfile").read_text()
-    )
+    """The extra the image's Dockerfile installs (`pip install ... ".[name]"`, or ".[${EXTRAS}]" with
+    `ARG EXTRAS=name`: the build arg that builds the image with every extra, for the size comparison)."""
+    text = (IMAGES / image / "Dockerfile").read_text()
+    found = re.findall(r"pip install [^\n]*?\"?\.\[([a-zA-Z0-9_${}-]+)\]", text)
+    found = [re.sub(r"\$\{(\w+)\}", lambda m: arg_default(text, m.group(1)), f) for f in found]
     assert len(found) == 1, (
         f"{image}: the Dockerfile must install exactly one extra of the project, got {found}"
     )
     return found[0]
+
+
+def arg_default(dockerfile: str, name: str) -> str:
+    m = re.search(rf"^ARG {name}=(\S+)$", dockerfile, re.M)
+    assert m, f"no default for ARG {name}"
+    return m.group(1)
 
 
 def image_programs(image: str) -> set[str]:
