@@ -149,7 +149,7 @@ class Nodes:
         return time.monotonic() - t
 
     def synced(self, replica: str) -> bool:
-        return self.admin(replica).info("replication").get("master_link_status") == "up"
+        return bool(self.admin(replica).info("replication").get("master_link_status") == "up")
 
     def sentinels_know_all(self) -> bool:
         for p in self.sentinel_ports:
