@@ -29,7 +29,7 @@ class SegmenterConfig:
     min_speech_ms: int = 250  # less speech than this in an utterance is noise, never a caption
     # The gaps before an utterance's first partials (the first from its start, pre-roll included):
     # the first words are on screen sooner. Then a partial every partial_interval_ms.
-    partial_lead_ms: tuple[int, ...] = (500,)
+    partial_lead_ms: tuple[int, ...] = (400, 250, 250, 250)  # SttSettings.partial_lead_ms: why
     partial_interval_ms: int = 500
     preroll_ms: int = 192  # audio kept before the detected speech start
     max_utterance_s: float = 15.0  # longer utterances are split at the quietest recent window

@@ -1,0 +1,121 @@
+"""First words on screen, without the machine's load in the figure: each clip goes through the real
+segmenter (Silero VAD, the end-of-speech machine) and every partial it asks for is decoded as the
+worker would decode it (the padded window, the partial model), one after the other.
+
+  python bench/first_word.py [--leads "[500];[450,250,250]"] [--partial-models ",tiny.en"]
+
+For each partial-lead schedule and partial model: when the segmenter emits the first partial whose
+text shows a word of the clip's reference (audio time from the speech onset, by energy, as
+bench/pipeline.py measures it: this part does not depend on the CPU), plus the CPU seconds of the
+decodes up to it on this machine (one decode at a time on an idle core takes about that long), plus
+a fixed `--overhead-s` (Redis, the gateway, the socket: ~0.03 s in bench/pipeline.py's stage
+figures). Finals are not touched by these settings (their audio range and decoder are the same), so
+neither is WER. Prints one line per setting and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from parley_common.schemas import SAMPLE_RATE
+from parley_stt.engine import DecodeOptions, WhisperEngine
+from parley_stt.segmenter_machine import ActionKind, SegmenterConfig, SpeakerSegmenter
+from parley_stt.settings import SttSettings
+from parley_testkit.wer import normalize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import Clip, load_clips
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAME = 320  # 20 ms, as the RTP ingest and the feeder write them
+LEAD_IN_S = 1.0  # silence before each clip (the bench's speakers pause 1-2 s)
+
+
+def emitted_partials(clip: Clip, lead: tuple[int, ...]) -> list[tuple[float, np.ndarray]]:
+    """(when the segmenter asked for it, s from the speech onset; its audio) of each partial."""
+    audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    seg = SpeakerSegmenter(SegmenterConfig(partial_lead_ms=lead))
+    onset = LEAD_IN_S + clip.speech_start
+    out = []
+    for i in range(len(audio) // FRAME):
+        for a in seg.feed(f"{i}-0", i * FRAME / SAMPLE_RATE, pcm[i * 2 * FRAME : (i + 1) * 2 * FRAME]):
+            if a.kind is ActionKind.PARTIAL:
+                first = int(a.start_id.split("-")[0]) * FRAME
+                last = (int(a.end_id.split("-")[0]) + 1) * FRAME
+                out.append(((i + 1) * FRAME / SAMPLE_RATE - onset, audio[first:last]))
+    return out
+
+
+def first_word(
+    engine: WhisperEngine, clip: Clip, lead: tuple[int, ...], overhead_s: float
+) -> dict[str, object]:
+    words = set(normalize(clip.text))
+    cpu = 0.0
+    partials = emitted_partials(clip, lead)
+    for n, (at, audio) in enumerate(partials, 1):
+        c0 = time.process_time()
+        text = engine.transcribe(
+            audio, DecodeOptions(window="padded", pad_s=2.0, language="en", partial=True)
+        ).text
+        took = time.process_time() - c0
+        cpu += took
+        if words & set(normalize(text)):
+            return {
+                "shown_s": round(at + took + overhead_s, 3),
+                "emitted_s": round(at, 3),
+                "partial": n,
+                "cpu_s": round(cpu, 3),
+            }
+    return {"shown_s": None, "emitted_s": None, "partial": None, "cpu_s": round(cpu, 3)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--leads", default="[500];[450,250,250];[300,200,250]", help="JSON lists, ';'-separated")
+    p.add_argument("--partial-models", default=",tiny.en", help="'' = the main model (base)")
+    p.add_argument(
+        "--sets",
+        default=f"/usr/share/pocketsphinx/test/data/librivox,{ROOT / 'bench' / 'results' / 'meeting-set'}",
+    )
+    p.add_argument("--overhead-s", type=float, default=0.03)
+    args = p.parse_args()
+    clips = [
+        c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
+    ]
+    result: dict[str, object] = {"clips": len(clips), "load_before": round(os.getloadavg()[0], 2)}
+    for model in args.partial_models.split(","):
+        engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0))
+        for raw in args.leads.split(";"):
+            lead = tuple(json.loads(raw))
+            rows = [first_word(engine, c, lead, args.overhead_s) for c in clips]
+            shown = [float(r["shown_s"]) for r in rows if r["shown_s"] is not None]  # type: ignore[arg-type]
+            figures = {
+                "first_word_p50_s": round(float(np.percentile(shown, 50)), 3),
+                "first_word_p95_s": round(float(np.percentile(shown, 95)), 3),
+                "first_word_max_s": round(max(shown), 3),
+                "never": len(rows) - len(shown),
+                "partials_to_first_word_mean": round(
+                    statistics.mean(int(r["partial"] or 0) for r in rows), 2
+                ),
+                "cpu_s_to_first_word_p50": round(statistics.median(float(r["cpu_s"]) for r in rows), 3),  # type: ignore[arg-type]
+                "per_clip": {c.name[-8:]: r["shown_s"] for c, r in zip(clips, rows, strict=True)},
+            }
+            key = f"{model or 'base'}/{raw}"
+            result[key] = figures
+            print(
+                f"{key:<28} {json.dumps({k: v for k, v in figures.items() if k != 'per_clip'})}", flush=True
+            )
+    result["load_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
