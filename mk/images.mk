@@ -7,7 +7,7 @@
 #   make images-before   the Python images with every service's extras (as before the per-service
 #                        split), for the size comparison in docs/deploy.md
 #   make images-save     every image into one tarball (IMAGES_TAR) to carry to an air-gapped site
-#   make images-test     tests/deploy/test_images.py
+#   make images-test     make images, then tests/deploy/test_images.py (on those images)
 # Layers and build caches live in the engine's data-root under $(PARLEY_CACHE)/docker-host.
 
 IMAGES_TAR ?= artifacts/parley-images.tar
@@ -31,5 +31,5 @@ images-save:
 		docker save -o $(IMAGES_TAR) $(foreach n,$(PARLEY_IMAGE_NAMES),$${PARLEY_REGISTRY:-local}/parley/$(n):$${PARLEY_VERSION:-dev}) $(STANDIN_TAGS)
 	@ls -l $(IMAGES_TAR)
 
-images-test: setup
+images-test: setup images
 	$(VENV)/bin/pytest -q tests/deploy/test_images.py

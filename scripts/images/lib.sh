@@ -53,3 +53,21 @@ logged_build() {
 	fi
 	log "$name built in $(($(date +%s) - start)) s"
 }
+
+# smoked NAME IMAGE CMD...: runs the smoke test CMD unless this very image (same id) passed it
+# before, so a warm `make images` does not start every image again. Log in $BUILD_LOG_DIR.
+smoked() {
+	local name=$1 image=$2 id stamp slog
+	shift 2
+	id=$(image_id "$image")
+	stamp="$BUILD_LOG_DIR/$name.smoke.id"
+	slog="$BUILD_LOG_DIR/$name.smoke.log"
+	if [ -n "$id" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$id" ]; then
+		log "$image: smoke test passed before (same image)"
+		return 0
+	fi
+	rm -f "$stamp"
+	"$@" >"$slog" 2>&1 || { cat "$slog" >&2; die "$image: smoke test failed"; }
+	echo "$id" >"$stamp"
+	log "$image: smoke test passed ($(tail -1 "$slog"))"
+}

@@ -34,7 +34,5 @@ for name in "${names[@]}"; do
 	tag=${TAG[$name]:-}
 	[ -n "$tag" ] || die "unknown stand-in $name"
 	logged_build "$name" -t "$tag" "$REPO_ROOT/stack/local-images/$name"
-	smoke "$name" "$tag" >"$BUILD_LOG_DIR/$name.smoke.log" 2>&1 ||
-		{ cat "$BUILD_LOG_DIR/$name.smoke.log" >&2; die "$tag: smoke test failed"; }
-	log "$tag: smoke test passed ($(tail -1 "$BUILD_LOG_DIR/$name.smoke.log"))"
+	smoked "$name" "$tag" smoke "$name" "$tag"
 done
