@@ -14,7 +14,9 @@
 # bridged network namespaces other tests build. Builds and smoke runs use --network host.
 #
 # Env: PARLEY_CACHE (~/.cache/parley), PARLEY_DOCKER_SOCK (/run/parley-docker/host.sock),
-#      PARLEY_DOCKER_HOST (use this engine instead), PARLEY_DOCKER_START_TIMEOUT_S (60).
+#      PARLEY_DOCKER_HOST (use this engine instead), PARLEY_DOCKER_START_TIMEOUT_S (60),
+#      PARLEY_DOCKER_BUILD_CACHE (8GB: the build cache the engine keeps, least recently used
+#      pruned first; the images themselves are not counted).
 #   scripts/images/docker-host.sh --stop   stops the engine this script started.
 set -euo pipefail
 PARLEY_CACHE=${PARLEY_CACHE:-$HOME/.cache/parley}
@@ -59,10 +61,13 @@ if ! answers "$HOST"; then
 	mkdir -p "$DATA_ROOT" "$RUN_DIR/host-exec"
 	# A dockerd killed hard leaves its pidfile; dockerd refuses to start while the pid lives.
 	if [ -f "$PIDFILE" ] && ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then rm -f "$PIDFILE"; fi
+	# Build cache garbage collection: CI builds on every run, the cache must not grow without end.
+	printf '{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "%s"}}}\n' \
+		"${PARLEY_DOCKER_BUILD_CACHE:-8GB}" >"$RUN_DIR/host-daemon.json"
 	log "starting dockerd (data-root $DATA_ROOT, socket $SOCK)"
 	# setsid: the engine outlives the make that started it (the next steps and tests reuse it);
 	# 9>&-: it must not hold the lock.
-	setsid dockerd --data-root "$DATA_ROOT" --exec-root "$RUN_DIR/host-exec" \
+	setsid dockerd --config-file "$RUN_DIR/host-daemon.json" --data-root "$DATA_ROOT" --exec-root "$RUN_DIR/host-exec" \
 		--pidfile "$PIDFILE" -H "$HOST" --iptables=false --ip-masq=false --bridge=none \
 		--storage-driver overlay2 >"$RUN_DIR/host.log" 2>&1 </dev/null 9>&- &
 	for _ in $(seq 1 "$TIMEOUT"); do

@@ -109,7 +109,7 @@ def container(docker: list[str]) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for n in names:
-        subprocess.run([*docker, "rm", "-f", n], capture_output=True)
+        subprocess.run([*docker, "rm", "-f", "-v", n], capture_output=True)
 
 
 def test_the_gateway_image_serves_the_meeting_ui(docker: list[str], container: list[str]) -> None:
@@ -216,6 +216,6 @@ def test_the_postgres_stand_in_initialises_as_the_official_image(
         assert ps.stdout.split()[0] == "postgres"
     finally:
         for n in container:
-            subprocess.run([*docker, "rm", "-f", n], capture_output=True)
+            subprocess.run([*docker, "rm", "-f", "-v", n], capture_output=True)
         container.clear()
         subprocess.run([*docker, "network", "rm", net], capture_output=True)
