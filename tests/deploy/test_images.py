@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = os.environ.get("PARLEY_REGISTRY", "local")
@@ -219,3 +221,35 @@ def test_the_postgres_stand_in_initialises_as_the_official_image(
             subprocess.run([*docker, "rm", "-f", "-v", n], capture_output=True)
         container.clear()
         subprocess.run([*docker, "network", "rm", net], capture_output=True)
+
+
+def test_make_images_builds_every_image_the_offline_stack_runs() -> None:
+    """Every image the stack runs with stack/docker-stack.offline.yml (the site without a registry)
+    is one `make images` builds: a new third-party service needs its stand-in first."""
+    override = ROOT / "stack" / "docker-stack.offline.yml"
+    if not override.is_file():
+        pytest.skip("no stack/docker-stack.offline.yml")
+    services = yaml.safe_load((ROOT / "stack" / "docker-stack.yml").read_text())["services"]
+    for name, svc in (yaml.safe_load(override.read_text())["services"] or {}).items():
+        services.setdefault(name, {}).update({k: v for k, v in svc.items() if k != "deploy"})
+        if "deploy" in svc:
+            services[name]["deploy"] = {**services[name].get("deploy", {}), **svc["deploy"]}
+    env = {"PARLEY_REGISTRY": "local", "PARLEY_VERSION": "dev"}
+
+    def interpolate(s: str) -> str:
+        return re.sub(r"\$\{(\w+)(?::-[^}]*)?\}", lambda m: env.get(m.group(1), m.group(0)), s)
+
+    standins = (ROOT / "scripts" / "images" / "standins.sh").read_text()
+    built = {f"local/parley/{n}:dev" for n in ("gateway", "stt", "translate", "sfu")}
+    built |= set(re.findall(r"\[[a-z]+\]=(local/\S+?)(?=[\s)])", standins))
+    for tag in built - {f"local/parley/{n}:dev" for n in ("gateway", "stt", "translate", "sfu")}:
+        name = tag.split("/")[1].split(":")[0]
+        assert (ROOT / "stack" / "local-images" / name / "Dockerfile").is_file(), tag
+    running = {
+        n: interpolate(s["image"])
+        for n, s in services.items()
+        if (s.get("deploy") or {}).get("replicas", 1) != 0
+    }
+    missing = {n: i for n, i in running.items() if i not in built}
+    assert not missing, f"not built by make images: {missing}"
+    assert len(built) == 11, built
