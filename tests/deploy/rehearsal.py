@@ -191,14 +191,19 @@ def node_of(svc: dict[str, Any]) -> str:
 
 
 def host_map(services: dict[str, Any]) -> dict[str, str]:
-    """Swarm service name -> the address of the node the stack places it on (global services,
-    such as promtail, have no one node)."""
+    """Swarm service name (and its network aliases) -> the address of the node the stack places
+    it on (global services, such as promtail, have no one node)."""
     out = {}
     for name, svc in services.items():
         try:
-            out[name] = NODE_IP[node_of(svc)]
+            ip = NODE_IP[node_of(svc)]
         except ValueError:
             continue
+        out[name] = ip
+        nets = svc.get("networks")
+        for net in nets.values() if isinstance(nets, dict) else ():
+            for alias in (net or {}).get("aliases", []):
+                out[alias] = ip
     return out
 
 

@@ -53,6 +53,10 @@ ENV = {
     # One of each on a 2-core machine (the stack asks for 2 STT and 2 ingest replicas).
     "PARLEY_STT_REPLICAS": "1",
     "PARLEY_INGEST_REPLICAS": "1",
+    # The nofile limit here is 20000 and cannot be raised: HAProxy needs ~2 per connection.
+    "EDGE_MAXCONN": "8000",
+    # 2 cores per node: a start-first update of STT needs the reservation free twice.
+    "PARLEY_STT_CPU_RESERVATION": "0.5",
 }
 CONVERGE_S = float(os.environ.get("SWARM_CONVERGE_S", "600"))
 

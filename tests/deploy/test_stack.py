@@ -232,7 +232,13 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     assert all(p["target"] == p["published"] for p in sfu["ports"]), "announced ports must equal bound ports"
     plain = range(int(env["SFU_RTC_MIN_PORT"]), int(env["SFU_RTC_MAX_PORT"]) + 1)
     assert not webrtc & set(plain), "the plain RTP range must not overlap the WebRTC ports"
-    assert env["INGEST_RTP_TARGETS"] == "ingest:5004"
+    # The ingest's name on the media network only: `ingest` itself resolves, from the SFU (on three
+    # networks), to its address on whichever network Docker's DNS answers for (the backend,
+    # where nothing listens for RTP: no audio reached Redis in the first real deploy).
+    host, _, port = env["INGEST_RTP_TARGETS"].partition(":")
+    assert port == "5004"
+    ingest_nets = stack["services"]["ingest"]["networks"]
+    assert isinstance(ingest_nets, dict) and host in (ingest_nets["media"] or {}).get("aliases", []), ingest_nets
     # Signalling comes through Caddy: its X-Forwarded-For names the client (per-address limits).
     assert env["SFU_TRUSTED_PROXIES"] == "tasks.caddy" and "caddy" in stack["services"]
     ingest = stack["services"]["ingest"]
@@ -442,3 +448,13 @@ def test_edge_connection_limit_is_a_setting(raw: dict[str, Any], stack: dict[str
     assert "${EDGE_MAXCONN:-20000}" in str(raw["services"]["edge"]["environment"]["EDGE_MAXCONN"])
     assert stack["services"]["edge"]["environment"]["EDGE_MAXCONN"] == "20000"
     assert 'maxconn "${EDGE_MAXCONN}"' in (ROOT / "stack" / "config" / "haproxy.cfg").read_text()
+
+
+def test_stt_reservation_is_a_setting(raw: dict[str, Any], stack: dict[str, Any]) -> None:
+    """STT updates start-first: the new replica needs its CPU reservation free on the AI node beside
+    the old one, or it stays pending and `docker service update` never ends (a 2-core AI node with
+    the default of 1 CPU each: swarm-check). The reservation is a setting, default 1 CPU."""
+    stt = raw["services"]["stt"]["deploy"]
+    assert stt["update_config"]["order"] == "start-first"
+    assert "${PARLEY_STT_CPU_RESERVATION:-1}" in str(stt["resources"]["reservations"]["cpus"])
+    assert float(stack["services"]["stt"]["deploy"]["resources"]["reservations"]["cpus"]) == 1.0
