@@ -406,9 +406,16 @@ def account(
         if best is not None:
             by_clip[best].append(cap["id"])
     lost = [spoken[i] for i, got in enumerate(by_clip) if not got]
+    # The speaker's utterances are numbered in order: a number missing between the first and the
+    # last delivered is a final lost too, whatever the audio matching says.
+    gaps = 0
+    for stream in {c["caption"]["id"].rsplit("/", 1)[0] for c in mine}:
+        utts = sorted({int(c["caption"]["utt"]) for c in mine if c["caption"]["id"].startswith(stream + "/")})
+        gaps += utts[-1] - utts[0] + 1 - len(utts)
     return {
+        "utt_gaps": gaps,
         "finals": len(delivered),
-        "lost": len(lost),
+        "lost": max(len(lost), gaps),
         "lost_at": [round(s) for s, _ in lost],
         "doubled": doubled,
         "clips": len(spoken),
