@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Carries the images each node runs from the build engine (BUILD_DOCKER_HOST, default: the one
-# scripts/images/docker-host.sh names) to that node's engine, the way an air-gapped site does
+# Carries the images each node runs from the build engine (scripts/images/docker-host.sh's, where
+# `make images` built them) to that node's engine, the way an air-gapped site does
 # (docker save | docker load; scripts/images/carry.sh skips what a node already has), creates this
 # run's secrets, and deploys: docker stack deploy -c stack/docker-stack.yml -c stack/docker-stack.offline.yml.
 # Env as the stack reads it (PARLEY_DOMAIN, PARLEY_MEDIA_PUBLIC_IP, ...), set by the caller.
@@ -8,7 +8,6 @@ set -euo pipefail
 SW_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/swarm/common.sh
 . "$SW_ROOT/scripts/swarm/common.sh"
-: "${BUILD_DOCKER_HOST:=unix:///run/parley-docker/host.sock}"
 files=(-c "$SW_ROOT/stack/docker-stack.yml" -c "$SW_ROOT/stack/docker-stack.offline.yml")
 manager=${SW_NODES[0]}
 
@@ -29,18 +28,15 @@ for svc in doc["services"].values():
 
 carry() {
   local node=$1; shift
-  if [ -x "$SW_ROOT/scripts/images/carry.sh" ]; then
-    DOCKER_HOST=$BUILD_DOCKER_HOST "$SW_ROOT/scripts/images/carry.sh" "$(sw_sock "$node")" "$@"
-  else  # before scripts/images lands: the same, without skipping
-    docker -H "$BUILD_DOCKER_HOST" save "$@" | dk "$node" load -q >/dev/null
-  fi
+  "$SW_ROOT/scripts/images/carry.sh" "$(sw_sock "$node")" "$@" >>"$SW_LOGS/carry-$node.log"
 }
 t0=$(date +%s)
+pids=()
 for node in "${SW_NODES[@]}"; do
   mapfile -t imgs < <(awk -v n="$node" '$1 == n {print $2}' <<<"$plan")
-  [ ${#imgs[@]} -eq 0 ] || carry "$node" "${imgs[@]}" &
+  [ ${#imgs[@]} -eq 0 ] || { carry "$node" "${imgs[@]}" & pids+=($!); }
 done
-wait
+for pid in "${pids[@]}"; do wait "$pid"; done   # set -e: a failed carry fails the deploy
 sw_log "images carried to ${#SW_NODES[@]} nodes in $(($(date +%s) - t0)) s"
 
 export DOCKER_HOST

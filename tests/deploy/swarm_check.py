@@ -485,30 +485,12 @@ def collect_logs() -> None:
 
 
 def image_sizes() -> dict[str, float]:
-    """MB of Parley's images (artifacts/images.json from make images, else the build engine)."""
+    """MB of each image (artifacts/images.json, written by make images)."""
     path = ROOT / "artifacts" / "images.json"
     if path.is_file():
-        doc = json.loads(path.read_text())
-        sizes = doc.get("images", doc)
-        return {
-            k.rsplit("/", 1)[-1].split(":")[0]: v for k, v in sizes.items() if "parley" in k or "/" not in k
-        }
-    out: dict[str, float] = {}
-    for name in ("gateway", "stt", "translate", "sfu"):
-        size = sh(
-            "docker",
-            "-H",
-            "unix:///run/parley-docker/host.sock",
-            "image",
-            "inspect",
-            "-f",
-            "{{.Size}}",
-            f"local/parley/{name}:dev",
-            check=False,
-        ).strip()
-        if size:
-            out[name] = round(int(size) / 1e6)
-    return out
+        sizes: dict[str, float] = json.loads(path.read_text())["images"]
+        return sizes
+    return {}
 
 
 def scenario(result: dict[str, Any], env: dict[str, str]) -> bool:
