@@ -238,7 +238,9 @@ def test_sfu_publishes_its_rtc_range_in_host_mode(stack: dict[str, Any]) -> None
     host, _, port = env["INGEST_RTP_TARGETS"].partition(":")
     assert port == "5004"
     ingest_nets = stack["services"]["ingest"]["networks"]
-    assert isinstance(ingest_nets, dict) and host in (ingest_nets["media"] or {}).get("aliases", []), ingest_nets
+    assert isinstance(ingest_nets, dict) and host in (ingest_nets["media"] or {}).get("aliases", []), (
+        ingest_nets
+    )
     # Signalling comes through Caddy: its X-Forwarded-For names the client (per-address limits).
     assert env["SFU_TRUSTED_PROXIES"] == "tasks.caddy" and "caddy" in stack["services"]
     ingest = stack["services"]["ingest"]
