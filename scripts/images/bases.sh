@@ -5,7 +5,8 @@
 #   local/python:3.11-bookworm     + Debian's python3 (3.11) and venv    (PYTHON_IMAGE)
 #   local/node:22-bookworm         + Node 22 and npm from the npm registry (NODE_IMAGE)
 # The rootfs tarball is cached in $PARLEY_CACHE/images/, so a re-run skips debootstrap; the
-# rest is the engine's layer cache. Idempotent. Needs root (debootstrap).
+# rest is the engine's layer cache. Idempotent. Needs root (debootstrap). PARLEY_IMAGES_REFRESH=1
+# debootstraps again and builds every layer anew (Debian's updates since the cache was made).
 # Env: DEBIAN_MIRROR (http://deb.debian.org/debian).
 set -euo pipefail
 # shellcheck source=scripts/images/lib.sh
@@ -53,6 +54,8 @@ CFG
 }
 
 mkdir -p "$IMAGES_CACHE"
+# PARLEY_IMAGES_REFRESH=1: a new debootstrap too.
+[ "${PARLEY_IMAGES_REFRESH:-0}" != 1 ] || rm -f "$TARBALL" "$TARBALL.sha256"
 if [ ! -f "$TARBALL" ] || [ ! -f "$TARBALL.sha256" ]; then make_rootfs; fi
 want=$(cat "$TARBALL.sha256")
 have=$(docker image inspect -f '{{index .Config.Labels "org.parley.rootfs-sha256"}}' \

@@ -20,6 +20,8 @@ ensure_engine() {
 # 20.10, /usr/bin/docker) runs it. Host networking: the engine from docker-host.sh has no bridge.
 dbuild() {
 	local cli
+	# PARLEY_IMAGES_REFRESH=1: no layer from the cache (takes Debian's security updates again).
+	[ "${PARLEY_IMAGES_REFRESH:-0}" != 1 ] || set -- --no-cache "$@"
 	if docker buildx version >/dev/null 2>&1; then
 		docker build --network host "$@"
 		return
