@@ -7,6 +7,7 @@ Real processes, real Redis (database 7), real libopus, real UDP sockets."""
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import shutil
@@ -207,6 +208,64 @@ def test_two_replicas_killed_in_turn_mid_speech_keep_every_frame_once(r: redis.R
             text = resp.read().decode()
         assert 'parley_ingest_frames_total{outcome="duplicate"}' in text
         assert r.get(keys.ingest_anchor("p1")) is None  # forgotten at producer.close
+    finally:
+        stack.stop()
+
+
+def test_a_restarted_replica_waits_for_one_that_lags(r: redis.Redis, tmp_path: Path) -> None:
+    """Replica 2 lags — its packets held from replica 1's death until 0.6 s after replica 1 is back,
+    as a starved process reads them late — so the restarted replica 1's first frame is ahead of
+    the stream's newest. Appended at once, it makes Redis refuse what replica 2 has still to append
+    (ids only grow): seen in `make load-meeting` at load ~25, 400 ms of every speaker lost; here
+    before the fix, the ~2 s replica 1 took to come back. Replica 1 waits for the stream to reach
+    its first frame (PARLEY_INGEST_PEER_WAIT_MS), so every 20 ms frame is in the stream once."""
+    ports = [free_port(), free_port()]
+    stack = LocalStack(redis_url(), tmp_path / "logs")
+    procs = [
+        stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
+        for i, port in enumerate(ports)
+    ]
+    try:
+        stack.wait_healthy(60)
+        r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
+        payloads = opus_packets(read_pcm48k(CLIP, 8.0))
+        legs = [
+            rtp_stream(payloads, 1001, seq0=100, ts0=9_000_000),
+            rtp_stream(payloads, 2002, seq0=50_000, ts0=9_000_000),
+        ]
+        stream = keys.audio_stream("ingest-a", "ana")
+        held: list[bytes] = []
+        hold_until = -1
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            start = time.monotonic()
+            for i in range(len(payloads)):
+                if i == 50:  # 1 s: replica 1 dies and is started again
+                    procs[0].proc.kill()
+                    procs[0].proc.wait()
+                    procs[0] = stack.start(
+                        "ingest-1", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(ports[0])}
+                    )
+                if hold_until < 0 and i > 50 and _udp_binds(ports[0]):
+                    hold_until = i + 30  # replica 1 listens again; replica 2 catches up 0.6 s later
+                sock.sendto(legs[0][i], ("127.0.0.1", ports[0]))
+                if i >= 50 and (hold_until < 0 or i < hold_until):
+                    held.append(legs[1][i])
+                else:
+                    for packet in held:
+                        sock.sendto(packet, ("127.0.0.1", ports[1]))
+                    held.clear()
+                    sock.sendto(legs[1][i], ("127.0.0.1", ports[1]))
+                time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+        assert 0 < hold_until < len(payloads) - 50, "replica 1 did not come back in time"
+        r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
+        deadline = time.monotonic() + 10
+        while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
+            assert time.monotonic() < deadline, "no end of utterance"
+            time.sleep(0.05)
+        ms = [int(eid.decode().split("-")[0]) for eid, _ in r.xrange(stream)[:-1]]
+        gaps = [(b - a - 20) for a, b in itertools.pairwise(ms) if b - a != 20]
+        assert gaps == [], f"{sum(gaps)} ms lost"
+        assert len(ms) == len(payloads)
     finally:
         stack.stop()
 

@@ -71,6 +71,7 @@ class RtpReceiver:
     anchor_ttl_s: int = 7 * 24 * 3600  # a producer's timeline outlives any meeting
     replay_s: float = 2.0  # a lone Redis: written frames kept to append again after an outage
     replay_max_s: float = 60.0  # a replicated Redis: kept at most this long until a replica has them
+    peer_wait_s: float = 1.0  # a first frame waits this long for a lagging replica (writer.py)
     replicated: bool = False  # Redis is meant to have replicas (Sentinel)
     events_stream: str = registry.STREAM
     live: dict[int, _Live] = field(default_factory=dict)  # by SSRC
@@ -87,6 +88,7 @@ class RtpReceiver:
             outage_s=self.outage_s,
             replay_s=self.replay_s,
             replay_max_s=self.replay_max_s,
+            peer_wait_s=self.peer_wait_s,
             replicated=self.replicated,
         )
 

@@ -21,3 +21,7 @@ class IngestSettings(BaseServiceSettings):
     replay_s: float = Field(default=2.0, ge=0)  # a lone Redis: frames appended again after an outage
     replay_max_s: float = Field(default=60.0, ge=0)  # Sentinel: kept until a replica has them, at most
     anchor_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)  # a producer's media timeline in Redis
+    # A replica's first frame of a speaker (after it started, or after a gap it saw) waits up to
+    # this long for another replica that is behind to fill the stream up to it: stream ids only
+    # grow, so appending it first would make Redis refuse the frames in between (parley_ingest.writer).
+    peer_wait_ms: int = Field(default=1000, ge=0, le=10000)

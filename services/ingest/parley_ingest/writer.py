@@ -15,6 +15,14 @@ keeps its media-timeline id, so what survived is refused and only what was lost 
 replica online — the old master has not rejoined yet after a failover — nothing is safe anywhere
 else, so it keeps up to `replay_max_s`; against a lone Redis (no Sentinel) it keeps the last
 `replay_s` seconds (what an AOF fsync'd every second can lose).
+
+Two replicas append the same frames, and Redis refuses an id below the stream's newest. So a
+replica that appends a frame AHEAD of the stream's newest (its first frame of a speaker since it
+started, or after a gap it saw) could make Redis refuse the frames in between that another
+replica, lagging on a busy machine, has still to append: that audio would be lost. Such a first
+frame waits (at most `peer_wait_s`) until the stream's newest frame is the one just before it.
+Not after an end of utterance (nothing is in flight then), nor past a gap over `PEER_LOOKBACK_MS`
+(no replica lags that much: the speaker was away).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from parley_common import keys
 from parley_common.retry import REDIS_DOWN, Backoff, retrying
 from parley_common.schemas import AudioFrame, BadMessage
 from parley_common.speakers import append_frame, end_speaker, ensure_room, mark_active, register_speaker
@@ -36,6 +45,8 @@ from parley_ingest import metrics
 from parley_ingest.anchor import forget_anchor
 
 log = logging.getLogger("parley.ingest")
+FRAME_MS = 20
+PEER_LOOKBACK_MS = 5000  # a gap this long is a speaker's absence, not a lagging replica (as MAX_FILL_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,7 @@ class RedisWriter:
         replay_s: float = 2.0,
         replay_max_s: float = 60.0,
         confirm_every_s: float = 0.5,
+        peer_wait_s: float = 1.0,
         replicated: bool = False,
     ) -> None:
         self.w = r
@@ -100,6 +112,8 @@ class RedisWriter:
         self._replay = False
         self._confirmed_at = 0.0
         self._role_refused = False
+        self.peer_wait_s = peer_wait_s
+        self._last_ms: dict[tuple[str, str], int] = {}  # (room, speaker) -> the last frame written
 
     def put(self, item: Item) -> None:
         try:
@@ -204,8 +218,33 @@ class RedisWriter:
         while self._unconfirmed and self._unconfirmed[0][0] < t:
             self._unconfirmed.popleft()
 
+    async def _wait_for_peer(self, item: Frame, ms: int) -> None:
+        """Until the stream's newest frame is `ms`'s predecessor or later (a lagging replica has
+        filled the stream up to here), at most `peer_wait_s`. Returns at once for an empty stream,
+        after an end of utterance, or past a gap over PEER_LOOKBACK_MS."""
+        stream = keys.audio_stream(item.room, item.speaker)
+        deadline = time.monotonic() + self.peer_wait_s
+        while True:
+            top = await self.w.xrevrange(stream, count=1)
+            if not top:
+                return
+            top_ms, _, seq = top[0][0].decode().partition("-")
+            gap = ms - int(top_ms)
+            if seq != "0" or gap <= FRAME_MS or gap > PEER_LOOKBACK_MS or time.monotonic() >= deadline:
+                if FRAME_MS < gap <= PEER_LOOKBACK_MS and seq == "0":
+                    log.info(
+                        "rtp: no replica filled %d ms before a first frame; appending it", gap - FRAME_MS
+                    )
+                return
+            await asyncio.sleep(FRAME_MS / 1000)
+
     async def _write_one(self, item: Item) -> None:
         if isinstance(item, Frame):
+            ms = int(item.entry_id.partition("-")[0])
+            last = self._last_ms.get((item.room, item.speaker))
+            if self.peer_wait_s > 0 and (last is None or ms - last > FRAME_MS):
+                await self._wait_for_peer(item, ms)
+            self._last_ms[(item.room, item.speaker)] = ms
             if await append_frame(self.w, item.room, item.speaker, item.frame, item.entry_id) is None:
                 metrics.FRAMES.labels("duplicate").inc()
             else:
@@ -216,6 +255,7 @@ class RedisWriter:
             await ensure_room(self.w, item.room)
             await register_speaker(self.w, item.room, item.speaker, item.name)
         elif isinstance(item, End):
+            self._last_ms.pop((item.room, item.speaker), None)
             await end_speaker(self.w, item.room, item.speaker, item.ts, item.entry_id)
             self._unconfirmed.append((time.monotonic(), item))
         elif isinstance(item, Forget):
