@@ -12,6 +12,10 @@ every=${BACKUP_INTERVAL_S:-900}
 db=${PGDATABASE:-parley}
 if [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 mkdir -p "$dir"
+# PID 1 in its container: without a handler the shell ignores SIGTERM and every stop or update
+# waits out the grace period before a SIGKILL. Sleeps run in the background so the trap runs at once.
+trap 'exit 0' TERM INT
+pause() { sleep "$1" & wait $! || true; }
 while :; do
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   out="$dir/parley-$stamp.dump"
@@ -25,9 +29,9 @@ while :; do
     rm -f "$out.partial"
     echo "backup: pg_dump of $db failed" >&2
     if [ "${BACKUP_ONCE:-0}" = 1 ]; then exit 1; fi
-    sleep 60
+    pause 60
     continue
   fi
   if [ "${BACKUP_ONCE:-0}" = 1 ]; then exit 0; fi
-  sleep "$every"
+  pause "$every"
 done

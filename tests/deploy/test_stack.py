@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -460,3 +461,29 @@ def test_stt_reservation_is_a_setting(raw: dict[str, Any], stack: dict[str, Any]
     assert stt["update_config"]["order"] == "start-first"
     assert "${PARLEY_STT_CPU_RESERVATION:-1}" in str(stt["resources"]["reservations"]["cpus"])
     assert float(stack["services"]["stt"]["deploy"]["resources"]["reservations"]["cpus"]) == 1.0
+
+
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed")
+def test_backup_stops_at_once_on_sigterm(tmp_path: Path) -> None:
+    """The backup job is PID 1 of its task: a shell without a SIGTERM handler ignores it, and every
+    stop, update or node restart then waits out the grace period for a SIGKILL."""
+    env = {
+        **os.environ,
+        "BACKUP_DIR": str(tmp_path),
+        "PGHOST": str(tmp_path / "no-server"),
+        "PGCONNECT_TIMEOUT": "1",
+    }
+    proc = subprocess.Popen(
+        ["sh", str(STACK.parent / "config" / "pg-backup.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(1.5)  # its pg_dump fails at once (no server): then it pauses 60 s before the next try
+    sent = time.monotonic()
+    proc.terminate()
+    try:
+        rc = proc.wait(5)
+    finally:
+        proc.kill()
+    assert rc == 0 and time.monotonic() - sent < 2, rc
