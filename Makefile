@@ -37,7 +37,7 @@ pytest: setup mediasoup-build frontend-build  # tests/media need the built SFU; 
 unit: setup
 	$(VENV)/bin/pytest -q -m unit
 
-test: lint typecheck pytest mediasoup-test frontend-test deploy-check swarm-check
+test: lint typecheck pytest mediasoup-test frontend-test deploy-check swarm-check images-test
 
 bench: setup
 	scripts/ensure-redis.sh
