@@ -28,7 +28,7 @@ for svc in doc["services"].values():
 
 carry() {
   local node=$1; shift
-  "$SW_ROOT/scripts/images/carry.sh" "$(sw_sock "$node")" "$@" >>"$SW_LOGS/carry-$node.log"
+  "$SW_ROOT/scripts/images/carry.sh" "$(sw_sock "$node")" "$@" | sed "s/^/[swarm] $node: /" >&2
 }
 t0=$(date +%s)
 pids=()

@@ -76,6 +76,17 @@ def sh(*args: str, env: dict[str, str] | None = None, timeout: float = 600, chec
     return out.stdout
 
 
+def script(name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 900) -> None:
+    """One of scripts/swarm/*.sh, its progress lines (stderr) shown as they come."""
+    subprocess.run(
+        [str(SWARM / name), *args],
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=True,
+        stdout=sys.stderr,
+    )
+
+
 def dk(node: str, *args: str, timeout: float = 120, check: bool = True) -> str:
     """The docker CLI against one node's engine."""
     return sh(
@@ -459,7 +470,7 @@ def main() -> int:
     finally:
         if not args.keep:
             t = time.monotonic()
-            sh(str(SWARM / "down.sh"), check=False, timeout=300)
+            subprocess.run([str(SWARM / "down.sh")], timeout=300, check=False)
             log(f"torn down in {time.monotonic() - t:.0f} s")
     print(json.dumps(result))
     return 0 if ok else 1
@@ -501,10 +512,10 @@ def image_sizes() -> dict[str, float]:
 
 def scenario(result: dict[str, Any], env: dict[str, str]) -> bool:
     t_start = time.monotonic()
-    sh(str(SWARM / "up.sh"), timeout=300)
+    script("up.sh", timeout=300)
     result["nodes"] = len(dk("media", "node", "ls", "-q").split())
     result["images"] = image_sizes()
-    sh(str(SWARM / "deploy.sh"), env=env, timeout=900)
+    script("deploy.sh", env=env)
     deployed = time.time()
     # The backup job's first dump waits for Postgres, then its healthcheck for the dump (~2 min):
     # nothing in the meeting needs it, so it is awaited at the end.
@@ -701,7 +712,7 @@ def meeting(tmp: Path, result: dict[str, Any], env: dict[str, str], deployed: fl
             finals_before_restart = psql("select count(*) from captions")
 
             def restart_ai() -> dict[str, Any]:
-                sh(str(SWARM / "engine.sh"), "restart", "ai", timeout=200)
+                script("engine.sh", "restart", "ai", timeout=200)
                 return {}
 
             restart = fault("restart the AI node's engine", restart_ai, settle_s=400)

@@ -487,3 +487,12 @@ def test_backup_stops_at_once_on_sigterm(tmp_path: Path) -> None:
     finally:
         proc.kill()
     assert rc == 0 and time.monotonic() - sent < 2, rc
+
+
+def test_gateway_updates_without_a_gap(stack: dict[str, Any]) -> None:
+    """A stop-first gateway update left no gateway for ~40 s in make swarm-check: longer than the
+    room languages' lease (PARLEY_GATEWAY_LANGUAGE_TTL_S, 30 s), so the finals spoken meanwhile were
+    never translated for the waiting listeners (two Spanish finals lost). Start-first: none."""
+    gateway = stack["services"]["gateway"]
+    assert gateway["deploy"]["update_config"]["order"] == "start-first"
+    assert not gateway.get("ports"), "host-mode ports could not be held by two tasks at once"
