@@ -17,6 +17,7 @@ Skips (exit 0, reason printed) where namespaces or dockerd cannot run. Always te
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -458,6 +459,13 @@ def main() -> int:
         print(json.dumps({"skipped": reason}))
         return 0
     LOGS.mkdir(parents=True, exist_ok=True)
+    # One swarm per machine (fixed namespace names, bridge, /run/parley-sw): a second run, e.g. a
+    # `make test` in another clone, waits here instead of tearing this one down.
+    lock = open("/run/parley-swarm-check.lock", "w")  # held until the process ends
+    t_lock = time.monotonic()
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if time.monotonic() - t_lock > 1:
+        log(f"waited {time.monotonic() - t_lock:.0f} s for another swarm-check to finish")
     result: dict[str, Any] = {"nodes": 0}
     ok = False
     env = {**ENV, "PARLEY_ADMIN_PASSWORD": secrets.token_hex(16)}
