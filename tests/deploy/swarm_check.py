@@ -101,6 +101,13 @@ def skip_reason() -> str | None:
     for tool in ("ip", "nsenter", "unshare", "iptables", "docker"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
+    try:
+        # In a chroot (not on its own mount), no mount of this process's view has "/" as its point.
+        points = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
+    except OSError:
+        return "no /proc: network namespaces and dockerd cannot run here"
+    if "/" not in points:
+        return "runs in a chroot: dockerd needs the machine's own root (mounts, cgroups, /run)"
     probe = subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True)
     if probe.returncode != 0:
         return "cannot make network/mount namespaces here (a chroot or an unprivileged container)"
