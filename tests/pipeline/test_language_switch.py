@@ -7,7 +7,9 @@ the others translated on request (translate:jobs:backfill) and delivered as live
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +56,21 @@ def final(i: int, text: str, lang: str = "en", source_text: str = "") -> Caption
 def apertium(text: str, pair: str = "eng-spa") -> str:
     out = subprocess.run(["apertium", "-u", pair], input=text, capture_output=True, text=True, check=True)
     return " ".join(out.stdout.split())
+
+
+async def jobs_done(r: aioredis.Redis, last_job: bytes, timeout_s: float) -> bool:
+    """The translators read every final job up to `last_job` and acknowledged them."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        [group] = [
+            g
+            for g in await r.xinfo_groups(keys.TRANSLATE_JOBS_FINAL)
+            if g["name"] == keys.TRANSLATE_GROUP.encode()
+        ]
+        if group["last-delivered-id"] == last_job and group["pending"] == 0:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 def finals_in(client: CaptionClient, lang: str) -> list[dict[str, Any]]:
@@ -142,4 +159,35 @@ async def test_malformed_backfill_jobs_go_to_dead_letters(stack: LocalStack) -> 
         assert finals_in(li, "es")[0]["text"] == apertium(SPOKEN[0])
     reasons = sorted(f[b"reason"].decode() for _, f in await r.xrange(keys.DEAD_LETTERS))
     assert reasons == ["bad_fields", "bad_lang", "not_a_source_final"], reasons
+    await r.aclose()
+
+
+async def test_a_resuming_listener_gets_the_lines_nobody_had_translated(stack: LocalStack) -> None:
+    """A Spanish listener's gateway was gone longer than the room language's lease (make
+    swarm-check: a stop-first gateway update, ~40 s): the finals spoken meanwhile reached the
+    translator while nobody wanted Spanish, so none was translated. Resuming with `since`, the
+    listener gets them, translated, once."""
+    r = aioredis.from_url(stack.redis_url)
+    stream = keys.captions_stream(ROOM)
+    async with Listener(stack, ROOM, "es") as li:
+        assert await li.wait_for(lambda c: any(e["type"] == "hello" for e in c.events), 10)
+        await r.xadd(stream, final(0, SPOKEN[0]).to_fields())
+        await r.xadd(keys.TRANSLATE_JOBS_FINAL, final(0, SPOKEN[0]).to_fields())
+        assert await li.wait_for(lambda c: len(finals_in(c, "es")) == 1, 20), li.events
+        since = li.events[-1]["event_id"]
+    await asyncio.sleep(0.5)  # the gateway has seen the socket close
+    await r.delete(keys.room_languages(ROOM))  # the lease ran out while nobody listened in Spanish
+    for i in (1, 2):
+        await r.xadd(stream, final(i, SPOKEN[i]).to_fields())
+        last_job = await r.xadd(keys.TRANSLATE_JOBS_FINAL, final(i, SPOKEN[i]).to_fields())
+    ids = [keys.caption_id(ROOM, "alice", i) for i in (1, 2)]
+    assert await jobs_done(r, last_job, 20)  # taken and, nobody wanting Spanish, done with nothing
+    events = [Caption.from_fields(f) for _, f in await r.xrange(stream)]
+    assert not [c for c in events if c.lang == "es" and c.id in ids]
+
+    async with Listener(stack, ROOM, "es", since=since) as li:
+        assert await li.wait_for(lambda c: len(finals_in(c, "es")) >= 2, 20), li.events
+        spanish = finals_in(li, "es")
+        assert [c["id"] for c in spanish] == ids, spanish
+        assert [c["text"] for c in spanish] == [apertium(SPOKEN[1]), apertium(SPOKEN[2])]
     await r.aclose()

@@ -26,7 +26,7 @@ from parley_common.caption_messages import ErrorMessage, Hello
 from parley_common.schemas import NAME_RE
 from starlette.websockets import WebSocketState
 
-from parley_gateway import languages
+from parley_gateway import languages, relang
 from parley_gateway.auth import ratelimit
 from parley_gateway.auth.ws import admit
 from parley_gateway.caption_events import SendTimeout, send_caption, send_json
@@ -127,6 +127,8 @@ async def _serve(
             return
         last = replay.result() or last
         tasks.discard(replay)
+        if since and listener.lang != SOURCE:
+            await _request_missed(fanout, listener, since, settings)
         tasks.add(asyncio.create_task(_pump(ws, listener, last), name="caption-sender"))
         tasks.add(asyncio.create_task(receive(ws, listener, fanout, settings), name="client"))
         timeout = None if expires_at is None else max(0.0, expires_at - time.time())
@@ -165,6 +167,15 @@ async def _replay(
                 await send_caption(ws, eid, caption)
                 last = parse_id(eid)
     return last
+
+
+async def _request_missed(fanout: Fanout, listener: Listener, since: str, settings: GatewaySettings) -> None:
+    """A resuming listener's lines after `since` that were never translated into its language
+    (no listener of it was connected then, so no translator was asked): asked now, bounded as a
+    language switch's backfill; they come as live captions."""
+    index = await fanout.finals(listener.room)
+    missed = index.missing_after(listener.lang, parse_id(since), settings.backfill_max_lines)
+    await relang.request_translations(fanout.r, index.to_request(missed, listener.lang), listener.lang)
 
 
 async def _pump(ws: WebSocket, listener: Listener, last: tuple[int, int] | None) -> None:

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.publish import TRANSLATE_MAXLEN
 from parley_common.schemas import BackfillJob, Caption, CaptionType
+from parley_common.streams import id_order
 
 SOURCE = "source"  # a listener who wants captions in whatever language was spoken
 REQUEST_TTL_S = 60.0  # a backfill asked for and not delivered within this is asked again
@@ -94,6 +95,19 @@ class FinalsIndex:
             else:
                 missing.append(source)
         return EarlierLines(ready=ready, missing=missing[-max_missing:] if max_missing > 0 else [])
+
+    def missing_after(self, lang: str, after: tuple[int, int], max_missing: int) -> list[Caption]:
+        """The source finals published after stream id `after` that have no final in `lang` yet
+        (the last `max_missing`): what a listener resuming with `since` would otherwise never get
+        when no listener of `lang` was connected while they were spoken, e.g. the only gateway
+        was down longer than the room language's lease, so no translator was asked."""
+        missing: list[Caption] = []
+        for cid, source in self.sources.items():
+            langs = self.by_lang.get(cid, {})
+            spoken = langs.get(source.lang)
+            if lang not in langs and spoken is not None and id_order(spoken[0]) > after:
+                missing.append(source)
+        return missing[-max_missing:] if max_missing > 0 else []
 
     def to_request(self, captions: list[Caption], lang: str) -> list[Caption]:
         """Those of `captions` not already asked of the translators lately; marks them asked."""
