@@ -190,4 +190,10 @@ async def test_a_resuming_listener_gets_the_lines_nobody_had_translated(stack: L
         spanish = finals_in(li, "es")
         assert [c["id"] for c in spanish] == ids, spanish
         assert [c["text"] for c in spanish] == [apertium(SPOKEN[1]), apertium(SPOKEN[2])]
+    # A guest resuming from the same point again and again queues nothing more (each line and
+    # language is asked once; translated lines are no longer missing).
+    for _ in range(5):
+        async with Listener(stack, ROOM, "es", since=since) as again:
+            assert await again.wait_for(lambda c: len(finals_in(c, "es")) >= 2, 10), again.events
+    assert await r.xlen(keys.TRANSLATE_JOBS_BACKFILL) == 2
     await r.aclose()
