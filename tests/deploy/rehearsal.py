@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from parley_testkit.netns import netns_skip_reason
 from parley_testkit.procs import stop_process
 from test_stack import STACK, render
 
@@ -49,29 +50,8 @@ NOT_SCRAPED = {"alertmanager", "loki"}
 
 
 def skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for network namespaces (ip netns); CI runs as root"
-    if not shutil.which("ip") or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
-        return "`ip netns` is unavailable (apt-get install iproute2)"
-    probe = f"parley-probe-{os.getpid()}"
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode:
-        return "network namespaces cannot be created here"
-    try:
-        ok = (
-            subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"], capture_output=True).returncode
-            == 0
-        )
-        ok = (
-            ok
-            and subprocess.run(
-                ["ip", "-n", probe, "link", "add", "br-probe", "type", "bridge"], capture_output=True
-            ).returncode
-            == 0
-        )
-    finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    if not ok:
-        return "network namespaces cannot be set up here (`ip -n NS link ...` fails, e.g. in a chroot)"
+    if reason := netns_skip_reason():
+        return reason
     for tool in ("redis-server", "prometheus", "setpriv"):
         if not shutil.which(tool):
             return f"{tool} is not installed (scripts/bootstrap.sh)"

@@ -34,6 +34,7 @@ from parley_common import keys
 from parley_common.schemas import WorkerBeat
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_testkit.caption_client import CaptionClient
+from parley_testkit.netns import netns_skip_reason
 from parley_testkit.procs import LocalStack, free_port, stop_process
 from parley_testkit.wer import read_transcription, wer
 
@@ -46,8 +47,8 @@ SLOW_CPUS = 0.25
 
 
 def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for network namespaces"
+    if reason := netns_skip_reason():
+        return reason
     for tool in ("ip", "iptables", "redis-server", "openssl"):
         if not shutil.which(tool):
             return f"{tool} is not installed"

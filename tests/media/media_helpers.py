@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parley_testkit.caption_client import CaptionClient
+from parley_testkit.netns import netns_skip_reason
 from parley_testkit.procs import LocalStack, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,30 +29,13 @@ REDIS_DB = 9  # no other test uses it
 
 
 def skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for a network namespace (ip netns); CI runs as root"
-    if not shutil.which("ip") or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
-        return "`ip netns` is unavailable (apt-get install iproute2)"
-    if not _netns_usable():
-        return "network namespaces cannot be set up here (`ip -n NS link set lo up` fails, e.g. in a chroot)"
+    if reason := netns_skip_reason():
+        return reason
     if not shutil.which("redis-server"):
         return "redis-server is not installed"
     if not (SFU_DIR / "dist" / "src" / "main.js").exists():
         return "the SFU is not built: run `make mediasoup-build` first"
     return None
-
-
-def _netns_usable() -> bool:
-    probe = f"parley-probe-{os.getpid()}"
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode:
-        return False
-    try:
-        return (
-            subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"], capture_output=True).returncode
-            == 0
-        )
-    finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
 def _setns(path: str) -> None:
