@@ -18,7 +18,7 @@ from parley_gateway.api.live import announce
 from parley_gateway.api.rooms import Limit, Offset, get_room
 from parley_gateway.api.schemas import HostActionOut, Page, ParticipantOut, SessionOut
 from parley_gateway.api.tokens import revoke
-from parley_gateway.db.models import HostAction, Participant, ParticipantSession
+from parley_gateway.db.models import HostAction, Participant, ParticipantSession, Room
 
 router = APIRouter(tags=["participants"])
 ParticipantPath = Annotated[str, Path(pattern=NAME_RE.pattern, description="participant id (token sub)")]
@@ -92,6 +92,17 @@ async def _participant(session: AsyncSession, room_id: int, slug: str, pid: str)
     return p
 
 
+async def _present_participant(session: AsyncSession, slug: str, pid: str) -> tuple[Room, Participant]:
+    """The room (open) and the participant (not removed) a mute or unmute is for; 409 otherwise."""
+    room = await get_room(session, slug)
+    if room.status == "closed":
+        raise ApiError(409, f"room {slug!r} is closed")
+    p = await _participant(session, room.id, slug, pid)
+    if p.removed_at is not None:
+        raise ApiError(409, f"participant {pid!r} was removed")
+    return room, p
+
+
 @router.post("/rooms/{slug}/participants/{participant_id}/mute", response_model=HostActionOut)
 async def mute_participant(
     slug: SlugPath,
@@ -102,12 +113,7 @@ async def mute_participant(
     settings: SettingsDep,
 ) -> HostActionOut:
     """Record the mute and tell the SFU (sfu:commands) to pause the participant's audio."""
-    room = await get_room(session, slug)
-    if room.status == "closed":
-        raise ApiError(409, f"room {slug!r} is closed")
-    p = await _participant(session, room.id, slug, participant_id)
-    if p.removed_at is not None:
-        raise ApiError(409, f"participant {participant_id!r} was removed")
+    room, p = await _present_participant(session, slug, participant_id)
     p.muted_at = func.now()
     session.add(HostAction(room_id=room.id, action="mute", participant_key=participant_id, actor=who.actor))
     await session.commit()
@@ -125,12 +131,7 @@ async def unmute_participant(
     settings: SettingsDep,
 ) -> HostActionOut:
     """Lift a mute: the participant may resume their audio (unmute on sfu:commands)."""
-    room = await get_room(session, slug)
-    if room.status == "closed":
-        raise ApiError(409, f"room {slug!r} is closed")
-    p = await _participant(session, room.id, slug, participant_id)
-    if p.removed_at is not None:
-        raise ApiError(409, f"participant {participant_id!r} was removed")
+    room, p = await _present_participant(session, slug, participant_id)
     p.muted_at = None
     session.add(HostAction(room_id=room.id, action="unmute", participant_key=participant_id, actor=who.actor))
     await session.commit()
