@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Path, Query
@@ -19,6 +19,7 @@ from parley_gateway.api.rooms import Limit, Offset, get_room
 from parley_gateway.api.schemas import HostActionOut, Page, ParticipantOut, SessionOut
 from parley_gateway.api.tokens import revoke
 from parley_gateway.db.models import HostAction, Participant, ParticipantSession, Room
+from parley_gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["participants"])
 ParticipantPath = Annotated[str, Path(pattern=NAME_RE.pattern, description="participant id (token sub)")]
@@ -103,6 +104,24 @@ async def _present_participant(session: AsyncSession, slug: str, pid: str) -> tu
     return room, p
 
 
+async def _set_muted(
+    session: AsyncSession,
+    r: aioredis.Redis,
+    actor: str,
+    settings: GatewaySettings,
+    slug: str,
+    pid: str,
+    action: Literal["mute", "unmute"],
+) -> HostActionOut:
+    """Record a mute or unmute (room open, participant present), then announce it to the SFU."""
+    room, p = await _present_participant(session, slug, pid)
+    p.muted_at = func.now() if action == "mute" else None
+    session.add(HostAction(room_id=room.id, action=action, participant_key=pid, actor=actor))
+    await session.commit()
+    await announce(r, action, slug, pid, actor, settings.redis_replica_wait_ms)
+    return HostActionOut(room=slug, action=action, participant_id=pid, announced=True)
+
+
 @router.post("/rooms/{slug}/participants/{participant_id}/mute", response_model=HostActionOut)
 async def mute_participant(
     slug: SlugPath,
@@ -113,12 +132,7 @@ async def mute_participant(
     settings: SettingsDep,
 ) -> HostActionOut:
     """Record the mute and tell the SFU (sfu:commands) to pause the participant's audio."""
-    room, p = await _present_participant(session, slug, participant_id)
-    p.muted_at = func.now()
-    session.add(HostAction(room_id=room.id, action="mute", participant_key=participant_id, actor=who.actor))
-    await session.commit()
-    await announce(r, "mute", slug, participant_id, who.actor, settings.redis_replica_wait_ms)
-    return HostActionOut(room=slug, action="mute", participant_id=participant_id, announced=True)
+    return await _set_muted(session, r, who.actor, settings, slug, participant_id, "mute")
 
 
 @router.post("/rooms/{slug}/participants/{participant_id}/unmute", response_model=HostActionOut)
@@ -131,12 +145,7 @@ async def unmute_participant(
     settings: SettingsDep,
 ) -> HostActionOut:
     """Lift a mute: the participant may resume their audio (unmute on sfu:commands)."""
-    room, p = await _present_participant(session, slug, participant_id)
-    p.muted_at = None
-    session.add(HostAction(room_id=room.id, action="unmute", participant_key=participant_id, actor=who.actor))
-    await session.commit()
-    await announce(r, "unmute", slug, participant_id, who.actor, settings.redis_replica_wait_ms)
-    return HostActionOut(room=slug, action="unmute", participant_id=participant_id, announced=True)
+    return await _set_muted(session, r, who.actor, settings, slug, participant_id, "unmute")
 
 
 @router.delete("/rooms/{slug}/participants/{participant_id}", response_model=HostActionOut)
