@@ -238,3 +238,27 @@ async def test_history_waits_for_live_work_and_goes_in_batches(r: aioredis.Redis
         gate.set()
         await until(lambda: sum(map(len, batches)) == 5)
     assert batches == [[0, 1, 2], [3, 4]]
+
+
+async def test_finals_that_waited_for_a_busy_lane_are_handed_over_together(r: aioredis.Redis) -> None:
+    """With final_batch, finals that arrive while one is in progress are read together (up to the
+    batch) when the lane is free: the STT decodes them in one packed window."""
+    rec = Recorder(r)
+    gate = asyncio.Event()
+    batches: list[list[tuple[str, int]]] = []
+
+    async def together(accepted: list[Accepted[tuple[str, int]]]) -> None:
+        batches.append([msg for _, msg in accepted])
+        await rec.lanes[FINALS].group.ack(*(eid for eid, _ in accepted))
+
+    loop = rec.loop(handle_final=rec.handler("final", gate), final_batch=3, handle_finals=together)
+    async with running(loop):
+        await r.xadd(FINALS, {"key": "a", "n": "1"})
+        await until(lambda: rec.done == [("final", "a", 1)])  # a is decoding: the others wait
+        for n in range(2, 6):
+            await r.xadd(FINALS, {"key": "a", "n": str(n)})
+        gate.set()
+        await until(lambda: sum(map(len, batches)) + len(rec.done) == 5)
+    assert batches[0] == [("a", 2), ("a", 3), ("a", 4)]  # at most final_batch at once, in order
+    assert [m for b in batches[1:] for m in b] + [(k, n) for _, k, n in rec.done[1:]] == [("a", 5)]
+    assert await pending(r, FINALS) == 0

@@ -162,6 +162,10 @@ class Dispatch:
         """Peers beating now: what they have pending is theirs, however long it takes them."""
         return {n for n, b in self.peers.items() if b is not None}
 
+    def idle_peer(self) -> bool:
+        """Whether a live peer is working on no final: finals waiting are for it too."""
+        return any(b is not None and b.final_left_s is None for b in self.peers.values())
+
     def gone(self) -> list[str]:
         return [n for n, b in self.peers.items() if b is None]
 

