@@ -16,7 +16,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 from parley_feeder.feeder import load_audio
 from parley_stt import engine as engine_module
 from parley_stt.engine import DecodeOptions, WhisperEngine, pack_fits
@@ -78,7 +77,9 @@ def main() -> None:
                 hyps, placed_alone = [""] * len(clips), 0
                 c0 = time.process_time()
                 for pack in groups(lengths, size, shift):
-                    got = engine.transcribe_packed([clips[i] for i in pack], FULL) if len(pack) > 1 else [None]
+                    got = (
+                        engine.transcribe_packed([clips[i] for i in pack], FULL) if len(pack) > 1 else [None]
+                    )
                     for i, t in zip(pack, got, strict=True):
                         if t is None:
                             placed_alone += len(pack) > 1
