@@ -16,12 +16,6 @@ pytestmark = pytest.mark.skipif(sfu_ready() is not None, reason=sfu_ready() or "
 
 @pytest.mark.slow
 @pytest.mark.timeout(480)
-@pytest.mark.xfail(
-    strict=False,
-    reason="known regression, under investigation (closing note 2026-12-06): since ~07:15 UTC this "
-    "run loses one utterance's final at all 4 listeners (lost_finals 4; persisted_missing 0) in 3 of "
-    "3 runs, with or without the resume-backfill change; it passed at 9ad1b3f and 8b984c8 earlier",
-)
 async def test_redis_restart_mid_meeting_loses_nothing() -> None:
     meeting = Scenario("redis-restart", 1, 4, lambda r: 2, 50.0, gap_s=(0.5, 1.5))
     res = await meeting_with_faults("load-redis", meeting, ((15.0, "restart redis"), (32.0, "restart redis")))
