@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from parley_common.schemas import SAMPLE_RATE
@@ -38,11 +39,14 @@ FRAME = 320  # 20 ms, as the RTP ingest and the feeder write them
 LEAD_IN_S = 1.0  # silence before each clip (the bench's speakers pause 1-2 s)
 
 
-def emitted_partials(clip: Clip, lead: tuple[int, ...]) -> list[tuple[float, np.ndarray]]:
-    """(when the segmenter asked for it, s from the speech onset; its audio) of each partial."""
+def emitted_partials(
+    clip: Clip, lead: tuple[int, ...], segmenter: dict[str, Any] | None = None
+) -> list[tuple[float, np.ndarray]]:
+    """(when the segmenter asked for it, s from the speech onset; its audio) of each partial.
+    `segmenter`: SegmenterConfig fields other than the defaults (e.g. preroll_ms, threshold)."""
     audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    seg = SpeakerSegmenter(SegmenterConfig(partial_lead_ms=lead))
+    seg = SpeakerSegmenter(SegmenterConfig(**{"partial_lead_ms": lead, **(segmenter or {})}))
     onset = LEAD_IN_S + clip.speech_start
     out = []
     for i in range(len(audio) // FRAME):
@@ -55,11 +59,15 @@ def emitted_partials(clip: Clip, lead: tuple[int, ...]) -> list[tuple[float, np.
 
 
 def first_word(
-    engine: WhisperEngine, clip: Clip, lead: tuple[int, ...], overhead_s: float
+    engine: WhisperEngine,
+    clip: Clip,
+    lead: tuple[int, ...],
+    overhead_s: float,
+    segmenter: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     words = set(normalize(clip.text))
     cpu = 0.0
-    partials = emitted_partials(clip, lead)
+    partials = emitted_partials(clip, lead, segmenter)
     for n, (at, audio) in enumerate(partials, 1):
         c0 = time.process_time()
         text = engine.transcribe(
@@ -86,6 +94,11 @@ def main() -> None:
         default=f"/usr/share/pocketsphinx/test/data/librivox,{ROOT / 'bench' / 'results' / 'meeting-set'}",
     )
     p.add_argument("--overhead-s", type=float, default=0.03)
+    p.add_argument(
+        "--segmenter",
+        default="{}",
+        help="JSON objects of SegmenterConfig fields, ';'-separated, e.g. '{};{\"preroll_ms\": 300}'",
+    )
     args = p.parse_args()
     clips = [
         c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
@@ -93,9 +106,9 @@ def main() -> None:
     result: dict[str, object] = {"clips": len(clips), "load_before": round(os.getloadavg()[0], 2)}
     for model in args.partial_models.split(","):
         engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0))
-        for raw in args.leads.split(";"):
-            lead = tuple(json.loads(raw))
-            rows = [first_word(engine, c, lead, args.overhead_s) for c in clips]
+        for raw, seg_raw in [(x, y) for x in args.leads.split(";") for y in args.segmenter.split(";")]:
+            lead, segmenter = tuple(json.loads(raw)), json.loads(seg_raw)
+            rows = [first_word(engine, c, lead, args.overhead_s, segmenter) for c in clips]
             shown = [float(r["shown_s"]) for r in rows if r["shown_s"] is not None]  # type: ignore[arg-type]
             figures = {
                 "first_word_p50_s": round(float(np.percentile(shown, 50)), 3),
@@ -108,7 +121,7 @@ def main() -> None:
                 "cpu_s_to_first_word_p50": round(statistics.median(float(r["cpu_s"]) for r in rows), 3),  # type: ignore[arg-type]
                 "per_clip": {c.name[-8:]: r["shown_s"] for c, r in zip(clips, rows, strict=True)},
             }
-            key = f"{model or 'base'}/{raw}"
+            key = f"{model or 'base'}/{raw}" + (f"/{seg_raw}" if segmenter else "")
             result[key] = figures
             print(
                 f"{key:<28} {json.dumps({k: v for k, v in figures.items() if k != 'per_clip'})}", flush=True
