@@ -197,8 +197,10 @@ class WhisperEngine:
         """Several finals of one language in one stock 30 s window, PACK_GAP_S of silence apart: one
         encoder pass instead of one each (the encoder is most of a full-window decode on a CPU). The
         decode runs with timestamps and each segment goes to the clip its midpoint falls in. A clip
-        with no segment, or one whose segment also covers another clip, comes back None: the caller
-        decodes it alone (Whisper may skip or merge speech; a final is never lost to packing)."""
+        comes back None, for the caller to decode alone (stock: with the temperature fallback), when
+        it got no segment, when a segment also covers another clip (Whisper may skip or merge
+        speech), or when the greedy decode of its window fails the stock checks (log-probability,
+        compression): a pack is decoded once, never retried at higher temperatures as a whole."""
         assert opts.window == "full" and opts.language is not None
         t0 = time.perf_counter()
         parts: list[np.ndarray] = []
@@ -216,7 +218,7 @@ class WhisperEngine:
             np.concatenate(parts),
             language=opts.language,
             task=opts.task,
-            temperature=_TEMPERATURES if opts.fallback else 0.0,
+            temperature=0.0,
             beam_size=self.settings.beam_size,
             vad_filter=False,
             condition_on_previous_text=False,
@@ -228,6 +230,7 @@ class WhisperEngine:
             log_prob_threshold=self.settings.logprob_threshold,
             compression_ratio_threshold=self.settings.compression_ratio_threshold,
         )
+        s = self.settings
         owned: list[list[Segment]] = [[] for _ in clips]
         broken: set[int] = set()
         for sg in segments:
@@ -237,7 +240,11 @@ class WhisperEngine:
             if len(covered) > 1:
                 broken.update(covered)
             mid = (sg.start + sg.end) / 2
-            owned[min(range(len(spans)), key=lambda i: _distance(mid, spans[i]))].append(sg)
+            owner = min(range(len(spans)), key=lambda i: _distance(mid, spans[i]))
+            owned[owner].append(sg)
+            # Its window's decode would have been retried hotter: the stock decode of the clip alone decides.
+            if sg.avg_logprob < s.logprob_threshold or sg.compression_ratio > s.compression_ratio_threshold:
+                broken.add(owner)
         took = time.perf_counter() - t0
         out: list[Transcript | None] = []
         for i, segs in enumerate(owned):
@@ -257,7 +264,7 @@ class WhisperEngine:
                         for sg in segs
                         for w in (sg.words or [])
                     ],
-                    temperature=max(sg.temperature for sg in segs),
+                    temperature=0.0,
                     decode_s=took,
                     compression_ratio=compression_ratio(text),
                 )

@@ -133,7 +133,15 @@ class Worker:
                 except Exception:  # each is decoded alone instead
                     log.exception("packed decode of %d finals failed", len(pack))
                     results = [None] * len(pack)
-                metrics.FINALS_PACKED.inc(sum(1 for x in results if x is not None))
+                placed = sum(1 for x in results if x is not None)
+                metrics.FINALS_PACKED.inc(placed)
+                log.info(
+                    "packed decode of %d finals in %.2f s: %d placed, %d to decode alone",
+                    len(pack),
+                    time.time() - started,
+                    placed,
+                    len(pack) - placed,
+                )
                 for (_, r), result in zip(pack, results, strict=True):
                     r.packed, r.stt_start = result, started
             for eid, r in pack:
