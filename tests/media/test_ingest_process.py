@@ -19,12 +19,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 from parley_common import keys
 from parley_ingest.bind import BindError, resolve_bind_host
+from parley_ingest.opus import OpusDecoder
 from parley_testkit.procs import LocalStack, ServiceProc, free_port
-from rtp_helpers import CLIP, opus_packets, read_pcm48k, rtp_stream
+from rtp_helpers import CLIP, opus_packets, pcm16, read_pcm48k, rtp_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 7  # no other test uses it
@@ -266,6 +268,62 @@ def test_a_restarted_replica_waits_for_one_that_lags(r: redis.Redis, tmp_path: P
         gaps = [(b - a - 20) for a, b in itertools.pairwise(ms) if b - a != 20]
         assert gaps == [], f"{sum(gaps)} ms lost"
         assert len(ms) == len(payloads)
+    finally:
+        stack.stop()
+
+
+def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(r: redis.Redis, tmp_path: Path) -> None:
+    """Replica 1 loses 1 s of packets (a network loss between the SFU and it only); replica 2
+    receives everything, 200 ms later (a slower path). When replica 1 sees the loss (its next
+    packet, 1 s on) it has concealment and silence for that second; appended at once, Redis would
+    keep them for the part replica 2 has not appended yet and refuse the real audio (ids only
+    grow). Replica 1 lets its peer write those ids first (PARLEY_INGEST_FILL_WAIT_MS): the stream
+    holds the real speech for the whole second, every frame once."""
+    ports = [free_port(), free_port()]
+    stack = LocalStack(redis_url(), tmp_path / "logs")
+    procs = [
+        stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
+        for i, port in enumerate(ports)
+    ]
+    lost = range(100, 150)  # 2 s to 3 s, replica 1 only
+    lag = 10  # replica 2 receives each packet 200 ms later
+    try:
+        stack.wait_healthy(60)
+        r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
+        payloads = opus_packets(read_pcm48k(CLIP, 5.0))
+        legs = [
+            rtp_stream(payloads, 1001, seq0=100, ts0=5_000_000),
+            rtp_stream(payloads, 2002, seq0=40_000, ts0=5_000_000),
+        ]
+        stream = keys.audio_stream("ingest-a", "ana")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            start = time.monotonic()
+            for i in range(len(payloads) + lag):
+                if i < len(payloads) and i not in lost:
+                    sock.sendto(legs[0][i], ("127.0.0.1", ports[0]))
+                if i >= lag:
+                    sock.sendto(legs[1][i - lag], ("127.0.0.1", ports[1]))
+                time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+        time.sleep(0.5)
+        r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
+        deadline = time.monotonic() + 10
+        while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
+            assert time.monotonic() < deadline, "no end of utterance"
+            time.sleep(0.05)
+        entries = r.xrange(stream)[:-1]
+        ms = [int(eid.decode().split("-")[0]) for eid, _ in entries]
+        assert ms == list(range(ms[0], ms[0] + 20 * len(payloads), 20)), "a gap, or a frame twice"
+        # Frame k is packet k (the anchor is packet 0's timestamp). Replica 2 decoded every packet
+        # in order, as this reference does; concealment beyond 120 ms is zeros, PLC is a guess.
+        dec = OpusDecoder(16000)
+        ref = [dec.decode(p) for p in payloads]
+        bad = []
+        for k in lost:
+            got, want = pcm16([entries[k][1][b"pcm"]]), pcm16([ref[k]])
+            err = float(np.sum((got - want) ** 2))
+            if err > 0.01 * float(np.sum(want**2)) + 1e-6:
+                bad.append(k)
+        assert bad == [], f"{len(bad)} of the {len(lost)} lost frames are not the real audio: {bad}"
     finally:
         stack.stop()
 
