@@ -272,7 +272,9 @@ def test_a_restarted_replica_waits_for_one_that_lags(r: redis.Redis, tmp_path: P
         stack.stop()
 
 
-def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(r: redis.Redis, tmp_path: Path) -> None:
+def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(
+    r: redis.Redis, tmp_path: Path
+) -> None:
     """Replica 1 loses 1 s of packets (a network loss between the SFU and it only); replica 2
     receives everything, 200 ms later (a slower path). When replica 1 sees the loss (its next
     packet, 1 s on) it has concealment and silence for that second; appended at once, Redis would
@@ -324,6 +326,10 @@ def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(r: redis
             if err > 0.01 * float(np.sum(want**2)) + 1e-6:
                 bad.append(k)
         assert bad == [], f"{len(bad)} of the {len(lost)} lost frames are not the real audio: {bad}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{procs[0].health_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        refused = [ln for ln in text.splitlines() if ln.startswith("parley_ingest_made_up_frames_total{")]
+        assert 'parley_ingest_made_up_frames_total{outcome="refused"} 5' in text, refused  # 50 or so
     finally:
         stack.stop()
 

@@ -41,6 +41,7 @@ async def amain(settings: IngestSettings) -> None:
         replay_s=settings.replay_s,
         replay_max_s=settings.replay_max_s,
         peer_wait_s=settings.peer_wait_ms / 1000,
+        fill_wait_s=settings.fill_wait_ms / 1000,
         replicated=settings.redis_url.startswith(redisconn.SCHEME),
     )
     stop = asyncio.Event()

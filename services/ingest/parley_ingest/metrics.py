@@ -26,3 +26,9 @@ FRAMES = Counter(
     " (duplicate)",
     ["outcome"],
 )
+MADE_UP = Counter(
+    "parley_ingest_made_up_frames_total",
+    "Frames made up for packets this replica lost, while another replica may have received them:"
+    " refused (a peer appended the real audio first) or appended (none did within PARLEY_INGEST_FILL_WAIT_MS)",
+    ["outcome"],
+)

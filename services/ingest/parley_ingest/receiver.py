@@ -72,6 +72,7 @@ class RtpReceiver:
     replay_s: float = 2.0  # a lone Redis: written frames kept to append again after an outage
     replay_max_s: float = 60.0  # a replicated Redis: kept at most this long until a replica has them
     peer_wait_s: float = 1.0  # a first frame waits this long for a lagging replica (writer.py)
+    fill_wait_s: float = 1.0  # a frame made up for lost packets waits this long for a peer's copy
     replicated: bool = False  # Redis is meant to have replicas (Sentinel)
     events_stream: str = registry.STREAM
     live: dict[int, _Live] = field(default_factory=dict)  # by SSRC
@@ -89,6 +90,7 @@ class RtpReceiver:
             replay_s=self.replay_s,
             replay_max_s=self.replay_max_s,
             peer_wait_s=self.peer_wait_s,
+            fill_wait_s=self.fill_wait_s,
             replicated=self.replicated,
         )
 
@@ -260,9 +262,11 @@ class RtpReceiver:
         if not cur.registered:
             cur.registered = True
             self._put(Register(p.room, p.peer, p.name))
+        peers = len(p.ssrcs) > 1  # one SSRC per ingest target: another replica receives it too
         for f in frames:
             ms = anchor.frame_ms(f.index)
-            self._put(Frame(p.room, p.peer, AudioFrame(ts=ms / 1000, pcm=f.pcm), f"{ms}-0", f.arrival))
+            frame = AudioFrame(ts=ms / 1000, pcm=f.pcm)
+            self._put(Frame(p.room, p.peer, frame, f"{ms}-0", f.arrival, made_up=f.made_up and peers))
         cur.sent = True
         if frames[-1].arrival - cur.last_active > ACTIVE_EVERY_S:
             cur.last_active = frames[-1].arrival

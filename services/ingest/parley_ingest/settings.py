@@ -25,3 +25,7 @@ class IngestSettings(BaseServiceSettings):
     # this long for another replica that is behind to fill the stream up to it: stream ids only
     # grow, so appending it first would make Redis refuse the frames in between (parley_ingest.writer).
     peer_wait_ms: int = Field(default=1000, ge=0, le=10000)
+    # A frame made up for packets this replica lost (concealment, silence) waits up to this long
+    # after the loss showed for another replica, which may have received them, to append the real
+    # audio first (parley_ingest.writer). The most a loss adds to the stream's latency.
+    fill_wait_ms: int = Field(default=1000, ge=0, le=10000)

@@ -36,6 +36,9 @@ class OutFrame:
     index: int  # frame number on the producer's timeline (Anchor.frame_ms gives its time and id)
     pcm: bytes  # 20 ms, 16 kHz mono s16le
     arrival: float  # monotonic arrival of the packet that completed it (latency histogram)
+    # Holds audio made up for packets this replica lost (PLC, silence, FEC): another replica may
+    # have received them, so the writer lets it append the real audio first (parley_ingest.writer).
+    made_up: bool = False
 
 
 @dataclass
@@ -58,6 +61,7 @@ class SsrcStream:
         self._last_index: int | None = None  # last frame emitted since the last finish()
         self._started = False  # a packet was decoded (else the first one joins a running producer)
         self._skip = 0  # samples still to drop before the first frame boundary (a joining replica)
+        self._made_up_to: int | None = None  # timeline sample where the last made-up audio ends
 
     # -- input -----------------------------------------------------------------------------------
 
@@ -194,16 +198,18 @@ class SsrcStream:
         if fec > 0:
             pcm += self.decoder.decode_fec(payload, fec)
             metrics.CONCEALED.labels("fec").inc(fec / SAMPLE_RATE)
-        return self._append(bytes(pcm), arrival)
+        return self._append(bytes(pcm), arrival, made_up=True)
 
     # -- framing ---------------------------------------------------------------------------------
 
-    def _append(self, pcm: bytes, arrival: float) -> list[OutFrame]:
+    def _append(self, pcm: bytes, arrival: float, made_up: bool = False) -> list[OutFrame]:
         if self._skip:
             cut = min(self._skip, len(pcm) // 2)
             pcm = pcm[2 * cut :]
             self._skip -= cut
         self._pcm += pcm
+        if made_up:
+            self._made_up_to = self._pcm_index * FRAME_SAMPLES + len(self._pcm) // 2
         out: list[OutFrame] = []
         while len(self._pcm) >= FRAME_BYTES:
             out.append(self._emit(bytes(self._pcm[:FRAME_BYTES]), arrival))
@@ -211,7 +217,9 @@ class SsrcStream:
         return out
 
     def _emit(self, pcm: bytes, arrival: float) -> OutFrame:
-        frame = OutFrame(self._pcm_index, pcm, arrival)
+        # Frames leave in order, so a frame starting before the made-up audio's end holds some of it.
+        made_up = self._made_up_to is not None and self._pcm_index * FRAME_SAMPLES < self._made_up_to
+        frame = OutFrame(self._pcm_index, pcm, arrival, made_up)
         self._last_index = self._pcm_index
         self._pcm_index += 1
         return frame

@@ -23,6 +23,14 @@ replica, lagging on a busy machine, has still to append: that audio would be los
 frame waits (at most `peer_wait_s`) until the stream's newest frame is the one just before it.
 Not after an end of utterance (nothing is in flight then), nor past a gap over `PEER_LOOKBACK_MS`
 (no replica lags that much: the speaker was away).
+
+For the same reason a frame a replica made up for packets only IT lost (concealment, silence: a
+loss on its own network path) must not be appended before a peer that received them appends the
+real audio: Redis would keep the made-up copy. Such a frame (`Frame.made_up`, set only when the
+producer has several ingest targets) waits until the stream reaches its id (ours is then refused),
+at most `fill_wait_s` after the packet that revealed the loss arrived — so waits never add up
+beyond that — and no longer once the stream has stood still for `FILL_STALL_S` (no peer is
+writing: it lost the packets too, as with a loss before the SFU, or there is none).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -47,6 +56,7 @@ from parley_ingest.anchor import forget_anchor
 log = logging.getLogger("parley.ingest")
 FRAME_MS = 20
 PEER_LOOKBACK_MS = 5000  # a gap this long is a speaker's absence, not a lagging replica (as MAX_FILL_S)
+FILL_STALL_S = 0.1  # a made-up frame stops waiting when no replica appended anything for this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,7 @@ class Frame:
     frame: AudioFrame
     entry_id: str
     arrival: float  # monotonic
+    made_up: bool = False  # audio made up for packets a peer replica may have received (waits for it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,7 @@ class RedisWriter:
         replay_max_s: float = 60.0,
         confirm_every_s: float = 0.5,
         peer_wait_s: float = 1.0,
+        fill_wait_s: float = 1.0,
         replicated: bool = False,
     ) -> None:
         self.w = r
@@ -113,7 +125,9 @@ class RedisWriter:
         self._confirmed_at = 0.0
         self._role_refused = False
         self.peer_wait_s = peer_wait_s
+        self.fill_wait_s = fill_wait_s
         self._last_ms: dict[tuple[str, str], int] = {}  # (room, speaker) -> the last frame written
+        self._no_copy: dict[tuple[str, str], float] = {}  # -> arrival of a loss no peer had (made_up)
 
     def put(self, item: Item) -> None:
         try:
@@ -218,25 +232,51 @@ class RedisWriter:
         while self._unconfirmed and self._unconfirmed[0][0] < t:
             self._unconfirmed.popleft()
 
+    async def _poll_top(self, item: Frame, deadline: float, done: Callable[[int, str], bool]) -> bool:
+        """Read the stream's newest id (ms, seq) every frame until `done` says so or the stream is
+        empty (True), or until `deadline` (monotonic; False)."""
+        stream = keys.audio_stream(item.room, item.speaker)
+        while True:
+            top = await self.w.xrevrange(stream, count=1)
+            if not top:
+                return True
+            top_ms, _, seq = top[0][0].decode().partition("-")
+            if done(int(top_ms), seq):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(FRAME_MS / 1000)
+
     async def _wait_for_peer(self, item: Frame, ms: int) -> None:
         """Until the stream's newest frame is `ms`'s predecessor or later (a lagging replica has
         filled the stream up to here), at most `peer_wait_s`. Returns at once for an empty stream,
         after an end of utterance, or past a gap over PEER_LOOKBACK_MS."""
-        stream = keys.audio_stream(item.room, item.speaker)
-        deadline = time.monotonic() + self.peer_wait_s
-        while True:
-            top = await self.w.xrevrange(stream, count=1)
-            if not top:
-                return
-            top_ms, _, seq = top[0][0].decode().partition("-")
-            gap = ms - int(top_ms)
-            if seq != "0" or gap <= FRAME_MS or gap > PEER_LOOKBACK_MS or time.monotonic() >= deadline:
-                if FRAME_MS < gap <= PEER_LOOKBACK_MS and seq == "0":
-                    log.info(
-                        "rtp: no replica filled %d ms before a first frame; appending it", gap - FRAME_MS
-                    )
-                return
-            await asyncio.sleep(FRAME_MS / 1000)
+
+        def filled(top_ms: int, seq: str) -> bool:
+            return seq != "0" or not FRAME_MS < ms - top_ms <= PEER_LOOKBACK_MS
+
+        if not await self._poll_top(item, time.monotonic() + self.peer_wait_s, filled):
+            log.info(
+                "rtp: no replica filled the stream up to a first frame in %.1f s; appending it",
+                self.peer_wait_s,
+            )
+
+    async def _wait_for_real_copy(self, item: Frame, ms: int) -> None:
+        """Until a peer has appended `ms` (the real audio of what we made up), at most until
+        `fill_wait_s` after the revealing packet arrived, or until the stream stands still."""
+        key = (item.room, item.speaker)
+        if self._no_copy.get(key) == item.arrival:
+            return  # an earlier frame of this loss found no peer writing: nor will this one
+        seen = [-1, time.monotonic()]  # the newest ms seen, and since when
+
+        def copied(top_ms: int, _seq: str) -> bool:
+            if top_ms != seen[0]:
+                seen[:] = [top_ms, time.monotonic()]
+            return top_ms >= ms or time.monotonic() - seen[1] >= FILL_STALL_S
+
+        await self._poll_top(item, item.arrival + self.fill_wait_s, copied)
+        if seen[0] < ms:
+            self._no_copy[key] = item.arrival
 
     async def _write_one(self, item: Item) -> None:
         if isinstance(item, Frame):
@@ -244,8 +284,15 @@ class RedisWriter:
             last = self._last_ms.get((item.room, item.speaker))
             if self.peer_wait_s > 0 and (last is None or ms - last > FRAME_MS):
                 await self._wait_for_peer(item, ms)
+            if item.made_up and self.fill_wait_s > 0:
+                await self._wait_for_real_copy(item, ms)
             self._last_ms[(item.room, item.speaker)] = ms
-            if await append_frame(self.w, item.room, item.speaker, item.frame, item.entry_id) is None:
+            appended = (
+                await append_frame(self.w, item.room, item.speaker, item.frame, item.entry_id) is not None
+            )
+            if item.made_up:
+                metrics.MADE_UP.labels("appended" if appended else "refused").inc()
+            if not appended:
                 metrics.FRAMES.labels("duplicate").inc()
             else:
                 metrics.FRAMES.labels("appended").inc()
@@ -256,6 +303,7 @@ class RedisWriter:
             await register_speaker(self.w, item.room, item.speaker, item.name)
         elif isinstance(item, End):
             self._last_ms.pop((item.room, item.speaker), None)
+            self._no_copy.pop((item.room, item.speaker), None)
             await end_speaker(self.w, item.room, item.speaker, item.ts, item.entry_id)
             self._unconfirmed.append((time.monotonic(), item))
         elif isinstance(item, Forget):
