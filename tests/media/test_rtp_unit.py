@@ -160,6 +160,31 @@ def test_dtx_gap_is_silence_frames(payloads: list[bytes]) -> None:
     assert np.allclose(np.diff([ts for ts, _ in frames]), 0.02, atol=1e-5)
 
 
+def test_only_frames_made_up_for_lost_packets_are_marked(payloads: list[bytes]) -> None:
+    """Concealment (PLC, FEC, silence) for lost packets is marked `made_up`: another replica may
+    have the real audio (the writer lets it go first). DTX silence is not: every replica sees it."""
+    pkts = rtp_stream(payloads, SSRC)
+    lost = {20, 40, 41}
+    stream, t0 = _anchored(pkts), parse_rtp(pkts[0]).timestamp
+    frames = []
+    for i, raw in enumerate(pkts):
+        if i not in lost:
+            pkt = parse_rtp(raw)
+            t = ((pkt.timestamp - t0) % 2**32) / 48000 + 0.02
+            frames += stream.push(pkt, t, WALL0 + t) + stream.tick(t + 0.001, WALL0 + t)
+    frames += stream.finish()[0]
+    assert len(frames) == len(pkts)
+    assert [f.index - frames[0].index for f in frames if f.made_up] == sorted(lost)
+    dtx = [parse_rtp(p) for p in rtp_stream(payloads[:20], SSRC)]
+    shifted = [
+        build_rtp(p.pt, p.seq, p.timestamp + (48000 if i >= 10 else 0), p.ssrc, p.payload)
+        for i, p in enumerate(dtx)
+    ]
+    stream = _anchored(shifted)
+    out = [f for i, raw in enumerate(shifted) for f in stream.push(parse_rtp(raw), 0.02 * i, WALL0)]
+    assert len(out) >= 60 and not any(f.made_up for f in out)
+
+
 def test_bad_opus_payload_is_rejected() -> None:
     with pytest.raises(RtpError, match="bad_opus"):
         SsrcStream().push(parse_rtp(build_rtp(100, 1, 1, SSRC, b"\xff\xff\xff\xff\xff")), 0.0)
