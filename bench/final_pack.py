@@ -13,17 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-from parley_feeder.feeder import load_audio
 from parley_stt import engine as engine_module
 from parley_stt.engine import DecodeOptions, WhisperEngine, pack_fits
 from parley_stt.settings import SttSettings
-from parley_testkit.wer import read_transcription, wer
+from parley_testkit.wer import wer
 
-ROOT = Path(__file__).resolve().parent.parent
-SETS = f"/usr/share/pocketsphinx/test/data/librivox,{ROOT / 'bench' / 'results' / 'meeting-set'}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from final_pad import SETS, labelled_sets
+
 FULL = DecodeOptions(window="full", language="en")
 
 
@@ -53,14 +54,7 @@ def main() -> None:
     encode = engine.model.encode
     engine.model.encode = lambda features: (passes.append(1), encode(features))[1]  # type: ignore[method-assign]
     result: dict[str, object] = {"load_before": round(os.getloadavg()[0], 2), "gap_s": args.gap}
-    for folder in (Path(s) for s in args.sets.split(",")):
-        if not (folder / "transcription").exists():
-            print(f"skipped {folder}: no transcription (make meeting-set)")
-            continue
-        texts = read_transcription(folder)
-        names = [n for n in sorted(texts) if (folder / f"{n}.wav").exists()]
-        clips = [load_audio(str(folder / f"{n}.wav")) for n in names]
-        refs = [texts[n] for n in names]
+    for folder, names, clips, refs in labelled_sets(args.sets):
         lengths = [len(c) / 16000 for c in clips]
         passes.clear()
         c0 = time.process_time()

@@ -14,8 +14,10 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from parley_feeder.feeder import load_audio
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.settings import SttSettings
@@ -23,6 +25,18 @@ from parley_testkit.wer import read_transcription, wer
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = f"/usr/share/pocketsphinx/test/data/librivox,{ROOT / 'bench' / 'results' / 'meeting-set'}"
+
+
+def labelled_sets(sets: str) -> Iterator[tuple[Path, list[str], list[np.ndarray], list[str]]]:
+    """(folder, clip names, clips, reference texts) of each comma-separated folder of WAVs with a
+    `transcription` (a folder without one is skipped, and said so)."""
+    for folder in (Path(s) for s in sets.split(",")):
+        if not (folder / "transcription").exists():
+            print(f"skipped {folder}: no transcription (make meeting-set)")
+            continue
+        texts = read_transcription(folder)
+        names = [n for n in sorted(texts) if (folder / f"{n}.wav").exists()]
+        yield folder, names, [load_audio(str(folder / f"{n}.wav")) for n in names], [texts[n] for n in names]
 
 
 def main() -> None:
@@ -35,13 +49,7 @@ def main() -> None:
     engine.warm_up("full")
     windows = [("full", 0.0)] + [("padded", float(x)) for x in args.pads.split(",")]
     result: dict[str, object] = {"load_before": round(os.getloadavg()[0], 2), "threads": args.threads}
-    for folder in (Path(s) for s in args.sets.split(",")):
-        if not (folder / "transcription").exists():
-            print(f"skipped {folder}: no transcription (make meeting-set)")
-            continue
-        texts = read_transcription(folder)
-        names = [n for n in sorted(texts) if (folder / f"{n}.wav").exists()]
-        clips = [load_audio(str(folder / f"{n}.wav")) for n in names]
+    for folder, _, clips, refs in labelled_sets(args.sets):
         for window, pad in windows:
             hyps, cpu = [], []
             for audio in clips:
@@ -52,7 +60,7 @@ def main() -> None:
                 cpu.append(time.process_time() - c0)
             key = f"{folder.name}/{window}{'' if window == 'full' else f'+{pad:g}s'}"
             figures = {
-                "wer": round(wer([texts[n] for n in names], hyps), 4),
+                "wer": round(wer(refs, hyps), 4),
                 "cpu_s_p50": round(statistics.median(cpu), 3),
             }
             result[key] = figures

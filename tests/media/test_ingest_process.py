@@ -156,25 +156,49 @@ def test_ingest_refuses_to_start_on_every_interface_or_a_foreign_network(
         stack.stop()
 
 
-def test_two_replicas_killed_in_turn_mid_speech_keep_every_frame_once(r: redis.Redis, tmp_path: Path) -> None:
-    """The SFU's part is played by the test: one producer, sent to two ingest replicas on two
-    SSRCs with their own sequence numbers and the producer's RTP timestamps. Replica 1 is killed
-    (SIGKILL) 1.5 s in and started again; replica 2 is killed 4 s in. The stream must hold every
-    20 ms frame of the 6 s once, then one end of utterance."""
+def _two_replicas(tmp_path: Path) -> tuple[LocalStack, list[int], list[ServiceProc]]:
+    """Two ingest replicas on RTP ports of their own (ports[i] is procs[i]'s)."""
     ports = [free_port(), free_port()]
     stack = LocalStack(redis_url(), tmp_path / "logs")
     procs = [
         stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
         for i, port in enumerate(ports)
     ]
+    return stack, ports, procs
+
+
+def _one_producer_two_legs(
+    r: redis.Redis, stack: LocalStack, seconds: float, ts0: int
+) -> tuple[list[bytes], list[list[bytes]]]:
+    """The test plays the SFU once the replicas are up: one producer sent to both on two SSRCs,
+    with sequence numbers of their own and the producer's RTP timestamps. Opus payloads of
+    `seconds` of the clip, and each leg's RTP packets."""
+    stack.wait_healthy(60)
+    payloads = opus_packets(read_pcm48k(CLIP, seconds))
+    r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
+    return payloads, [
+        rtp_stream(payloads, 1001, seq0=100, ts0=ts0),
+        rtp_stream(payloads, 2002, seq0=50_000, ts0=ts0),
+    ]
+
+
+def _close_and_wait_for_eof(r: redis.Redis, stream: str) -> None:
+    """The producer closes: the stream must end with an end of utterance within 10 s."""
+    r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
+    deadline = time.monotonic() + 10
+    while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
+        assert time.monotonic() < deadline, "no end of utterance"
+        time.sleep(0.05)
+
+
+def test_two_replicas_killed_in_turn_mid_speech_keep_every_frame_once(r: redis.Redis, tmp_path: Path) -> None:
+    """The SFU's part is played by the test: one producer, sent to two ingest replicas on two
+    SSRCs with their own sequence numbers and the producer's RTP timestamps. Replica 1 is killed
+    (SIGKILL) 1.5 s in and started again; replica 2 is killed 4 s in. The stream must hold every
+    20 ms frame of the 6 s once, then one end of utterance."""
+    stack, ports, procs = _two_replicas(tmp_path)
     try:
-        stack.wait_healthy(60)
-        r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
-        payloads = opus_packets(read_pcm48k(CLIP, 6.0))
-        legs = [
-            rtp_stream(payloads, 1001, seq0=100, ts0=7_000_000),
-            rtp_stream(payloads, 2002, seq0=50_000, ts0=7_000_000),
-        ]
+        payloads, legs = _one_producer_two_legs(r, stack, 6.0, 7_000_000)
         stream = keys.audio_stream("ingest-a", "ana")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             start = time.monotonic()
@@ -192,11 +216,7 @@ def test_two_replicas_killed_in_turn_mid_speech_keep_every_frame_once(r: redis.R
                 for leg, port in zip(legs, ports, strict=True):
                     sock.sendto(leg[i], ("127.0.0.1", port))
                 time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
-        r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
-        deadline = time.monotonic() + 10
-        while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
-            assert time.monotonic() < deadline, "no end of utterance"
-            time.sleep(0.05)
+        _close_and_wait_for_eof(r, stream)
         entries = r.xrange(stream)
         ids = [eid.decode() for eid, _ in entries]
         ms = [int(i.split("-")[0]) for i in ids[:-1]]
@@ -221,20 +241,9 @@ def test_a_restarted_replica_waits_for_one_that_lags(r: redis.Redis, tmp_path: P
     (ids only grow): seen in `make load-meeting` at load ~25, 400 ms of every speaker lost; here
     before the fix, the ~2 s replica 1 took to come back. Replica 1 waits for the stream to reach
     its first frame (PARLEY_INGEST_PEER_WAIT_MS), so every 20 ms frame is in the stream once."""
-    ports = [free_port(), free_port()]
-    stack = LocalStack(redis_url(), tmp_path / "logs")
-    procs = [
-        stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
-        for i, port in enumerate(ports)
-    ]
+    stack, ports, procs = _two_replicas(tmp_path)
     try:
-        stack.wait_healthy(60)
-        r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
-        payloads = opus_packets(read_pcm48k(CLIP, 8.0))
-        legs = [
-            rtp_stream(payloads, 1001, seq0=100, ts0=9_000_000),
-            rtp_stream(payloads, 2002, seq0=50_000, ts0=9_000_000),
-        ]
+        payloads, legs = _one_producer_two_legs(r, stack, 8.0, 9_000_000)
         stream = keys.audio_stream("ingest-a", "ana")
         held: list[bytes] = []
         hold_until = -1
@@ -259,11 +268,7 @@ def test_a_restarted_replica_waits_for_one_that_lags(r: redis.Redis, tmp_path: P
                     sock.sendto(legs[1][i], ("127.0.0.1", ports[1]))
                 time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
         assert 0 < hold_until < len(payloads) - 50, "replica 1 did not come back in time"
-        r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
-        deadline = time.monotonic() + 10
-        while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
-            assert time.monotonic() < deadline, "no end of utterance"
-            time.sleep(0.05)
+        _close_and_wait_for_eof(r, stream)
         ms = [int(eid.decode().split("-")[0]) for eid, _ in r.xrange(stream)[:-1]]
         gaps = [(b - a - 20) for a, b in itertools.pairwise(ms) if b - a != 20]
         assert gaps == [], f"{sum(gaps)} ms lost"
@@ -281,22 +286,11 @@ def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(
     keep them for the part replica 2 has not appended yet and refuse the real audio (ids only
     grow). Replica 1 lets its peer write those ids first (PARLEY_INGEST_FILL_WAIT_MS): the stream
     holds the real speech for the whole second, every frame once."""
-    ports = [free_port(), free_port()]
-    stack = LocalStack(redis_url(), tmp_path / "logs")
-    procs = [
-        stack.start(f"ingest-{i + 1}", "parley_ingest", {"PARLEY_INGEST_RTP_PORT": str(port)})
-        for i, port in enumerate(ports)
-    ]
+    stack, ports, procs = _two_replicas(tmp_path)
     lost = range(100, 150)  # 2 s to 3 s, replica 1 only
     lag = 10  # replica 2 receives each packet 200 ms later
     try:
-        stack.wait_healthy(60)
-        r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
-        payloads = opus_packets(read_pcm48k(CLIP, 5.0))
-        legs = [
-            rtp_stream(payloads, 1001, seq0=100, ts0=5_000_000),
-            rtp_stream(payloads, 2002, seq0=40_000, ts0=5_000_000),
-        ]
+        payloads, legs = _one_producer_two_legs(r, stack, 5.0, 5_000_000)
         stream = keys.audio_stream("ingest-a", "ana")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             start = time.monotonic()
@@ -307,11 +301,7 @@ def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(
                     sock.sendto(legs[1][i - lag], ("127.0.0.1", ports[1]))
                 time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
         time.sleep(0.5)
-        r.xadd("sfu:events", {**OPEN, "type": "producer.close", "ssrc": "1001", "ssrcs": "1001,2002"})
-        deadline = time.monotonic() + 10
-        while not r.xrevrange(stream, count=1)[0][1].get(b"eof"):
-            assert time.monotonic() < deadline, "no end of utterance"
-            time.sleep(0.05)
+        _close_and_wait_for_eof(r, stream)
         entries = r.xrange(stream)[:-1]
         ms = [int(eid.decode().split("-")[0]) for eid, _ in entries]
         assert ms == list(range(ms[0], ms[0] + 20 * len(payloads), 20)), "a gap, or a frame twice"
