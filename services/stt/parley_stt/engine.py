@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import Segment
+from faster_whisper.transcribe import Segment, TranscriptionInfo
 from parley_common.schemas import SAMPLE_RATE, Word
 
 from parley_stt.gate import Evidence
@@ -155,25 +156,48 @@ class WhisperEngine:
         return pick_language(probs, allowed)
 
     def _full(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
-        s = self.settings
         language, language_prob = opts.language, None
         if language is None:
             # As faster-whisper's own detection costs (an encoder pass), but among the room's languages.
             language, language_prob = self.detect(audio, opts.allowed)
-        segments, info = self.model.transcribe(
+        segments, info = self._stock(
             audio,
-            language=language,
-            task=opts.task,
+            opts,
+            language,
             temperature=_TEMPERATURES if opts.fallback else 0.0,
+            timestamps=opts.word_timestamps,
             max_new_tokens=(
                 int(MAX_TOKENS_BASE + len(audio) / SAMPLE_RATE * opts.max_tokens_per_s)
                 if opts.max_tokens_per_s
                 else None
             ),
+        )
+        return _from_segments(
+            list(segments), info.language, language_prob=language_prob
+        )  # no-speech ones skipped
+
+    def _stock(
+        self,
+        audio: np.ndarray,
+        opts: DecodeOptions,
+        language: str,
+        *,
+        temperature: float | tuple[float, ...],
+        timestamps: bool,
+        max_new_tokens: int | None = None,
+    ) -> tuple[Iterable[Segment], TranscriptionInfo]:
+        """faster-whisper's own long-form path on the stock 30 s window, with our thresholds."""
+        s = self.settings
+        segments, info = self.model.transcribe(
+            audio,
+            language=language,
+            task=opts.task,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
             beam_size=s.beam_size,
             vad_filter=False,
             condition_on_previous_text=False,
-            without_timestamps=not opts.word_timestamps,
+            without_timestamps=not timestamps,
             word_timestamps=opts.word_timestamps,
             initial_prompt=opts.prompt or None,
             hotwords=opts.hotwords or None,
@@ -181,17 +205,7 @@ class WhisperEngine:
             log_prob_threshold=s.logprob_threshold,
             compression_ratio_threshold=s.compression_ratio_threshold,
         )
-        segs = list(segments)  # skipped segments (no speech) are not yielded
-        words = [Word(w=w.word.strip(), start=w.start, end=w.end) for sg in segs for w in (sg.words or [])]
-        return Transcript(
-            text=" ".join(sg.text.strip() for sg in segs).strip(),
-            language=info.language,
-            no_speech_prob=max((sg.no_speech_prob for sg in segs), default=1.0),
-            avg_logprob=float(np.mean([sg.avg_logprob for sg in segs])) if segs else 0.0,
-            words=words,
-            temperature=max((sg.temperature for sg in segs), default=0.0),
-            language_prob=language_prob,
-        )
+        return segments, info
 
     def transcribe_packed(self, clips: list[np.ndarray], opts: DecodeOptions) -> list[Transcript | None]:
         """Several finals of one language in one stock 30 s window, PACK_GAP_S of silence apart: one
@@ -214,21 +228,9 @@ class WhisperEngine:
             spans.append((at, at + len(clip) / SAMPLE_RATE))
             parts.append(clip)
             at += len(clip) / SAMPLE_RATE
-        segments, info = self.model.transcribe(
-            np.concatenate(parts),
-            language=opts.language,
-            task=opts.task,
-            temperature=0.0,
-            beam_size=self.settings.beam_size,
-            vad_filter=False,
-            condition_on_previous_text=False,
-            without_timestamps=False,  # the timestamps say which clip a segment belongs to
-            word_timestamps=opts.word_timestamps,
-            initial_prompt=opts.prompt or None,
-            hotwords=opts.hotwords or None,
-            no_speech_threshold=self.settings.no_speech_threshold,
-            log_prob_threshold=self.settings.logprob_threshold,
-            compression_ratio_threshold=self.settings.compression_ratio_threshold,
+        # Timestamps say which clip a segment belongs to; greedy once (see above).
+        segments, info = self._stock(
+            np.concatenate(parts), opts, opts.language, temperature=0.0, timestamps=True
         )
         s = self.settings
         owned: list[list[Segment]] = [[] for _ in clips]
@@ -251,24 +253,9 @@ class WhisperEngine:
             if i in broken or not segs:
                 out.append(None)
                 continue
-            lo = spans[i][0]
-            text = " ".join(sg.text.strip() for sg in segs).strip()
-            out.append(
-                Transcript(
-                    text=text,
-                    language=info.language,
-                    no_speech_prob=max(sg.no_speech_prob for sg in segs),
-                    avg_logprob=float(np.mean([sg.avg_logprob for sg in segs])),
-                    words=[
-                        Word(w=w.word.strip(), start=max(0.0, w.start - lo), end=max(0.0, w.end - lo))
-                        for sg in segs
-                        for w in (sg.words or [])
-                    ],
-                    temperature=0.0,
-                    decode_s=took,
-                    compression_ratio=compression_ratio(text),
-                )
-            )
+            packed = _from_segments(segs, info.language, offset=spans[i][0])
+            packed.decode_s, packed.compression_ratio = took, compression_ratio(packed.text)
+            out.append(packed)
         return out
 
     def _padded(self, audio: np.ndarray, opts: DecodeOptions) -> Transcript:
@@ -319,6 +306,25 @@ class WhisperEngine:
             avg_logprob=avg_logprob,
             language_prob=language_prob,
         )
+
+
+def _from_segments(
+    segs: list[Segment], language: str, offset: float = 0.0, language_prob: float | None = None
+) -> Transcript:
+    """The transcript of decoded segments (word times from `offset`, a clip's start in a pack)."""
+    return Transcript(
+        text=" ".join(sg.text.strip() for sg in segs).strip(),
+        language=language,
+        no_speech_prob=max((sg.no_speech_prob for sg in segs), default=1.0),
+        avg_logprob=float(np.mean([sg.avg_logprob for sg in segs])) if segs else 0.0,
+        words=[
+            Word(w=w.word.strip(), start=max(0.0, w.start - offset), end=max(0.0, w.end - offset))
+            for sg in segs
+            for w in (sg.words or [])
+        ],
+        temperature=max((sg.temperature for sg in segs), default=0.0),
+        language_prob=language_prob,
+    )
 
 
 def _distance(t: float, span: tuple[float, float]) -> float:

@@ -91,11 +91,7 @@ class Worker:
         try:
             outcome = await self._do(job, ready)
         except Exception:
-            # Not acknowledged: after claim_idle_ms it is claimed again (up to max deliveries).
-            metrics.JOBS.labels(job.kind.value, "error").inc()
-            log.exception(
-                "job failed [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt, extra=_ctx(job)
-            )
+            _failed(job)  # not acknowledged: after claim_idle_ms it is claimed again (up to max deliveries)
             return
         metrics.JOBS.labels(job.kind.value, outcome).inc()
         await lane.group.ack(eid)
@@ -108,15 +104,8 @@ class Worker:
             try:
                 prepared = await self._prepare(job, catch_up=False)  # packing is the catching up
             except Exception:
-                metrics.JOBS.labels(job.kind.value, "error").inc()
-                log.exception(
-                    "job failed [room:%s, speaker:%s, utt:%d]",
-                    job.room,
-                    job.speaker,
-                    job.utt,
-                    extra=_ctx(job),
-                )
-                continue  # left pending: the claim pass retries it
+                _failed(job)  # left pending: the claim pass retries it
+                continue
             if isinstance(prepared, str):
                 metrics.JOBS.labels(job.kind.value, prepared).inc()
                 await self.finals.group.ack(eid)
@@ -352,6 +341,12 @@ def _packs(ready: list[tuple[bytes, _Ready]]) -> list[list[tuple[bytes, _Ready]]
         else:
             out.append([item])
     return out
+
+
+def _failed(job: SttJob) -> None:
+    """Count and log a job that raised (called from its except block: the traceback is logged)."""
+    metrics.JOBS.labels(job.kind.value, "error").inc()
+    log.exception("job failed [room:%s, speaker:%s, utt:%d]", job.room, job.speaker, job.utt, extra=_ctx(job))
 
 
 def _ctx(job: SttJob) -> dict[str, object]:
