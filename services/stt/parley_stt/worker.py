@@ -212,8 +212,8 @@ class Worker:
         metrics.REAL_TIME_FACTOR.observe(result.decode_s / max(0.1, len(audio) / 16000))
         await self.publisher.store_final_result(caption, job.attempt)
         took = time.perf_counter() - r.began
-        if opts.window == s.final_window and r.packed is None and self.dispatch is not None:
-            self.dispatch.observe(took)  # how fast finals are here
+        if opts.window == s.final_window and not r.in_pack and self.dispatch is not None:
+            self.dispatch.observe(took)  # how fast a final is here, alone
         log.info(
             "final decoded [room:%s, speaker:%s, utt:%d, attempt:%d] in %.2f s (%s window%s, waited %.2f s)",
             job.room,
@@ -322,6 +322,11 @@ class _Ready:
     began: float  # perf_counter when the job was taken up
     packed: Transcript | None = None  # its share of a packed decode, once done
     stt_start: float = 0.0  # when its decode began (wall clock), where it began before _do
+
+    @property
+    def in_pack(self) -> bool:
+        """It went through a packed decode (placed, or sent back to be decoded alone after it)."""
+        return self.stt_start > 0
 
 
 def _packs(ready: list[tuple[bytes, _Ready]]) -> list[list[tuple[bytes, _Ready]]]:
