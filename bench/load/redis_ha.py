@@ -18,11 +18,16 @@ from pathlib import Path
 
 import redis
 from parley_testkit.procs import free_port, stop_process
+from parley_testkit.stack_redis import (
+    MASTER_NAME,
+    SENTINEL_ARGV,
+    masters_named,
+    sentinel_env,
+    sentinel_hosts,
+    sentinels_know_all,
+)
 
-from .stack import ROOT, RedisServer
-
-SENTINEL_SH = ROOT / "stack" / "config" / "sentinel.sh"
-MASTER_NAME = "parley"
+from .stack import RedisServer
 
 
 @dataclass
@@ -35,7 +40,7 @@ class RedisHA:
 
     @property
     def url(self) -> str:
-        hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinels)
+        hosts = sentinel_hosts(self.sentinels)
         return f"sentinel://{hosts}/{MASTER_NAME}/0"
 
     def start(self) -> None:
@@ -51,37 +56,26 @@ class RedisHA:
             port = free_port()
             data = self.dir / f"sentinel-{port}"
             data.mkdir()
-            env = {
-                **os.environ,
-                "SENTINEL_DIR": str(data),
-                "SENTINEL_PORT": str(port),
-                "SENTINEL_BIND": "127.0.0.1",
-                "SENTINEL_MASTER_NAME": MASTER_NAME,
-                "SENTINEL_MASTER_HOST": "127.0.0.1",
-                "SENTINEL_MASTER_PORT": str(first),
-                "SENTINEL_QUORUM": "2",
-                "SENTINEL_DOWN_AFTER_MS": str(self.down_after_ms),
-                "SENTINEL_FAILOVER_TIMEOUT_MS": "5000",
-            }
+            env = sentinel_env(
+                data, port, ("127.0.0.1", first), down_after_ms=self.down_after_ms, failover_timeout_ms=5000
+            )
             self.sentinels[port] = subprocess.Popen(
-                ["sh", str(SENTINEL_SH)], env=env, stdout=open(data / "log", "ab"), stderr=subprocess.STDOUT
+                SENTINEL_ARGV,
+                env={**os.environ, **env},
+                stdout=open(data / "log", "ab"),
+                stderr=subprocess.STDOUT,
             )
         if self.rejoin_by_role:
             for s in self.servers:
-                s.sentinels = ",".join(f"127.0.0.1:{p}" for p in self.sentinels)
+                s.sentinels = sentinel_hosts(self.sentinels)
         self.wait_ready()
 
     def master_port(self) -> int:
         """The master's port as the first sentinel that answers names it."""
-        for port in self.sentinels:
-            try:
-                addr = redis.Redis(port=port, socket_timeout=0.5).sentinel_get_master_addr_by_name(
-                    MASTER_NAME
-                )
-                return int(addr[1])
-            except (redis.RedisError, TypeError, IndexError):
-                continue
-        raise RuntimeError("no sentinel answers")
+        named = masters_named(self.sentinels)
+        if not named:
+            raise RuntimeError("no sentinel answers")
+        return named[0][1]
 
     def master(self) -> RedisServer:
         port = self.master_port()
@@ -112,13 +106,9 @@ class RedisHA:
                     link = redis.Redis(port=s.port).info("replication").get("master_link_status")
                     if link != "up":
                         return False
-            for port in self.sentinels:
-                info = redis.Redis(port=port, socket_timeout=0.5).sentinel_master(MASTER_NAME)
-                if int(info["num-slaves"]) < len(self.servers) - 1 or int(info["num-other-sentinels"]) < 2:
-                    return False
+            return sentinels_know_all(self.sentinels, len(self.servers) - 1)
         except (redis.RedisError, RuntimeError, OSError):
             return False
-        return True
 
     def kill_master(self) -> RedisServer:
         """SIGKILL the master (no shutdown, nothing flushed); returns it (to start it again)."""

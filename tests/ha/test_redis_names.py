@@ -15,23 +15,20 @@ failover (3.3-3.9 s to promote `redis` in 4 of 5 runs here; once 23.7 s, not rep
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
 import yaml
-from parley_testkit.procs import free_port, stop_process
+from parley_testkit.procs import free_port
+from parley_testkit.stack_redis import StackRedis, masters_named, node_command
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "stack" / "config"
-USERS = ("gateway", "replica", "sentinel")
 # The sentinels' timing as the stack sets it (down-after, failover-timeout).
 STACK_SENTINEL_ENV = yaml.safe_load((ROOT / "stack" / "docker-stack.yml").read_text())["x-sentinel-env"]
 
@@ -47,18 +44,12 @@ pytestmark = pytest.mark.skipif(not _can_unshare(), reason="needs redis-server, 
 
 
 @dataclass
-class Named:
-    dir: Path
+class Named(StackRedis):
     port: int = field(default_factory=free_port)  # every data node's port, as 6379 in the stack
     addr: dict[str, str] = field(default_factory=lambda: {"redis": "127.0.0.2", "redis-replica": "127.0.0.3"})
-    passwords: dict[str, str] = field(default_factory=lambda: {u: secrets.token_hex(16) for u in USERS})
-    sentinel_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(3)])
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        (self.dir / "secrets").mkdir()
-        for user, pw in self.passwords.items():
-            (self.dir / "secrets" / f"parley_redis_{user}").write_text(pw + "\n")
+        super().__post_init__()
         self.write_hosts()
 
     @property
@@ -72,49 +63,16 @@ class Named:
             f.write("\n".join(lines) + "\n")
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """In a mount namespace of its own, with our hosts file as /etc/hosts."""
         wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
         wrapped += ['mount --bind "$0" /etc/hosts && exec "$@"', str(self.hosts), *argv]
-        log = open(self.dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            wrapped, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def start_sentinels(self) -> None:
-        for port in self.sentinel_ports:
-            data = self.dir / f"sentinel-{port}"
-            data.mkdir()
-            env = {
-                "SENTINEL_DIR": str(data),
-                "SENTINEL_PORT": str(port),
-                "SENTINEL_BIND": "127.0.0.1",
-                "SENTINEL_MASTER_HOST": "redis",
-                "SENTINEL_MASTER_PORT": str(self.port),
-                "SENTINEL_DOWN_AFTER_MS": STACK_SENTINEL_ENV["SENTINEL_DOWN_AFTER_MS"],
-                "SENTINEL_FAILOVER_TIMEOUT_MS": STACK_SENTINEL_ENV["SENTINEL_FAILOVER_TIMEOUT_MS"],
-                "SENTINEL_AUTH_USER": "sentinel",
-                "SENTINEL_AUTH_PASS_FILE": str(self.dir / "secrets" / "parley_redis_sentinel"),
-            }
-            self.spawn(f"sentinel-{port}", ["sh", str(CONFIG / "sentinel.sh")], env)
+        super().spawn(name, wrapped, env)
 
     def start_node(self, name: str) -> None:
         """`redis` (the first master) or `redis-replica` with its stack command, at its address now."""
-        data = self.dir / name
-        data.mkdir(exist_ok=True)
-        argv = ["sh", str(CONFIG / "redis-node.sh"), "redis-server", "--bind", self.addr[name]]
-        argv += ["--port", str(self.port), "--dir", str(data), "--appendonly", "yes", "--save", ""]
-        argv += ["--replica-announce-ip", name, "--repl-diskless-sync-delay", "0"]
-        if name == "redis-replica":
-            argv += ["--replicaof", "redis", str(self.port)]
-        env = {
-            "REDIS_ACL_TEMPLATE": str(CONFIG / "redis-users.acl"),
-            "REDIS_ACL_SCRIPT": str(CONFIG / "redis-acl.sh"),
-            "REDIS_ROLE_SCRIPT": str(CONFIG / "redis-role.sh"),
-            "REDIS_SECRETS_DIR": str(self.dir / "secrets"),
-            "REDIS_RUN_DIR": str(data),
-            "REDIS_SENTINELS": ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports),
-        }
-        self.spawn(name, argv, env)
-        self.wait(f"{name} answers", lambda: self.node(name).ping(), timeout=20)
+        replica_of = ("redis", self.port) if name == "redis-replica" else None
+        argv = node_command(self.addr[name], self.port, self.dir / name, name, replica_of)
+        self.run_node(name, argv, lambda: self.node(name).ping())
 
     def node(self, name: str, user: str = "sentinel") -> redis.Redis:
         pw = self.passwords[user]
@@ -122,14 +80,7 @@ class Named:
 
     def named_master(self) -> set[str]:
         """The master's name as each answering sentinel gives it."""
-        named = set()
-        for p in self.sentinel_ports:
-            try:
-                addr = redis.Redis(port=p, socket_timeout=0.5).sentinel_get_master_addr_by_name("parley")
-                named.add(addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0]))
-            except (redis.RedisError, TypeError):
-                continue
-        return named
+        return {host for host, _ in masters_named(self.sentinel_ports)}
 
     def replicas_seen_up(self, name: str) -> bool:
         """Every sentinel reaches the replica `name` (not s_down, not disconnected)."""
@@ -143,30 +94,16 @@ class Named:
     def synced(self, name: str) -> bool:
         return bool(self.node(name).info("replication").get("master_link_status") == "up")
 
-    def wait(self, what: str, ok: Callable[[], object], timeout: float = 60.0) -> float:
-        t = time.monotonic()
-        while True:
-            try:
-                if ok():
-                    return time.monotonic() - t
-            except (redis.RedisError, OSError):
-                pass
-            assert time.monotonic() - t < timeout, f"timed out: {what}; see {self.dir}"
-            time.sleep(0.1)
-
-    def kill(self, name: str) -> None:
-        stop_process(self.procs.pop(name), signal.SIGKILL)
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            stop_process(p, grace_s=5)
-
 
 @pytest.fixture
 def named(tmp_path: Path) -> Iterator[Named]:
     n = Named(tmp_path)
     try:
-        n.start_sentinels()
+        n.start_sentinels(
+            ("redis", n.port),
+            STACK_SENTINEL_ENV["SENTINEL_DOWN_AFTER_MS"],
+            STACK_SENTINEL_ENV["SENTINEL_FAILOVER_TIMEOUT_MS"],
+        )
         n.start_node("redis")
         n.start_node("redis-replica")
         yield n

@@ -13,11 +13,7 @@ original command, then the promoted node SIGKILLed and started again at once.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,100 +22,39 @@ from pathlib import Path
 import pytest
 import redis
 from parley_common.redisconn import connect_sync
-from parley_testkit.procs import free_port, stop_process
+from parley_testkit.procs import free_port
+from parley_testkit.stack_redis import (
+    StackRedis,
+    masters_named,
+    node_command,
+    sentinel_hosts,
+    sentinels_know_all,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "stack" / "config"
-USERS = ("gateway", "replica", "sentinel")
 DOWN_AFTER_MS = 3000  # the stack's 2000, plus room for a restart "at once" on a busy machine
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
 
 @dataclass
-class Nodes:
-    dir: Path
-    passwords: dict[str, str] = field(default_factory=lambda: {u: secrets.token_hex(16) for u in USERS})
-    ports: dict[str, int] = field(default_factory=dict)  # node name -> port
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    sentinel_ports: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        (self.dir / "secrets").mkdir()
-        for user, pw in self.passwords.items():
-            (self.dir / "secrets" / f"parley_redis_{user}").write_text(pw + "\n")
-        self.ports = {"a": free_port(), "b": free_port()}
-        self.sentinel_ports = [free_port() for _ in range(3)]
+class Nodes(StackRedis):
+    ports: dict[str, int] = field(default_factory=lambda: {"a": free_port(), "b": free_port()})
 
     @property
     def sentinels(self) -> str:
-        return ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+        return sentinel_hosts(self.sentinel_ports)
 
     def url(self, user: str) -> str:
         return f"sentinel://{user}:{self.passwords[user]}@{self.sentinels}/parley/0"
 
-    def start_sentinels(self) -> None:
-        for port in self.sentinel_ports:
-            data = self.dir / f"sentinel-{port}"
-            data.mkdir()
-            env = {
-                **os.environ,
-                "SENTINEL_DIR": str(data),
-                "SENTINEL_PORT": str(port),
-                "SENTINEL_BIND": "127.0.0.1",
-                "SENTINEL_MASTER_HOST": "127.0.0.1",
-                "SENTINEL_MASTER_PORT": str(self.ports["a"]),
-                "SENTINEL_DOWN_AFTER_MS": str(DOWN_AFTER_MS),
-                "SENTINEL_FAILOVER_TIMEOUT_MS": "10000",
-                "SENTINEL_AUTH_USER": "sentinel",
-                "SENTINEL_AUTH_PASS_FILE": str(self.dir / "secrets" / "parley_redis_sentinel"),
-            }
-            self.procs[f"sentinel-{port}"] = subprocess.Popen(
-                ["sh", str(CONFIG / "sentinel.sh")],
-                env=env,
-                stdout=open(data / "log", "ab"),
-                stderr=subprocess.STDOUT,
-            )
-
     def start_node(self, name: str) -> None:
         """Node `name` with its stack command: `a` the first master, `b` its replica."""
         port = self.ports[name]
-        data = self.dir / name
-        data.mkdir(exist_ok=True)
-        argv = [
-            "sh",
-            str(CONFIG / "redis-node.sh"),
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        argv += ["--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
-        argv += ["--replica-announce-ip", "127.0.0.1", "--repl-diskless-sync-delay", "0"]
-        if name == "b":
-            argv += ["--replicaof", "127.0.0.1", str(self.ports["a"])]
-        env = {
-            **os.environ,
-            "REDIS_ACL_TEMPLATE": str(CONFIG / "redis-users.acl"),
-            "REDIS_ACL_SCRIPT": str(CONFIG / "redis-acl.sh"),
-            "REDIS_ROLE_SCRIPT": str(CONFIG / "redis-role.sh"),
-            "REDIS_SECRETS_DIR": str(self.dir / "secrets"),
-            "REDIS_RUN_DIR": str(data),
-            "REDIS_SENTINELS": self.sentinels,
-        }
-        self.procs[name] = subprocess.Popen(
-            argv, env=env, stdout=open(data / "log", "ab"), stderr=subprocess.STDOUT
+        replica_of = ("127.0.0.1", self.ports["a"]) if name == "b" else None
+        argv = node_command(
+            "127.0.0.1", port, self.dir / name, "127.0.0.1", replica_of, "--appendfsync", "everysec"
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                redis.Redis(port=port, socket_timeout=1).ping()
-                return
-            except redis.ConnectionError:
-                assert self.procs[name].poll() is None, (data / "log").read_text()[-2000:]
-                assert time.monotonic() < deadline, f"node {name} did not start"
-                time.sleep(0.02)
+        self.run_node(name, argv, lambda: redis.Redis(port=port, socket_timeout=1).ping())
 
     def admin(self, name: str) -> redis.Redis:
         """The node as the sentinels' user (ROLE and INFO are theirs)."""
@@ -132,52 +67,20 @@ class Nodes:
 
     def master_named(self) -> set[int]:
         """The master's port as each answering sentinel names it."""
-        named = set()
-        for p in self.sentinel_ports:
-            try:
-                addr = redis.Redis(port=p, socket_timeout=0.5).sentinel_get_master_addr_by_name("parley")
-                named.add(int(addr[1]))
-            except (redis.RedisError, TypeError):
-                continue
-        return named
-
-    def wait(self, what: str, ok: object, timeout: float = 60.0) -> float:
-        t = time.monotonic()
-        while not _try(ok):
-            assert time.monotonic() - t < timeout, f"timed out: {what}; see {self.dir}"
-            time.sleep(0.1)
-        return time.monotonic() - t
+        return {port for _, port in masters_named(self.sentinel_ports)}
 
     def synced(self, replica: str) -> bool:
         return bool(self.admin(replica).info("replication").get("master_link_status") == "up")
 
     def sentinels_know_all(self) -> bool:
-        for p in self.sentinel_ports:
-            m = redis.Redis(port=p, socket_timeout=0.5).sentinel_master("parley")
-            if int(m["num-slaves"]) < 1 or int(m["num-other-sentinels"]) < 2:
-                return False
-        return True
-
-    def kill(self, name: str) -> None:
-        stop_process(self.procs.pop(name), signal.SIGKILL)
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            stop_process(p, grace_s=5)
-
-
-def _try(ok: object) -> bool:
-    try:
-        return bool(ok() if callable(ok) else ok)
-    except (redis.RedisError, OSError):
-        return False
+        return sentinels_know_all(self.sentinel_ports, 1)
 
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[Nodes]:
     n = Nodes(tmp_path)
     try:
-        n.start_sentinels()
+        n.start_sentinels(("127.0.0.1", n.ports["a"]), DOWN_AFTER_MS, 10000)
         n.start_node("a")
         n.start_node("b")
         yield n
