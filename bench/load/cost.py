@@ -43,16 +43,16 @@ async def aiortc_bots(target: Target, wav: Path, n: int, seconds: float) -> floa
     from parley_bot.bot import decode_file, play
     from parley_bot.client import loopback_only_ice
 
-    loopback_only_ice()
     one = decode_file(str(wav))  # 48 kHz mono s16le, as the bot plays it
     pcm48 = (one * (int(seconds * 96000 / len(one)) + 1))[: int(seconds * 48000) * 2]
     cpu = time.process_time()
-    await asyncio.gather(
-        *(
-            play(target.sfu_url, "cost-bot", target.token("cost-bot", f"b{i}", f"B{i}", "guest"), pcm48)
-            for i in range(n)
+    with loopback_only_ice():
+        await asyncio.gather(
+            *(
+                play(target.sfu_url, "cost-bot", target.token("cost-bot", f"b{i}", f"B{i}", "guest"), pcm48)
+                for i in range(n)
+            )
         )
-    )
     return (time.process_time() - cpu) / (n * seconds)
 
 

@@ -34,8 +34,7 @@ CLIP_A, CLIP_B, CLIP_C = (
 def world() -> Iterator[MediaWorld]:
     from parley_bot.client import loopback_only_ice
 
-    loopback_only_ice()
-    with media_world() as w:
+    with loopback_only_ice(), media_world() as w:
         yield w
 
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from parley_bot.bot import RATE, FileTrack, decode_file
-from parley_bot.client import Signalling, join, transport
+from parley_bot.client import Signalling, join, loopback_only_ice, transport
 from parley_testkit.caption_client import CaptionClient
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
@@ -177,10 +177,7 @@ def parse_args() -> argparse.Namespace:
 
 
 async def amain() -> None:
-    from parley_bot.client import loopback_only_ice
-
     args = parse_args()
-    loopback_only_ice()
     meeting = VictimMeeting(
         args.sfu, args.room, args.speaker_token, args.captions_url, minutes=args.minutes, late_s=args.late_s
     )
@@ -210,4 +207,5 @@ async def amain() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(amain())
+    with loopback_only_ice():
+        asyncio.run(amain())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -37,8 +38,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    if args.loopback_ice:
-        loopback_only_ice()
     token = args.token
     if not token:
         if not args.token_secret:
@@ -49,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         token = issue_join_token(args.token_secret, args.room, args.id, args.name, "guest", 3600)
     from parley_bot.bot import decode_file, play
 
-    result = asyncio.run(play(args.sfu, args.room, token, decode_file(args.file)))
+    with loopback_only_ice() if args.loopback_ice else contextlib.nullcontext():
+        result = asyncio.run(play(args.sfu, args.room, token, decode_file(args.file)))
     print(json.dumps(result.__dict__))
     return 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import websockets
@@ -11,11 +13,19 @@ import websockets
 JsonObj = dict[str, Any]
 
 
-def loopback_only_ice() -> None:
-    """Make aioice gather only 127.0.0.1 (tests in a loopback-only network namespace)."""
+@contextmanager
+def loopback_only_ice() -> Iterator[None]:
+    """While inside, aioice gathers only 127.0.0.1 (tests in a loopback-only network namespace).
+    Undone on leaving: left in place, a later bot in the same process (a test in another
+    namespace) offered only 127.0.0.1 and never connected."""
     import aioice.ice
 
+    gather = aioice.ice.get_host_addresses
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    try:
+        yield
+    finally:
+        aioice.ice.get_host_addresses = gather
 
 
 class SignallingError(RuntimeError):
