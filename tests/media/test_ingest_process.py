@@ -6,6 +6,7 @@ Real processes, real Redis (database 7), real libopus, real UDP sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import json
@@ -22,14 +23,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
+import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.schemas import AudioFrame
 from parley_ingest.bind import BindError, resolve_bind_host
 from parley_ingest.opus import OpusDecoder
+from parley_ingest.writer import End, Frame, RedisWriter
 from parley_testkit.procs import LocalStack, ServiceProc, free_port
 from rtp_helpers import CLIP, opus_packets, pcm16, read_pcm48k, rtp_stream
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_DB = 7  # no other test uses it
+REDIS_DB = 7  # flushed before and after each test, as tests/pipeline does with it
 
 
 OPEN = {
@@ -125,8 +129,7 @@ def test_ingest_process_receives_rtp_into_redis_and_stops_on_sigterm(r: redis.Re
             assert time.monotonic() < deadline, r.xlen(stream)
             time.sleep(0.05)
         assert r.hget(keys.room_speakers("ingest-a"), "ana") == b"Ana"
-        with urllib.request.urlopen(f"http://127.0.0.1:{ingest.health_port}/metrics", timeout=5) as resp:
-            metrics = resp.read().decode()
+        metrics = _metrics(ingest)
         assert "parley_ingest_rtp_packets_total 50.0" in metrics, metrics
         assert "parley_ingest_producers 1.0" in metrics
         # Frame ids come from the media timeline: 20 ms apart, from the producer's anchor.
@@ -176,10 +179,24 @@ def _one_producer_two_legs(
     stack.wait_healthy(60)
     payloads = opus_packets(read_pcm48k(CLIP, seconds))
     r.xadd("sfu:events", {**OPEN, "ssrc": "1001", "ssrcs": "1001,2002"})
+    deadline = time.monotonic() + 10  # both know the producer (else its first packets are dropped)
+    while any("parley_ingest_producers 1.0" not in _metrics(p) for p in stack.procs.values()):
+        assert time.monotonic() < deadline, "the replicas did not see producer.open"
+        time.sleep(0.01)
     return payloads, [
         rtp_stream(payloads, 1001, seq0=100, ts0=ts0),
         rtp_stream(payloads, 2002, seq0=50_000, ts0=ts0),
     ]
+
+
+def _metrics(proc: ServiceProc) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{proc.health_port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def _packets_accepted(proc: ServiceProc) -> float:
+    lines = _metrics(proc).splitlines()
+    return sum(float(ln.split()[-1]) for ln in lines if ln.startswith("parley_ingest_rtp_packets_total "))
 
 
 def _close_and_wait_for_eof(r: redis.Redis, stream: str) -> None:
@@ -226,8 +243,7 @@ def test_two_replicas_killed_in_turn_mid_speech_keep_every_frame_once(r: redis.R
         assert all(i.endswith("-0") for i in ids[:-1])
         # Both replicas wrote (each refused some of the other's frames), and only the anchor's
         # owner's timeline was used: the restarted replica found it in Redis.
-        with urllib.request.urlopen(f"http://127.0.0.1:{procs[0].health_port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
+        text = _metrics(procs[0])
         assert 'parley_ingest_frames_total{outcome="duplicate"}' in text
         assert r.get(keys.ingest_anchor("p1")) is None  # forgotten at producer.close
     finally:
@@ -316,12 +332,83 @@ def test_a_replica_that_lost_packets_lets_its_peer_write_the_real_audio(
             if err > 0.01 * float(np.sum(want**2)) + 1e-6:
                 bad.append(k)
         assert bad == [], f"{len(bad)} of the {len(lost)} lost frames are not the real audio: {bad}"
-        with urllib.request.urlopen(f"http://127.0.0.1:{procs[0].health_port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
+        text = _metrics(procs[0])
         refused = [ln for ln in text.splitlines() if ln.startswith("parley_ingest_made_up_frames_total{")]
         assert 'parley_ingest_made_up_frames_total{outcome="refused"} 5' in text, refused  # 50 or so
     finally:
         stack.stop()
+
+
+def test_an_end_of_utterance_waits_for_the_frames_a_peer_is_still_appending(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """Replica 1 loses 200 ms of packets near the end (its own network path); its made-up frames
+    wait for a peer's real copy, and its last 200 ms wait behind them. Replica 2 receives
+    everything 200 ms late, so the close overtakes its last packets: it ends the utterance after
+    the frame before replica 1's made-up ones. Written at once, that end would land before replica
+    1's frames (a second, short utterance after it). It waits until the stream stands still
+    (longer than a made-up frame waits for its copy): one end, after every frame."""
+    stack, ports, procs = _two_replicas(tmp_path)
+    lag = 10
+    try:
+        payloads, legs = _one_producer_two_legs(r, stack, 5.0, 3_000_000)
+        n = len(payloads)
+        lost = range(n - 2 * lag, n - lag)  # replica 1 only
+        stream = keys.audio_stream("ingest-a", "ana")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            start = time.monotonic()
+            for i in range(n):
+                if i not in lost:
+                    sock.sendto(legs[0][i], ("127.0.0.1", ports[0]))
+                if lag <= i < n - 2:  # replica 2's last packets: still on their way at the close
+                    sock.sendto(legs[1][i - lag], ("127.0.0.1", ports[1]))
+                time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+        # Replica 1 has its last packet before the close (else the close drops it: no one has it)
+        deadline = time.monotonic() + 5
+        while _packets_accepted(procs[0]) < n - len(lost):
+            assert time.monotonic() < deadline, "replica 1 did not receive its packets"
+            time.sleep(0.002)
+        _close_and_wait_for_eof(r, stream)
+        time.sleep(1.5)  # whatever a replica still appends
+        entries = r.xrange(stream)
+        ends = [eid.decode() for eid, fields in entries if fields.get(b"eof")]
+        ms = [int(eid.decode().split("-")[0]) for eid, fields in entries if not fields.get(b"eof")]
+        assert ms == list(range(ms[0], ms[0] + 20 * n, 20)), "a gap, or a frame twice"
+        assert ends == [f"{ms[-1]}-1"], f"ends at {ends}; the last frame is {ms[-1]}"
+    finally:
+        stack.stop()
+
+
+def test_an_end_waiting_for_peers_holds_none_of_the_other_speakers_frames(r: redis.Redis) -> None:
+    """The writer is one queue for every speaker of a replica: the end's wait for a still stream
+    (200 ms at least) runs beside it, so another speaker's frame queued after the end reaches
+    Redis first, and the end follows. Real Redis, the ingest's writer in this process."""
+    room, pcm = "ingest-a", b"\0" * 640
+
+    async def scenario() -> tuple[bool, bool]:
+        ar = aioredis.from_url(redis_url())
+        writer = RedisWriter(ar)
+        task = asyncio.create_task(writer.run())
+        try:
+            for speaker in ("ana", "bo"):
+                writer.put(Frame(room, speaker, AudioFrame(ts=1.0, pcm=pcm), "1000-0", time.monotonic()))
+            writer.put(End(room, "ana", 1.02, "1000-1", peers=True))
+            writer.put(Frame(room, "bo", AudioFrame(ts=1.02, pcm=pcm), "1020-0", time.monotonic()))
+            deadline = time.monotonic() + 5
+            while not await ar.xrange(keys.audio_stream(room, "bo"), min="1020-0"):
+                assert time.monotonic() < deadline, "bo's frame never came"
+                await asyncio.sleep(0.005)
+            ended_first = bool(await ar.xrange(keys.audio_stream(room, "ana"), min="1000-1"))
+            await writer.drain(5)
+            ended = bool(await ar.xrange(keys.audio_stream(room, "ana"), min="1000-1"))
+            return ended_first, ended
+        finally:
+            task.cancel()
+            await ar.aclose()
+
+    ended_first, ended = asyncio.run(scenario())
+    assert not ended_first, "bo's frame waited for ana's end"
+    assert ended, "ana's utterance never ended"
 
 
 def _redis_server(port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -374,8 +461,7 @@ def test_frames_a_restarted_redis_lost_are_appended_again(tmp_path: Path) -> Non
         assert ms == list(range(ms[0], ms[-1] + 20, 20)), "in order, no gap, nothing twice"
         assert len(before) >= 90 and before[-1] in after  # the frames just before the loss are back
         assert ms[-1] - ms[0] >= 3500  # ~1.9 s replayed (replay_s 2.0) + the 2 s after
-        with urllib.request.urlopen(f"http://127.0.0.1:{ingest.health_port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
+        text = _metrics(ingest)
         restored = [
             ln for ln in text.splitlines() if ln.startswith('parley_ingest_frames_total{outcome="restored"}')
         ]

@@ -262,11 +262,10 @@ class RtpReceiver:
         if not cur.registered:
             cur.registered = True
             self._put(Register(p.room, p.peer, p.name))
-        peers = len(p.ssrcs) > 1  # one SSRC per ingest target: another replica receives it too
         for f in frames:
             ms = anchor.frame_ms(f.index)
             frame = AudioFrame(ts=ms / 1000, pcm=f.pcm)
-            self._put(Frame(p.room, p.peer, frame, f"{ms}-0", f.arrival, made_up=f.made_up and peers))
+            self._put(Frame(p.room, p.peer, frame, f"{ms}-0", f.arrival, made_up=f.made_up and p.has_peers))
         cur.sent = True
         if frames[-1].arrival - cur.last_active > ACTIVE_EVERY_S:
             cur.last_active = frames[-1].arrival
@@ -279,7 +278,8 @@ class RtpReceiver:
         self._emit(cur, frames)
         if cur.sent and last is not None and cur.stream.anchor is not None:
             ms = cur.stream.anchor.frame_ms(last)
-            self._put(End(cur.producer.room, cur.producer.peer, (ms + FRAME_MS) / 1000, f"{ms}-1"))
+            p = cur.producer
+            self._put(End(p.room, p.peer, (ms + FRAME_MS) / 1000, f"{ms}-1", peers=p.has_peers))
         cur.sent = False
 
     def _put(self, item: Item) -> None:

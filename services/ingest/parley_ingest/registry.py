@@ -35,6 +35,11 @@ class Producer:
     pt: int
     clock_rate: int
 
+    @property
+    def has_peers(self) -> bool:
+        """One SSRC per ingest target: another replica receives this producer too."""
+        return len(self.ssrcs) > 1
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -31,6 +31,12 @@ producer has several ingest targets) waits until the stream reaches its id (ours
 at most `fill_wait_s` after the packet that revealed the loss arrived — so waits never add up
 beyond that — and no longer once the stream has stood still for `FILL_STALL_S` (no peer is
 writing: it lost the packets too, as with a loss before the SFU, or there is none).
+
+And an end of utterance a replica writes after its own last frame would land mid-stream when a
+peer still appends later frames (held by such a wait, or the close overtook its last packets):
+with peers, an end waits until the stream stands still for END_STALL_S and ends after its newest
+frame (`_end_when_still`), in a task of its own: other speakers' frames go on meanwhile, and only
+this speaker's next items wait for it.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis.asyncio as aioredis
 from parley_common import keys
@@ -57,6 +63,7 @@ log = logging.getLogger("parley.ingest")
 FRAME_MS = 20
 PEER_LOOKBACK_MS = 5000  # a gap this long is a speaker's absence, not a lagging replica (as MAX_FILL_S)
 FILL_STALL_S = 0.1  # a made-up frame stops waiting when no replica appended anything for this long
+END_STALL_S = 2 * FILL_STALL_S  # an end waits longer: a peer's made-up frames that gave up land first
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,7 @@ class End:
     speaker: str
     ts: float
     entry_id: str
+    peers: bool = False  # another replica receives this producer too (see _end_when_still)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,19 @@ class Forget:
 
 
 Item = Register | Frame | End | Active | Forget
+
+
+class _Top:
+    """The stream's newest frame seen while polling it, and since when: has it stood still?"""
+
+    def __init__(self) -> None:
+        self.ms = -1
+        self.since = time.monotonic()
+
+    def stood_still(self, top_ms: int, stall_s: float = FILL_STALL_S) -> bool:
+        if top_ms != self.ms:
+            self.ms, self.since = top_ms, time.monotonic()
+        return time.monotonic() - self.since >= stall_s
 
 
 class RedisWriter:
@@ -128,6 +149,7 @@ class RedisWriter:
         self.fill_wait_s = fill_wait_s
         self._last_ms: dict[tuple[str, str], int] = {}  # (room, speaker) -> the last frame written
         self._no_copy: dict[tuple[str, str], float] = {}  # -> arrival of a loss no peer had (made_up)
+        self._ending: dict[tuple[str, str], asyncio.Task[None]] = {}  # -> its end, waiting for peers
 
     def put(self, item: Item) -> None:
         try:
@@ -144,16 +166,29 @@ class RedisWriter:
         while True:
             item = await self.queue.get()
             try:
-                await self._write_retrying(item)
-            except (OSError, aioredis.RedisError, BadMessage) as exc:
-                metrics.DROPPED.labels("redis_error").inc()
-                log.warning("rtp: Redis write failed: %s", exc)
+                key = None if isinstance(item, Forget) else (item.room, item.speaker)
+                if key in self._ending:  # this speaker's end first (a resume right after a pause)
+                    await asyncio.wait([self._ending[key]])  # (its errors are its own: logged there)
+                if isinstance(item, End) and item.peers and self.peer_wait_s > 0:
+                    # Its wait must not hold every other speaker's frames: a task of its own.
+                    self._ending[item.room, item.speaker] = asyncio.create_task(self._end_when_still(item))
+                    continue
+                await self._write_logged(item)
             finally:
                 self.queue.task_done()
+
+    async def _write_logged(self, item: Item) -> None:
+        try:
+            await self._write_retrying(item)
+        except (OSError, aioredis.RedisError, BadMessage) as exc:
+            metrics.DROPPED.labels("redis_error").inc()
+            log.warning("rtp: Redis write failed: %s", exc)
 
     async def drain(self, timeout_s: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.queue.join(), timeout_s)
+        if self._ending:
+            await asyncio.wait(list(self._ending.values()), timeout=timeout_s)
 
     async def _write_retrying(self, item: Item) -> None:
         await retrying(
@@ -232,10 +267,12 @@ class RedisWriter:
         while self._unconfirmed and self._unconfirmed[0][0] < t:
             self._unconfirmed.popleft()
 
-    async def _poll_top(self, item: Frame, deadline: float, done: Callable[[int, str], bool]) -> bool:
+    async def _poll_top(
+        self, room: str, speaker: str, deadline: float, done: Callable[[int, str], bool]
+    ) -> bool:
         """Read the stream's newest id (ms, seq) every frame until `done` says so or the stream is
         empty (True), or until `deadline` (monotonic; False)."""
-        stream = keys.audio_stream(item.room, item.speaker)
+        stream = keys.audio_stream(room, speaker)
         while True:
             top = await self.w.xrevrange(stream, count=1)
             if not top:
@@ -255,7 +292,7 @@ class RedisWriter:
         def filled(top_ms: int, seq: str) -> bool:
             return seq != "0" or not FRAME_MS < ms - top_ms <= PEER_LOOKBACK_MS
 
-        if not await self._poll_top(item, time.monotonic() + self.peer_wait_s, filled):
+        if not await self._poll_top(item.room, item.speaker, time.monotonic() + self.peer_wait_s, filled):
             log.info(
                 "rtp: no replica filled the stream up to a first frame in %.1f s; appending it",
                 self.peer_wait_s,
@@ -267,16 +304,33 @@ class RedisWriter:
         key = (item.room, item.speaker)
         if self._no_copy.get(key) == item.arrival:
             return  # an earlier frame of this loss found no peer writing: nor will this one
-        seen = [-1, time.monotonic()]  # the newest ms seen, and since when
+        top = _Top()
 
         def copied(top_ms: int, _seq: str) -> bool:
-            if top_ms != seen[0]:
-                seen[:] = [top_ms, time.monotonic()]
-            return top_ms >= ms or time.monotonic() - seen[1] >= FILL_STALL_S
+            return top.stood_still(top_ms) or top_ms >= ms
 
-        await self._poll_top(item, item.arrival + self.fill_wait_s, copied)
-        if seen[0] < ms:
+        await self._poll_top(item.room, item.speaker, item.arrival + self.fill_wait_s, copied)
+        if top.ms < ms:
             self._no_copy[key] = item.arrival
+
+    async def _end_when_still(self, item: End) -> None:
+        """A peer replica may still be appending frames after our last one (its writer held by a
+        fill wait, its packets late): an end written now would land mid-stream, the peer's last
+        frames after it (a second, short utterance). So wait until the stream stands still for
+        END_STALL_S (at most `peer_wait_s`), then end after its newest frame if that is past ours."""
+        top = _Top()
+
+        def still(top_ms: int, seq: str) -> bool:
+            return top.stood_still(top_ms, END_STALL_S) or seq != "0"  # or a peer has ended it
+
+        try:
+            with contextlib.suppress(*REDIS_DOWN):  # Redis away: end where we would have
+                await self._poll_top(item.room, item.speaker, time.monotonic() + self.peer_wait_s, still)
+            if top.ms > int(item.entry_id.partition("-")[0]):
+                item = replace(item, ts=(top.ms + FRAME_MS) / 1000, entry_id=f"{top.ms}-1")
+            await self._write_logged(item)
+        finally:
+            self._ending.pop((item.room, item.speaker), None)
 
     async def _write_one(self, item: Item) -> None:
         if isinstance(item, Frame):
