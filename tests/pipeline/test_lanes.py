@@ -27,7 +27,7 @@ def parse(fields: dict[bytes, bytes]) -> tuple[str, int]:
 
 @pytest.fixture
 async def r() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url(7))  # no other test uses database 7
+    client = aioredis.from_url(redis_url(7))  # flushed before and after each test (tests run one at a time)
     await client.flushdb()
     yield client
     await client.flushdb()
@@ -195,6 +195,24 @@ async def test_a_job_longer_than_min_idle_is_not_claimed_back_and_done_twice(r: 
     assert await pending(r, FINALS) == 0
 
 
+async def test_a_job_in_progress_is_not_counted_as_redelivered_nor_dead_lettered(r: aioredis.Redis) -> None:
+    """A final that takes longer than max_deliveries claim passes (a slow machine, a backlog) is
+    this replica's work in progress, not a poison entry: dead-lettered (acknowledged) meanwhile, it
+    would be lost if the replica then failed before publishing it."""
+    rec = Recorder(r, min_idle_ms=100)
+    gate = asyncio.Event()
+    async with running(rec.loop(handle_final=rec.handler("final", gate))):
+        await r.xadd(FINALS, {"key": "long", "n": "1"})
+        await until(lambda: len(rec.done) == 1)
+        await asyncio.sleep(1.0)  # ten claim passes, each past min_idle_ms since the delivery
+        [entry] = await r.xpending_range(FINALS, "g", min="-", max="+", count=10)
+        assert entry["times_delivered"] == 1, entry
+        assert await r.xlen(keys.DEAD_LETTERS) == 0
+        gate.set()
+        await until(lambda: True, 0.2)
+    assert await pending(r, FINALS) == 0
+
+
 async def test_claimed_partials_can_be_acknowledged_unread(r: aioredis.Redis) -> None:
     rec = Recorder(r, min_idle_ms=100)
     dead = ConsumerGroup(r, PARTIALS, "g", "dead-replica")
@@ -238,6 +256,36 @@ async def test_history_waits_for_live_work_and_goes_in_batches(r: aioredis.Redis
         gate.set()
         await until(lambda: sum(map(len, batches)) == 5)
     assert batches == [[0, 1, 2], [3, 4]]
+
+
+async def test_a_long_history_batch_is_neither_done_twice_nor_counted_as_redelivered(
+    r: aioredis.Redis,
+) -> None:
+    """The background lane (speech translations, translator history) is this replica's work in
+    progress too: a batch that runs past min_idle_ms is not claimed back by its own claim pass."""
+    rec = Recorder(r, min_idle_ms=100)
+    batches: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def history(batch: list[Accepted[tuple[str, int]]]) -> None:
+        batches.append([m[1] for _, m in batch])
+        await gate.wait()
+        await rec.lanes[HISTORY].group.ack(*(eid for eid, _ in batch))
+
+    loop = rec.loop(background=rec.lanes[HISTORY], handle_background=history, background_batch=3)
+    async with running(loop):
+        for n in range(2):
+            await r.xadd(HISTORY, {"key": "h", "n": str(n)})
+        await until(lambda: len(batches) == 1)
+        await asyncio.sleep(1.0)  # ten claim passes, each past min_idle_ms since the delivery
+        entries = await r.xpending_range(HISTORY, "g", min="-", max="+", count=10)
+        assert [e["times_delivered"] for e in entries] == [1, 1], entries
+        assert batches == [[0, 1]]
+        assert await r.xlen(keys.DEAD_LETTERS) == 0
+        gate.set()
+        await until(lambda: True, 0.2)
+    assert batches == [[0, 1]]
+    assert await pending(r, HISTORY) == 0
 
 
 async def test_finals_that_waited_for_a_busy_lane_are_handed_over_together(r: aioredis.Redis) -> None:

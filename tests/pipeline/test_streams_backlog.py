@@ -14,7 +14,7 @@ STREAM = "test:backlog"
 
 @pytest.fixture
 async def r() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url(7))  # no other test uses database 7
+    client = aioredis.from_url(redis_url(7))  # its own key, deleted before and after
     await client.delete(STREAM)
     yield client
     await client.delete(STREAM)

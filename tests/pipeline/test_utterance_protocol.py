@@ -18,7 +18,7 @@ CID = keys.caption_id(ROOM, SPEAKER, 0)
 
 @pytest.fixture
 async def r() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url(7))  # no other test uses database 7
+    client = aioredis.from_url(redis_url(7))  # flushed before and after each test (tests run one at a time)
     await client.flushdb()
     await client.set(keys.segmenter_lease(ROOM, SPEAKER), OWNER)
     yield client

@@ -124,9 +124,11 @@ class FinalsFirst(Generic[F, P]):
     def __post_init__(self) -> None:
         self._finals_busy = 0
         self._partials_busy = False
-        # Entries this replica is working on: the claim pass may hand one back to it (a job that
-        # takes longer than min_idle_ms), which is not a reason to do it twice at once.
-        self._handling: set[bytes] = set()
+        # Entries this replica is working on, per lane: the claim pass may hand one back to it (a
+        # job that takes longer than min_idle_ms), which is not a reason to do it twice at once.
+        self._doing_finals: set[bytes] = set()
+        self._doing_partials: set[bytes] = set()
+        self._doing_background: set[bytes] = set()
 
     @property
     def lanes(self) -> list[Lane[Any]]:
@@ -168,9 +170,9 @@ class FinalsFirst(Generic[F, P]):
 
     async def _finals_together(self, entries: list[Entry]) -> None:
         assert self.handle_finals is not None
-        entries = [e for e in entries if e[0] not in self._handling]
+        entries = [e for e in entries if e[0] not in self._doing_finals]
         ids = {e[0] for e in entries}
-        self._handling |= ids
+        self._doing_finals |= ids
         self._finals_busy += 1
         try:
             if accepted := await self.finals.accept_all(entries):
@@ -178,12 +180,12 @@ class FinalsFirst(Generic[F, P]):
                     await _guarded(self.finals, accepted[0][0], self.handle_finals(accepted))
         finally:
             self._finals_busy -= 1
-            self._handling -= ids
+            self._doing_finals -= ids
 
     async def _final(self, entry: Entry) -> None:
-        if entry[0] in self._handling:
+        if entry[0] in self._doing_finals:
             return
-        self._handling.add(entry[0])
+        self._doing_finals.add(entry[0])
         self._finals_busy += 1
         try:
             msg = await self.finals.accept(entry)
@@ -192,7 +194,7 @@ class FinalsFirst(Generic[F, P]):
                     await _guarded(self.finals, entry[0], self.handle_final(entry[0], msg))
         finally:
             self._finals_busy -= 1
-            self._handling.discard(entry[0])
+            self._doing_finals.discard(entry[0])
 
     async def _partial_lane(self) -> None:
         d = self.dispatch
@@ -214,12 +216,12 @@ class FinalsFirst(Generic[F, P]):
                         self.count_dropped(1)
                         await self.partials.group.ack(eid)
                         continue
-                    self._handling.add(eid)
+                    self._doing_partials.add(eid)
                     try:
                         with d.working("partial") if d else contextlib.nullcontext():
                             await _guarded(self.partials, eid, self.handle_partial(eid, msg))
                     finally:
-                        self._handling.discard(eid)
+                        self._doing_partials.discard(eid)
             finally:
                 self._partials_busy = False
 
@@ -230,26 +232,40 @@ class FinalsFirst(Generic[F, P]):
                 await asyncio.sleep(0.02)
                 continue
             entries = await self.background.group.read(count=self.background_batch, block_ms=self.block_ms)
+            await self._background_batch(entries)
+
+    async def _background_batch(self, entries: list[Entry]) -> None:
+        assert self.background is not None and self.handle_background is not None
+        entries = [e for e in entries if e[0] not in self._doing_background]
+        ids = {e[0] for e in entries}
+        self._doing_background |= ids
+        try:
             if accepted := await self.background.accept_all(entries):
                 await _guarded(self.background, accepted[0][0], self.handle_background(accepted))
+        finally:
+            self._doing_background -= ids
 
     async def _claim_lane(self) -> None:
         while True:
             await asyncio.sleep(self.claim_every_s)
             live = self.dispatch.alive() if self.dispatch is not None else ()  # slow, not gone
+            # What this replica is still working on is not idle: no claim may count it as
+            # delivered again (after max_deliveries it would be dead-lettered mid-work).
+            await self.finals.group.touch(self._doing_finals)
+            await self.partials.group.touch(self._doing_partials)
+            if self.background is not None:
+                await self.background.group.touch(self._doing_background)
             for entry in await self.finals.group.claim_stale(leave=live):
                 await self._final(entry)
             await self._claimed_partials(await self.partials.group.claim_stale(leave=live))
-            if self.background is not None and self.handle_background is not None:
-                stale = await self.background.group.claim_stale()
-                if accepted := await self.background.accept_all(stale):
-                    await _guarded(self.background, accepted[0][0], self.handle_background(accepted))
+            if self.background is not None:
+                await self._background_batch(await self.background.group.claim_stale())
             if self.after_claims is not None:
                 await self.after_claims()
 
     async def _claimed_partials(self, entries: list[Entry]) -> None:
         for entry in entries:
-            if entry[0] in self._handling:
+            if entry[0] in self._doing_partials:
                 continue
             if not self.claim_partials:  # a dead replica's partials are stale by now
                 await self.partials.group.ack(entry[0])

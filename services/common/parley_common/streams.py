@@ -90,6 +90,12 @@ class ConsumerGroup:
         if ids:
             await self.r.xack(self.stream, self.group, *ids)
 
+    async def touch(self, ids: Collection[bytes]) -> None:
+        """Reset the idle time of entries this consumer is still working on, without counting a
+        delivery (XCLAIM ... JUSTID): neither a claim pass nor a poison check takes them."""
+        if ids:
+            await self.r.xclaim(self.stream, self.group, self.consumer, 0, list(ids), justid=True)
+
     async def claim_stale(self, count: int = 10, leave: Collection[str] = ()) -> list[Entry]:
         """Take over entries another consumer left pending for min_idle_ms; poison ones go to dead
         letters. Entries of the consumers in `leave` (alive, only slow: parley_common.dispatch) stay."""
@@ -159,6 +165,12 @@ class ConsumerGroup:
             eid = p["message_id"]
             rows = await self.r.xrange(self.stream, min=eid, max=eid)
             fields = rows[0][1] if rows else {}
+            log.warning(
+                "entry delivered %d times, dead-lettered [stream:%s, id:%s]",
+                int(p["times_delivered"]),
+                self.stream,
+                _decode(eid),
+            )
             await dead_letter(self.r, self.stream, eid, fields, "max_deliveries")
             await self.ack(eid)
 
