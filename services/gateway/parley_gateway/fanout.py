@@ -219,13 +219,25 @@ class Fanout:
                             listener.offer(eid.decode(), caption)
 
     async def _refresh_languages(self) -> None:
+        """Every third of the languages' TTL. A refresh that fails is tried again within a second or
+        two until it goes through, not a period later: two missed periods let a language expire,
+        and translators translate a final only into the languages still wanted when it comes
+        (a Redis restart, then the next refresh failing on a connection the old server closed,
+        then a second restart: finals went untranslated for 10 s in a load test)."""
         while True:
             await asyncio.sleep(min(self.language_ttl_s, self.linger_s or self.language_ttl_s) / 3)
             self._drop_idle()
-            for feed in list(self.rooms.values()):
-                for lang in {listener.lang for listener in feed.listeners}:
-                    with contextlib.suppress(aioredis.RedisError, OSError):
-                        await self.want_language(feed.room, lang)
+            try:
+                await retrying(
+                    self._want_languages, "language refresh", backoff=Backoff(0.5, 2.0), logger=log
+                )
+            except Exception:  # not Redis being away: the next period tries again
+                log.exception("language refresh failed")
+
+    async def _want_languages(self) -> None:
+        for feed in list(self.rooms.values()):
+            for lang in {listener.lang for listener in feed.listeners}:
+                await self.want_language(feed.room, lang)
 
 
 def captions_of(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[bytes, Caption]]:
