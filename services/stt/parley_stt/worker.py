@@ -195,15 +195,28 @@ class Worker:
         s, opts, audio = self.settings, r.opts, r.audio
         stt_start = r.stt_start or time.time()
         result = await self._decode(job, audio, opts, r.choice, r.packed)
+        caption = await self._caption(job, result, r.t0, Timing(speech_end=job.end_ts))
+        redone = job.kind is JobKind.FINAL and not caption.text and opts.window != s.final_window
+        if redone:
+            # The catch-up window found no words the stock window would have: a shortcut taken to
+            # catch up (after a Redis outage, a backlog) must not cost an utterance its caption.
+            log.info(
+                "catch-up final came out empty, decoding it in the %s window [room:%s, speaker:%s, utt:%d]",
+                s.final_window,
+                job.room,
+                job.speaker,
+                job.utt,
+            )
+            opts = replace(opts, window=s.final_window, pad_s=s.final_pad_s)
+            again = await self._decode(job, audio, opts, r.choice)
+            again.decode_s += result.decode_s
+            result = again
+            caption = await self._caption(job, result, r.t0, Timing(speech_end=job.end_ts))
         done = time.time()
         metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
         metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
-        caption = await self._caption(
-            job,
-            result,
-            r.t0,
-            Timing(speech_end=job.end_ts, job=job.created, stt_start=stt_start, stt_done=done),
-        )
+        timing = Timing(speech_end=job.end_ts, job=job.created, stt_start=stt_start, stt_done=done)
+        caption = caption.model_copy(update={"timing": timing})
         if job.kind is JobKind.PARTIAL:
             if not caption.text:
                 return "empty"
@@ -212,10 +225,10 @@ class Worker:
         metrics.REAL_TIME_FACTOR.observe(result.decode_s / max(0.1, len(audio) / 16000))
         await self.publisher.store_final_result(caption, job.attempt)
         took = time.perf_counter() - r.began
-        if opts.window == s.final_window and not r.in_pack and self.dispatch is not None:
+        if opts.window == s.final_window and not r.in_pack and not redone and self.dispatch is not None:
             self.dispatch.observe(took)  # how fast a final is here, alone
         log.info(
-            "final decoded [room:%s, speaker:%s, utt:%d, attempt:%d] in %.2f s (%s window%s, waited %.2f s)",
+            "final decoded [room:%s, speaker:%s, utt:%d, attempt:%d] in %.2f s (%s window%s, waited %.2f s): %d words",
             job.room,
             job.speaker,
             job.utt,
@@ -224,6 +237,7 @@ class Worker:
             opts.window,
             ", packed" if r.packed is not None else "",
             stt_start - job.created,
+            len(caption.text.split()),
             extra=_ctx(job),
         )
         if caption.text and await self.speech.wanted(job.room, caption.lang):

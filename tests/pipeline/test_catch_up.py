@@ -1,0 +1,82 @@
+"""A final that waited for a worker (after a Redis outage, behind a backlog) is decoded with the
+cheaper padded window to catch up; when that window finds no words, the stock window decides. On
+the real model (Whisper base int8) and a real Redis: LibriVox 0880 after 5 s of silence reads as
+nothing in the padded window (its repetition into the padding trips the compression gate) and as
+"He was not an ill-disposed young man." in the stock one. Before, that utterance got an empty final
+(lost at every listener)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from parley_common import keys
+from parley_common.schemas import AudioFrame, JobKind, SttJob
+from parley_feeder.feeder import load_audio
+from parley_stt.engine import DecodeOptions, WhisperEngine
+from parley_stt.settings import SttSettings
+from parley_stt.worker import Worker
+from parley_testkit.wer import wer
+from pipeline_helpers import librivox, redis_url
+
+ROOM, SPEAKER = "catchup", "alice"
+FRAME = 320  # 20 ms at 16 kHz
+
+
+@pytest.fixture(scope="module")
+def engine() -> WhisperEngine:
+    return WhisperEngine(SttSettings(cpu_threads=2))
+
+
+@pytest.fixture
+async def r() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url(14))  # flushed before and after each test
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+async def speak(r: aioredis.Redis, audio: np.ndarray, spoken_at: float) -> tuple[str, str]:
+    """The audio as the ingest writes it (20 ms frames); the first and last frame ids."""
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    ids = []
+    for i in range(0, len(pcm), FRAME):
+        frame = AudioFrame(ts=spoken_at + i / 16000, pcm=pcm[i : i + FRAME].tobytes())
+        ids.append((await r.xadd(keys.audio_stream(ROOM, SPEAKER), frame.to_fields())).decode())
+    return ids[0], ids[-1]
+
+
+async def test_an_empty_catch_up_final_is_decoded_again_in_the_stock_window(
+    r: aioredis.Redis, engine: WhisperEngine
+) -> None:
+    _, path, reference = librivox()[1]  # 0880
+    audio = np.concatenate([np.zeros(5 * 16000, np.float32), load_audio(str(path))])
+    padded = engine.transcribe(audio, DecodeOptions(window="padded", language="en", pad_s=5.0))
+    assert padded.text == "", padded  # what made this utterance's final empty before
+
+    settings = SttSettings(cpu_threads=2, catch_up_after_s=1.0, speech_translate=False)
+    worker = Worker(r, settings, engine)
+    spoken_at = time.time() - 20
+    await r.hset(keys.room_info(ROOM), mapping={"t0": spoken_at, "language": "en"})
+    first, last = await speak(r, audio, spoken_at)
+    job = SttJob(
+        kind=JobKind.FINAL,
+        room=ROOM,
+        speaker=SPEAKER,
+        utt=0,
+        attempt=0,
+        start_id=first,
+        end_id=last,
+        start_ts=spoken_at,
+        end_ts=spoken_at + len(audio) / 16000,
+        created=time.time() - 3,  # it waited 3 s for a worker: catch-up
+    )
+    assert await worker._do(job) == "published"
+    state = await r.hgetall(keys.utterance_state(keys.caption_id(ROOM, SPEAKER, 0)))
+    caption = json.loads(state[b"result:0"])
+    assert wer([reference], [caption["text"]]) <= 0.15, caption["text"]
