@@ -142,15 +142,20 @@ async def speak(
     await sp.end()
 
 
+def audio_span(caption: dict[str, Any]) -> tuple[float, float]:
+    """The wall-clock span (epoch s) of the audio a caption covers: its length, ending at its speech end."""
+    timing = caption["timing"]
+    assert isinstance(timing, dict)
+    hi = float(timing["speech_end"])
+    return hi - (float(caption["end"]) - float(caption["start"])), hi
+
+
 def match(spoken: list[Spoken], finals: list[Received]) -> dict[int, list[Received]]:
     """Assign each final to the clip its audio overlaps most (same room and speaker)."""
     out: dict[int, list[Received]] = {i: [] for i in range(len(spoken))}
     for rec in finals:
         c = rec.caption
-        timing = c["timing"]
-        assert isinstance(timing, dict)
-        lo = float(timing["speech_end"]) - (float(c["end"]) - float(c["start"]))  # type: ignore[arg-type]
-        hi = float(timing["speech_end"])
+        lo, hi = audio_span(c)
         best, best_overlap = None, 0.0
         for i, s in enumerate(spoken):
             if s.room != rec.room or s.speaker != c["speaker"]:

@@ -14,7 +14,7 @@ import numpy as np
 from .users import User
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline import Received, Spoken, first_word_at, lag_drift, match, pct
+from pipeline import SAMPLE_RATE, Received, Spoken, audio_span, first_word_at, lag_drift, match, pct
 
 
 def finals_of(user: User) -> list[Received]:
@@ -47,6 +47,22 @@ def missing(user: User, spoken: list[Spoken]) -> int:
     return sum(1 for got in by_clip.values() if not got)
 
 
+def describe_lost(user: User, clip: Spoken, finals: list[Received]) -> str:
+    """A clip with no final at `user`, and the finals of its speaker there with the audio span each
+    claims (as `match` reads it), in seconds from the clip's start."""
+    spans = []
+    for f in finals:
+        if f.caption["speaker"] != clip.speaker:
+            continue
+        lo, hi = (t - clip.start_wall for t in audio_span(f.caption))
+        spans.append(f"{f.caption['id'].rsplit('/', 1)[-1]}:[{lo:.1f},{hi:.1f}]")
+    length = len(clip.clip.audio) / SAMPLE_RATE
+    return (
+        f"{user.sub} ({user.lang}) got no final for {clip.speaker}'s {clip.clip.name} "
+        f"[0,{length:.1f}]; that speaker's finals there: {' '.join(spans) or 'none'}"
+    )
+
+
 def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
     e2e: list[float] = []
     e2e_tr: list[float] = []
@@ -57,6 +73,7 @@ def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
     queued: list[float] = []  # final job emitted -> a worker took it
     decode: list[float] = []  # the worker's decode
     lost = dups = 0
+    lost_clips: list[str] = []  # where a lost final went (the first few)
     for u in users:
         mine = [s for s in spoken if s.room == u.room]
         finals = finals_of(u)
@@ -67,6 +84,8 @@ def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
             got = by_clip[i]
             if not got:
                 lost += 1
+                if len(lost_clips) < 8:
+                    lost_clips.append(describe_lost(u, s, finals))
                 continue
             last = max(got, key=lambda g: g.at)
             latency = last.at - s.speech_end
@@ -89,6 +108,7 @@ def analyse(users: list[User], spoken: list[Spoken]) -> dict[str, Any]:
         "utterances": len(spoken),
         "listener_finals_expected": sum(sum(1 for s in spoken if s.room == u.room) for u in users),
         "lost_finals": lost,
+        "lost_clips": lost_clips,
         "duplicate_finals": dups,
         "e2e_final_p50_s": _r(pct(e2e, 50)),
         "e2e_final_p95_s": _r(pct(e2e, 95)),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
+
+from parley_common import keys
+from parley_common.redisconn import connect_sync
 
 from bench.load.__main__ import Session, parse_args
 from bench.load.audio import encoded_clips
@@ -23,7 +28,58 @@ async def meeting_with_faults(
     clips = encoded_clips(args.audio_dir)
     async with Session(args, clips, "full", 1, redis_ha=redis_ha) as s:
         assert s.stack is not None
-        return await s.run(meeting, Faults(s.stack, plan=plan))
+        logs = s.stack.log_dir
+        before = {f: f.stat().st_size for f in logs.glob("*.log")}  # the files are appended to
+        res = await s.run(meeting, Faults(s.stack, plan=plan))
+        if (res["lost_finals"] or res["duplicate_finals"]) and s.stack.redis is not None:
+            print("\n".join(res["lost_clips"] + utterance_states(s.stack.redis.url)))
+    if res["lost_finals"] or res["duplicate_finals"] or res["service_exits"]:
+        # CI keeps only this test's output: what the services said about the run goes into it.
+        print("\n".join(notable_lines(logs, before)))
+    return res
+
+
+def utterance_states(redis_url: str) -> list[str]:
+    """Each utterance's protocol state (parley_common.publish), a decoded result as its text, and
+    the finals in the caption and persist streams: where a lost final stopped."""
+    r = connect_sync(redis_url)
+    out = []
+    for key in sorted(r.scan_iter(keys.utterance_state("*"))):
+        fields = {k.decode(): v.decode(errors="replace") for k, v in r.hgetall(key).items()}
+        for k, v in fields.items():
+            if k.startswith("result:"):
+                fields[k] = json.loads(v)["text"][:40]
+        out.append(f"{key.decode()} {fields}")
+    for stream in [k.decode() for k in r.scan_iter(keys.captions_stream("*"))] + [keys.PERSIST_CAPTIONS]:
+        finals = []
+        for eid, entry in r.xrange(stream):
+            c = json.loads(entry[b"data"])
+            if c.get("type") == "final":
+                finals.append(f"{eid.decode()}={c['id'].split('/', 1)[-1]}:{c['lang']}")
+        out.append(f"{stream} finals: {' '.join(finals)}")
+    for stream in (keys.STT_JOBS_FINAL, keys.TRANSLATE_JOBS_FINAL, keys.PERSIST_CAPTIONS):
+        if r.exists(stream):
+            groups = [{k: str(v)[:60] for k, v in g.items()} for g in r.xinfo_groups(stream)]
+            out.append(f"{stream}: {r.xlen(stream)} entries, groups {groups}")
+    r.close()
+    return out
+
+
+# With a traceback's lines: a process that exited says why ("  File ...", "SomeError: ...").
+NOTABLE = re.compile(
+    r"WARNING|ERROR|CRITICAL|Traceback|^\s+File |^\w+(\.\w+)*(Error|Exception|Group)\b|withheld|stalled|dead|took over|lease|decoded|segmenting"
+)
+
+
+def notable_lines(log_dir: Path, offsets: dict[Path, int], most: int = 120) -> list[str]:
+    """The services' log lines of one run (past `offsets`) that tell where a final went."""
+    out: list[str] = []
+    for f in sorted(log_dir.glob("*.log")):
+        with f.open("rb") as fh:
+            fh.seek(offsets.get(f, 0))
+            lines = [ln for ln in fh.read().decode(errors="replace").splitlines() if NOTABLE.search(ln)]
+        out += [f"[{f.stem}] {ln[:300]}" for ln in lines[-most:]]
+    return out
 
 
 def assert_nothing_lost(res: dict[str, Any], faults: list[str]) -> None:

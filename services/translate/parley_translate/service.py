@@ -127,6 +127,8 @@ class Translator:
             for t in await self.wanted_languages(caption.room)
             if t != caption.source_lang and not self.speech_translated(caption.source_lang, t)
         ]
+        if not partial:  # one line per final: where a translation went (or why none was made)
+            log.info("final to translate [caption_id:%s] into %s", caption.id, targets, extra=_ctx(caption))
         if not targets:
             return
         start = time.time()
