@@ -4,7 +4,10 @@
 # master-worker mode, and follows Caddy's renewals: a new certificate is a reload (SIGUSR2: the old
 # worker keeps its connections, so relayed calls go on). Until Caddy has the certificate (its first
 # ACME order, minutes at most), HAProxy runs without the TURN-over-TLS route, so the site never waits
-# for it; the first certificate restarts HAProxy with the route.
+# for it; the first certificate adds the route with a reload too ($EDGE_RUN/turn-tls.cfg, read before
+# $EDGE_CONFIG, sets EDGE_TURN_TLS for it). It used to restart HAProxy: every open connection (the
+# meetings' signalling and caption sockets, relayed calls) was cut, and new ones were refused until
+# the new HAProxy listened (a swarm-check page load failed with ERR_CONNECTION_REFUSED).
 #   EDGE_CADDY_DATA   Caddy's data directory (its volume; /caddy-data in the stack)
 #   EDGE_RUN          a writable directory for the links and the pid file (/run/edge)
 #   EDGE_CONFIG       the HAProxy configuration (/usr/local/etc/haproxy/haproxy.cfg)
@@ -30,16 +33,24 @@ link_cert() {
 	ln -sf "$c" "$EDGE_RUN/turn.crt"
 	ln -sf "${c%.crt}.key" "$EDGE_RUN/turn.key"
 }
-pid=
-start() {
+# The configuration HAProxy reads first: whether the TURN-over-TLS route is on. HAProxy's own
+# `setenv` (not this shell's), so that a reload, which re-reads the files, turns it on.
+turn_tls=
+turn_tls_config() {
 	if link_cert; then
-		export EDGE_TURN_TLS=1
+		turn_tls=1
+		printf 'global\n    setenv EDGE_TURN_TLS 1\n' >"$EDGE_RUN/turn-tls.cfg"
 		echo "edge: TURN over TLS for $PARLEY_TURN_HOST with $(readlink "$EDGE_RUN/turn.crt")"
 	else
-		unset EDGE_TURN_TLS
+		printf '# no TURN certificate yet\n' >"$EDGE_RUN/turn-tls.cfg"
 		echo "edge: no certificate for $PARLEY_TURN_HOST in $EDGE_CADDY_DATA yet: TURN over TLS waits for it"
 	fi
-	haproxy -W -db -f "$EDGE_CONFIG" &
+}
+pid=
+start() {
+	unset EDGE_TURN_TLS
+	turn_tls_config
+	haproxy -W -db -f "$EDGE_RUN/turn-tls.cfg" -f "$EDGE_CONFIG" &
 	pid=$!
 }
 stop() {
@@ -61,10 +72,12 @@ while :; do
 	now=$(stamp)
 	[ "$now" = "$seen" ] && continue
 	seen=$now
-	if [ -z "${EDGE_TURN_TLS:-}" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" || true
-		start
+	if [ -z "$turn_tls" ]; then
+		turn_tls_config
+		if [ -n "$turn_tls" ]; then
+			echo "edge: reloading with the TURN-over-TLS route"
+			kill -USR2 "$pid"
+		fi
 	elif link_cert; then
 		echo "edge: certificate for $PARLEY_TURN_HOST renewed: reloading"
 		kill -USR2 "$pid"

@@ -242,6 +242,11 @@ def edge_world() -> Iterator[EdgeWorld]:
         try:
             # A link from the media node (this thread's namespace) to the client namespace.
             sh("ip", "link", "add", "vmedia", "type", "veth", "peer", "name", "vclient", "netns", client)
+            # No IPv6 link-local addresses: one appears a second or two after the link comes up
+            # (after duplicate address detection), and Chromium aborts a page load in flight on
+            # any address change (net::ERR_NETWORK_CHANGED, seen in CI on ben's first goto).
+            sh("ip", "link", "set", "vmedia", "addrgenmode", "none")
+            sh("ip", "-n", client, "link", "set", "vclient", "addrgenmode", "none")
             sh("ip", "addr", "add", f"{MEDIA_IP}/24", "dev", "vmedia")
             sh("ip", "link", "set", "vmedia", "up")
             sh("ip", "-n", client, "addr", "add", f"{CLIENT_IP}/24", "dev", "vclient")
