@@ -191,7 +191,7 @@ async def ramp(args: argparse.Namespace, clips: list[EncodedClip], window: str) 
     """Add a speaker per step until final p95 passes 1.5 s (or a final is lost, or --ramp-max)."""
     steps: list[dict[str, Any]] = []
     best = args.ramp_from - 1  # --ramp-from N: steps below N held in an earlier run
-    async with Session(args, clips, window, 1) as s:
+    async with Session(args, clips, window, args.ramp_stt) as s:
         for n in range(args.ramp_from, args.ramp_max + 1, args.ramp_step):
             res = await s.run(ramp_step(n, args.scale))
             steps.append(res)
@@ -325,6 +325,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ramp-max", type=int, default=8)
     p.add_argument("--ramp-from", type=int, default=1, help="first step (continue an earlier ramp)")
     p.add_argument("--ramp-step", type=int, default=1, help="speakers added per step")
+    p.add_argument(
+        "--ramp-stt",
+        type=int,
+        default=1,
+        help="STT replicas in the ramp (replicas vs threads: PARLEY_STT_CPU_THREADS)",
+    )
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every scenario's speaking time")
     p.add_argument("--soak-min", type=float, default=30.0)
     p.add_argument("--rooms", type=int, default=10, help="rooms of 5 in the 10x5 and faults scenarios")
