@@ -30,11 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from parley_common.dispatch import Dispatch
+from parley_common.dispatch import Dispatch, Kind
 from parley_common.retry import REDIS_DOWN
 from parley_common.schemas import BadMessage
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
@@ -168,33 +168,32 @@ class FinalsFirst(Generic[F, P]):
             elif entries:
                 await self._final(entries[0])
 
+    def _working(self, kind: Kind) -> contextlib.AbstractContextManager[object]:
+        """Tell the speed-aware dispatch this replica is busy with a `kind` job while inside."""
+        return self.dispatch.working(kind) if self.dispatch else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _finals_in_progress(self, entries: list[Entry]) -> Iterator[list[Entry]]:
+        """The finals not already in progress here, in progress (the lane busy) while inside."""
+        with _in_progress(self._doing_finals, entries) as fresh:
+            self._finals_busy += 1
+            try:
+                yield fresh
+            finally:
+                self._finals_busy -= 1
+
     async def _finals_together(self, entries: list[Entry]) -> None:
         assert self.handle_finals is not None
-        entries = [e for e in entries if e[0] not in self._doing_finals]
-        ids = {e[0] for e in entries}
-        self._doing_finals |= ids
-        self._finals_busy += 1
-        try:
-            if accepted := await self.finals.accept_all(entries):
-                with self.dispatch.working("final") if self.dispatch else contextlib.nullcontext():
+        with self._finals_in_progress(entries) as fresh:
+            if accepted := await self.finals.accept_all(fresh):
+                with self._working("final"):
                     await _guarded(self.finals, accepted[0][0], self.handle_finals(accepted))
-        finally:
-            self._finals_busy -= 1
-            self._doing_finals -= ids
 
     async def _final(self, entry: Entry) -> None:
-        if entry[0] in self._doing_finals:
-            return
-        self._doing_finals.add(entry[0])
-        self._finals_busy += 1
-        try:
-            msg = await self.finals.accept(entry)
-            if msg is not None:
-                with self.dispatch.working("final") if self.dispatch else contextlib.nullcontext():
+        with self._finals_in_progress([entry]) as fresh:
+            if fresh and (msg := await self.finals.accept(entry)) is not None:
+                with self._working("final"):
                     await _guarded(self.finals, entry[0], self.handle_final(entry[0], msg))
-        finally:
-            self._finals_busy -= 1
-            self._doing_finals.discard(entry[0])
 
     async def _partial_lane(self) -> None:
         d = self.dispatch
@@ -218,7 +217,7 @@ class FinalsFirst(Generic[F, P]):
                         continue
                     self._doing_partials.add(eid)
                     try:
-                        with d.working("partial") if d else contextlib.nullcontext():
+                        with self._working("partial"):
                             await _guarded(self.partials, eid, self.handle_partial(eid, msg))
                     finally:
                         self._doing_partials.discard(eid)
@@ -236,14 +235,9 @@ class FinalsFirst(Generic[F, P]):
 
     async def _background_batch(self, entries: list[Entry]) -> None:
         assert self.background is not None and self.handle_background is not None
-        entries = [e for e in entries if e[0] not in self._doing_background]
-        ids = {e[0] for e in entries}
-        self._doing_background |= ids
-        try:
-            if accepted := await self.background.accept_all(entries):
+        with _in_progress(self._doing_background, entries) as fresh:
+            if accepted := await self.background.accept_all(fresh):
                 await _guarded(self.background, accepted[0][0], self.handle_background(accepted))
-        finally:
-            self._doing_background -= ids
 
     async def _claim_lane(self) -> None:
         while True:
@@ -304,6 +298,19 @@ async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
         for t in running:
             t.cancel()
         _, running = await asyncio.wait(running, timeout=0.5)
+
+
+@contextlib.contextmanager
+def _in_progress(doing: set[bytes], entries: list[Entry]) -> Iterator[list[Entry]]:
+    """The entries not already in `doing` (this replica's work in progress: a claim pass may hand
+    one back to it), added to it while inside."""
+    fresh = [e for e in entries if e[0] not in doing]
+    ids = {e[0] for e in fresh}
+    doing |= ids
+    try:
+        yield fresh
+    finally:
+        doing -= ids
 
 
 async def _guarded(lane: Lane[Any], eid: bytes, handling: Awaitable[None]) -> None:
