@@ -211,6 +211,12 @@ def node_of(service: str) -> str:
     raise AssertionError(f"{service} has no running task")
 
 
+def running_tasks(node: str) -> set[str]:
+    """The tasks the manager holds as running (their desired state) on `node`."""
+    out = dk("media", "node", "ps", node, "--filter", "desired-state=running", "--format", "{{.ID}}")
+    return set(out.split())
+
+
 def in_service(service: str, *cmd: str, timeout: float = 60) -> str:
     node = node_of(service)
     return dk(node, "exec", container(node, service), *cmd, timeout=timeout)
@@ -672,6 +678,7 @@ def meeting(tmp: Path, result: dict[str, Any], env: dict[str, str], deployed: fl
                 f = Fault(name, time.time())
                 log(f"fault: {name}")
                 f.extra = action() or {}
+                since = max(f.at, f.extra.get("tasks_replaced_at", f.at))
                 wait_on(f"Bob live again after {name}", lambda: status(bob) == "live", settle_s, bob)
 
                 # A final of speech that ended after the fault: the whole path is back.
@@ -681,7 +688,7 @@ def meeting(tmp: Path, result: dict[str, Any], env: dict[str, str], deployed: fl
                         c["caption"]["type"] == "final"
                         and c["caption"]["lang"] == "es"
                         and c["caption"]["id"] not in seen
-                        and float(c["caption"]["timing"].get("speech_end") or 0) > f.at + 1
+                        and float(c["caption"]["timing"].get("speech_end") or 0) > since + 1
                         for c in caps
                     )
 
@@ -727,8 +734,18 @@ def meeting(tmp: Path, result: dict[str, Any], env: dict[str, str], deployed: fl
             finals_before_restart = psql("select count(*) from captions")
 
             def restart_ai() -> dict[str, Any]:
+                """Until the manager has seen the node's old tasks end: it goes on showing them
+                running for a while after the engine is back, so a convergence check passed on
+                that stale view ("converged in 0 s") and the next psql found no postgres task (CI);
+                and a final the stopping STT finished in its grace period proved nothing."""
+                before = running_tasks("ai")
+                t0 = time.monotonic()
                 script("engine.sh", "restart", "ai", timeout=200)
-                return {}
+                while stale := running_tasks("ai") & before:
+                    assert time.monotonic() - t0 < 300, f"the AI node's old tasks still running: {stale}"
+                    time.sleep(1)
+                log(f"the AI node's old tasks ended {time.monotonic() - t0:.0f} s after the restart began")
+                return {"tasks_replaced_at": time.time(), "tasks_replaced_s": round(time.monotonic() - t0, 1)}
 
             restart = fault("restart the AI node's engine", restart_ai, settle_s=400)
             wait_converged("after the AI node's restart", timeout=400, skip=frozenset({"backup"}))
