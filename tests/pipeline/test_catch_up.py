@@ -17,11 +17,13 @@ import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.schemas import AudioFrame, JobKind, SttJob
 from parley_feeder.feeder import load_audio
+from parley_stt import gate
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.settings import SttSettings
 from parley_stt.worker import Worker
 from parley_testkit.wer import wer
 from pipeline_helpers import librivox, redis_url
+from prometheus_client import REGISTRY
 
 ROOM, SPEAKER = "catchup", "alice"
 FRAME = 320  # 20 ms at 16 kHz
@@ -51,6 +53,14 @@ async def speak(r: aioredis.Redis, audio: np.ndarray, spoken_at: float) -> tuple
     return ids[0], ids[-1]
 
 
+def finals_gated() -> float:
+    """parley_stt_gate_total for finals, all verdicts."""
+    return sum(
+        REGISTRY.get_sample_value("parley_stt_gate_total", {"kind": "final", "verdict": v.value}) or 0.0
+        for v in gate.Verdict
+    )
+
+
 async def test_an_empty_catch_up_final_is_decoded_again_in_the_stock_window(
     r: aioredis.Redis, engine: WhisperEngine
 ) -> None:
@@ -76,7 +86,9 @@ async def test_an_empty_catch_up_final_is_decoded_again_in_the_stock_window(
         end_ts=spoken_at + len(audio) / 16000,
         created=time.time() - 3,  # it waited 3 s for a worker: catch-up
     )
+    gated_before = finals_gated()
     assert await worker._do(job) == "published"
+    assert finals_gated() - gated_before == 1  # one caption, one verdict: the redo is not counted twice
     state = await r.hgetall(keys.utterance_state(keys.caption_id(ROOM, SPEAKER, 0)))
     caption = json.loads(state[b"result:0"])
     assert wer([reference], [caption["text"]]) <= 0.15, caption["text"]

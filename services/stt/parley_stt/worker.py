@@ -195,8 +195,12 @@ class Worker:
         s, opts, audio = self.settings, r.opts, r.audio
         stt_start = r.stt_start or time.time()
         result = await self._decode(job, audio, opts, r.choice, r.packed)
-        caption = await self._caption(job, result, r.t0, Timing(speech_end=job.end_ts))
-        redone = job.kind is JobKind.FINAL and not caption.text and opts.window != s.final_window
+        verdict = gate.judge(result.evidence(), self.gate)
+        redone = (
+            job.kind is JobKind.FINAL
+            and opts.window != s.final_window
+            and (not result.text or verdict[0] is gate.Verdict.WITHHOLD)
+        )
         if redone:
             # The catch-up window found no words the stock window would have: a shortcut taken to
             # catch up (after a Redis outage, a backlog) must not cost an utterance its caption.
@@ -211,12 +215,13 @@ class Worker:
             again = await self._decode(job, audio, opts, r.choice)
             again.decode_s += result.decode_s
             result = again
-            caption = await self._caption(job, result, r.t0, Timing(speech_end=job.end_ts))
+            verdict = gate.judge(result.evidence(), self.gate)
+        metrics.GATED.labels(job.kind.value, verdict[0].value).inc()  # once per caption, redone or not
         done = time.time()
         metrics.DECODE_SECONDS.labels(job.kind.value).observe(result.decode_s)
         metrics.STT_SECONDS.labels(job.kind.value).observe(done - job.created)
         timing = Timing(speech_end=job.end_ts, job=job.created, stt_start=stt_start, stt_done=done)
-        caption = caption.model_copy(update={"timing": timing})
+        caption = await self._caption(job, result, r.t0, verdict, timing)
         if job.kind is JobKind.PARTIAL:
             if not caption.text:
                 return "empty"
@@ -290,11 +295,13 @@ class Worker:
             await self.languages.observe(job.room, job.speaker, choice, result.avg_logprob, weak_final)
         return result
 
-    async def _caption(self, job: SttJob, result: Transcript, t0: float, timing: Timing) -> Caption:
+    async def _caption(
+        self, job: SttJob, result: Transcript, t0: float, judged: tuple[gate.Verdict, str], timing: Timing
+    ) -> Caption:
+        """The caption of a decode, as the gate judged it (a withheld one has no text)."""
         name = await self.r.hget(keys.room_speakers(job.room), job.speaker)
         start = max(0.0, job.start_ts - t0)  # pre-roll may reach back before the meeting's t0
-        verdict, why = gate.judge(result.evidence(), self.gate)
-        metrics.GATED.labels(job.kind.value, verdict.value).inc()
+        verdict, why = judged
         text = result.text
         if verdict is gate.Verdict.WITHHOLD:
             log.info(
