@@ -3,6 +3,7 @@ segmenter (Silero VAD, the end-of-speech machine) and every partial it asks for 
 worker would decode it (the padded window, the partial model), one after the other.
 
   python bench/first_word.py [--leads "[500];[450,250,250]"] [--partial-models ",tiny.en"]
+                             [--partial-pads 2,5]
 
 For each partial-lead schedule and partial model: when the segmenter emits the first partial whose
 text shows a word of the clip's reference (audio time from the speech onset, by energy, as
@@ -64,6 +65,7 @@ def first_word(
     lead: tuple[int, ...],
     overhead_s: float,
     segmenter: dict[str, Any] | None = None,
+    pad_s: float = 2.0,
 ) -> dict[str, object]:
     words = set(normalize(clip.text))
     cpu = 0.0
@@ -71,7 +73,7 @@ def first_word(
     for n, (at, audio) in enumerate(partials, 1):
         c0 = time.process_time()
         text = engine.transcribe(
-            audio, DecodeOptions(window="padded", pad_s=2.0, language="en", partial=True)
+            audio, DecodeOptions(window="padded", pad_s=pad_s, language="en", partial=True)
         ).text
         took = time.process_time() - c0
         cpu += took
@@ -99,6 +101,11 @@ def main() -> None:
         default="{}",
         help="JSON objects of SegmenterConfig fields, ';'-separated, e.g. '{};{\"preroll_ms\": 300}'",
     )
+    p.add_argument(
+        "--partial-pads",
+        default=str(SttSettings.model_fields["partial_pad_s"].default),
+        help="seconds of silence after a partial's audio (PARLEY_STT_PARTIAL_PAD_S), ','-separated",
+    )
     args = p.parse_args()
     clips = [
         c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
@@ -106,9 +113,15 @@ def main() -> None:
     result: dict[str, object] = {"clips": len(clips), "load_before": round(os.getloadavg()[0], 2)}
     for model in args.partial_models.split(","):
         engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0))
-        for raw, seg_raw in [(x, y) for x in args.leads.split(";") for y in args.segmenter.split(";")]:
+        settings = [
+            (x, y, float(z))
+            for x in args.leads.split(";")
+            for y in args.segmenter.split(";")
+            for z in args.partial_pads.split(",")
+        ]
+        for raw, seg_raw, pad_s in settings:
             lead, segmenter = tuple(json.loads(raw)), json.loads(seg_raw)
-            rows = [first_word(engine, c, lead, args.overhead_s, segmenter) for c in clips]
+            rows = [first_word(engine, c, lead, args.overhead_s, segmenter, pad_s) for c in clips]
             shown = [float(r["shown_s"]) for r in rows if r["shown_s"] is not None]  # type: ignore[arg-type]
             figures = {
                 "first_word_p50_s": round(float(np.percentile(shown, 50)), 3),
@@ -121,7 +134,7 @@ def main() -> None:
                 "cpu_s_to_first_word_p50": round(statistics.median(float(r["cpu_s"]) for r in rows), 3),  # type: ignore[arg-type]
                 "per_clip": {c.name[-8:]: r["shown_s"] for c, r in zip(clips, rows, strict=True)},
             }
-            key = f"{model or 'base'}/{raw}" + (f"/{seg_raw}" if segmenter else "")
+            key = f"{model or 'base'}/{raw}" + (f"/{seg_raw}" if segmenter else "") + f"/pad {pad_s:g}"
             result[key] = figures
             print(
                 f"{key:<28} {json.dumps({k: v for k, v in figures.items() if k != 'per_clip'})}", flush=True
