@@ -8,7 +8,7 @@ APT_PACKAGES=(python3 python3-venv python3-dev gcc redis-server redis-tools aper
               apertium-eng-cat apertium-en-gl
               pocketsphinx-testdata espeak-ng sox procps curl iproute2 postgresql libopus0
               prometheus prometheus-alertmanager chromium shellcheck coturn caddy
-              haproxy libnss3-tools iptables)
+              haproxy wget libnss3-tools iptables)
 # `docker stack config` validates the stack file offline: any docker CLI will do.
 command -v docker >/dev/null || APT_PACKAGES+=(docker.io)
 # npm builds the front-end and type-checks dashboards (the SFU brings its own Node 22).

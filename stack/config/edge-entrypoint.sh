@@ -12,8 +12,10 @@
 #   EDGE_RUN          a writable directory for the links and the pid file (/run/edge)
 #   EDGE_CONFIG       the HAProxy configuration (/usr/local/etc/haproxy/haproxy.cfg)
 #   EDGE_CERT_CHECK_S how often to look for a renewed certificate (default 60)
+#   EDGE_HEALTH       where HAProxy answers the healthcheck's GET /healthz (default 127.0.0.1:8405)
 set -eu
 : "${PARLEY_TURN_HOST:?PARLEY_TURN_HOST is not set}" "${EDGE_CADDY_DATA:?}" "${EDGE_RUN:?}" "${EDGE_CONFIG:?}"
+export EDGE_HEALTH="${EDGE_HEALTH:-127.0.0.1:8405}"
 check_s=${EDGE_CERT_CHECK_S:-60}
 mkdir -p "$EDGE_RUN"
 

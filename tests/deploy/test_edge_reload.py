@@ -8,10 +8,13 @@ until the new HAProxy listened (swarm-check: a page load failed with ERR_CONNECT
 certificate appeared as the meeting began). Now it is a reload. Here, in a loopback-only network
 namespace, with the real entrypoint and HAProxy, a stand-in TURN server that echoes: a connection
 opened before the certificate still echoes after the route is on, and none of the connections
-opened every 20 ms meanwhile is refused or cut."""
+opened every 20 ms meanwhile is refused or cut. And the stack's healthcheck of the edge tells a
+serving HAProxy from a hung one."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from parley_testkit.procs import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +39,7 @@ STUN = b"\x00\x01" + bytes(18)  # what the edge sends to the TURN server unencry
 
 
 def skip_reason() -> str | None:
-    for tool in ("/usr/sbin/haproxy", "/usr/bin/openssl"):
+    for tool in ("/usr/sbin/haproxy", "/usr/bin/openssl", "/usr/bin/wget"):
         if not Path(tool).exists():
             return f"{tool} is not installed (scripts/bootstrap.sh installs it)"
     return netns_skip_reason()
@@ -156,4 +160,55 @@ def test_the_first_turn_certificate_is_taken_up_without_dropping_a_connection(tm
             opened_before.close()
         finally:
             (LOGS / "edge.log").write_bytes((tmp_path / "edge.log").read_bytes())
+            stop_process(edge)
+
+
+def stack_healthcheck() -> list[str]:
+    """The edge's healthcheck command, as stack/docker-stack.yml gives it to Docker."""
+    stack = yaml.safe_load((ROOT / "stack" / "docker-stack.yml").read_text())
+    test = stack["services"]["edge"]["healthcheck"]["test"]
+    assert test[0] == "CMD", test
+    return list(test[1:])
+
+
+def healthy(check: list[str]) -> bool:
+    """The check's verdict within Docker's healthcheck timeout (the stack's: 5 s)."""
+    try:
+        return subprocess.run(check, capture_output=True, timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def test_the_healthcheck_fails_when_the_edge_no_longer_serves(tmp_path: Path) -> None:
+    """The healthcheck used to be `haproxy -c` on the configuration file: it passed whatever HAProxy
+    did. Now it asks HAProxy's monitor URI: it passes while a worker serves, fails while the worker
+    hangs (stopped here with SIGSTOP) and when nothing runs."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    check = stack_healthcheck()
+    with loopback_netns():
+        assert not healthy(check)  # nothing runs yet
+        edge = start_edge(
+            tmp_path,
+            TURN_HOST,
+            "127.0.0.1",
+            f"127.0.0.1:{free_port()}",
+            f"127.0.0.1:{free_port()}",
+            with_certificate=False,
+        )
+        try:
+            assert healthy(check)
+            # The entrypoint's child is HAProxy's master; the master's child, its worker.
+            master = subprocess.run(["pgrep", "-P", str(edge.pid), "haproxy"], capture_output=True, text=True)
+            worker = subprocess.run(
+                ["pgrep", "-P", master.stdout.split()[0], "haproxy"], capture_output=True, text=True
+            )
+            pid = int(worker.stdout.split()[0])
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                assert not healthy(check)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert healthy(check)
+        finally:
+            (LOGS / "edge-health.log").write_bytes((tmp_path / "edge.log").read_bytes())
             stop_process(edge)

@@ -223,6 +223,7 @@ def start_edge(
     turn: str,
     check_s: int = 2,
     with_certificate: bool = True,
+    health: str = "127.0.0.1:8405",
 ) -> subprocess.Popen[bytes]:
     """The edge as the stack runs it: edge-entrypoint.sh (HAProxy with stack/config/haproxy.cfg)
     reading Caddy's certificates from log_dir/data, on `bind`:443 and :3478; started once it has
@@ -238,6 +239,7 @@ def start_edge(
         "EDGE_TURN": turn,
         "EDGE_BIND": bind,
         "EDGE_MAXCONN": "2000",
+        "EDGE_HEALTH": health,
     }
     log = log_dir / "edge.log"
     proc = subprocess.Popen([str(EDGE_ENTRYPOINT)], env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
