@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
+import redis.asyncio as aioredis
+from parley_common import keys
+from parley_common.schemas import AudioFrame
 from parley_testkit.caption_client import CaptionClient
 from parley_testkit.procs import LocalStack
 from parley_testkit.wer import read_transcription
@@ -29,6 +34,31 @@ def librivox() -> list[tuple[str, Path, str]]:
     """(id, wav path, transcript) of the LibriVox clips in Debian's pocketsphinx-testdata."""
     texts = read_transcription(LIBRIVOX)
     return [(k, LIBRIVOX / f"{k}.wav", texts[k]) for k in sorted(texts)]
+
+
+async def write_speech(
+    r: aioredis.Redis, room: str, speaker: str, audio: np.ndarray, spoken_at: float
+) -> tuple[str, str]:
+    """The audio in the speaker's stream as the ingest writes it (20 ms frames); the first and last
+    frame ids, for a job's audio range."""
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    ids = []
+    for i in range(0, len(pcm), 320):
+        frame = AudioFrame(ts=spoken_at + i / 16000, pcm=pcm[i : i + 320].tobytes())
+        ids.append((await r.xadd(keys.audio_stream(room, speaker), frame.to_fields())).decode())
+    return ids[0], ids[-1]
+
+
+def metric_lines(stack: LocalStack, name: str) -> list[str]:
+    """The samples of metric `name` on the stack's STT replica."""
+    port = stack.procs["stt-1"].health_port
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
+def metric(stack: LocalStack, name: str, having: str = "") -> float:
+    """The sum of metric `name`'s samples (those whose labels contain `having`)."""
+    return sum(float(line.split()[-1]) for line in metric_lines(stack, name) if having in line)
 
 
 def Listener(stack: LocalStack, room: str, lang: str = "source", since: str = "") -> CaptionClient:

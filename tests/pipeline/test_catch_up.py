@@ -15,18 +15,17 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.schemas import AudioFrame, JobKind, SttJob
+from parley_common.schemas import JobKind, SttJob
 from parley_feeder.feeder import load_audio
 from parley_stt import gate
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.settings import SttSettings
 from parley_stt.worker import Worker
 from parley_testkit.wer import wer
-from pipeline_helpers import librivox, redis_url
+from pipeline_helpers import librivox, redis_url, write_speech
 from prometheus_client import REGISTRY
 
 ROOM, SPEAKER = "catchup", "alice"
-FRAME = 320  # 20 ms at 16 kHz
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +40,6 @@ async def r() -> AsyncIterator[aioredis.Redis]:
     yield client
     await client.flushdb()
     await client.aclose()
-
-
-async def speak(r: aioredis.Redis, audio: np.ndarray, spoken_at: float) -> tuple[str, str]:
-    """The audio as the ingest writes it (20 ms frames); the first and last frame ids."""
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    ids = []
-    for i in range(0, len(pcm), FRAME):
-        frame = AudioFrame(ts=spoken_at + i / 16000, pcm=pcm[i : i + FRAME].tobytes())
-        ids.append((await r.xadd(keys.audio_stream(ROOM, SPEAKER), frame.to_fields())).decode())
-    return ids[0], ids[-1]
 
 
 def finals_gated() -> float:
@@ -73,7 +62,7 @@ async def test_an_empty_catch_up_final_is_decoded_again_in_the_stock_window(
     worker = Worker(r, settings, engine)
     spoken_at = time.time() - 20
     await r.hset(keys.room_info(ROOM), mapping={"t0": spoken_at, "language": "en"})
-    first, last = await speak(r, audio, spoken_at)
+    first, last = await write_speech(r, ROOM, SPEAKER, audio, spoken_at)
     job = SttJob(
         kind=JobKind.FINAL,
         room=ROOM,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from parley_common import keys
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_testkit.procs import LocalStack
 from parley_testkit.wer import wer
-from pipeline_helpers import Listener, librivox, needs_espeak
+from pipeline_helpers import Listener, librivox, metric, metric_lines, needs_espeak
 
 ROOM = "mixed"
 CLIPS = librivox()[:3]
@@ -39,16 +38,6 @@ pytestmark = needs_espeak
 def espeak(text: str, path: Path) -> Path:
     subprocess.run(["espeak-ng", "-v", "vi", "-s", "140", "-w", str(path), text], check=True)
     return path
-
-
-def metric_lines(stack: LocalStack, name: str) -> list[str]:
-    port = stack.procs["stt-1"].health_port
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return [line for line in text.splitlines() if line.startswith(name + "{")]
-
-
-def metric(stack: LocalStack, name: str) -> float:
-    return sum(float(line.split()[-1]) for line in metric_lines(stack, name))
 
 
 def summary(finals: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:

@@ -12,6 +12,7 @@ speak English): the final, from the main model, replaces them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import ctranslate2
 import numpy as np
+import tokenizers
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import Segment, TranscriptionInfo
@@ -38,6 +40,42 @@ _TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default fallb
 PACK_GAP_S = 1.0  # silence between packed finals: Whisper starts a new segment across it
 PACK_STRADDLE_S = 0.5  # a segment reaching this far into a second packed clip has merged them
 PACK_WINDOW_S = 29.0  # packed finals and their gaps fit Whisper's 30 s window with room to spare
+
+
+@dataclass(frozen=True)
+class RoomContext:
+    """A room's glossary (Whisper hotwords) and prompt, cut to fit the decoder's context."""
+
+    hotwords: str  # whole words, from the first
+    hotword_tokens: int
+    prompt: tuple[int, ...]  # the prompt's tokens, its end (the text nearest the speech)
+
+
+@functools.lru_cache(maxsize=256)
+def fit_context(tokenizer: tokenizers.Tokenizer, prompt: str, hotwords: str, max_tokens: int) -> RoomContext:
+    """Whisper reads the prompt and the hotwords in the same 448-token context as the text it
+    writes, and a decode's token budget counts them too: a glossary of a dozen terms used to leave
+    a short partial no token to write, and a long prompt made finals repeat it. So both together
+    get at most `max_tokens`: the hotwords first (the names the room listed; whole words), the
+    prompt's end in what is left."""
+    words = hotwords.split()
+    # " a b" tokenizes as " a" + " b" (the byte-level BPE splits before each space).
+    counts = [len(e.ids) for e in tokenizer.encode_batch([" " + w for w in words], add_special_tokens=False)]
+    kept, used = 0, 0
+    while kept < len(words) and used + counts[kept] <= max_tokens:
+        used += counts[kept]
+        kept += 1
+    room = max_tokens - used
+    ids = tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids if prompt.strip() else []
+    return RoomContext(
+        hotwords=" ".join(words[:kept]), hotword_tokens=used, prompt=tuple(ids[-room:]) if room > 0 else ()
+    )
+
+
+def context_tokens(context: RoomContext) -> int:
+    """The most tokens a decode's prompt takes with this context: the previous-text marker, the
+    hotwords and prompt, the start sequence (start, language, task) and the no-timestamps token."""
+    return 1 + context.hotword_tokens + len(context.prompt) + 3 + 1
 
 
 @dataclass(frozen=True)
@@ -136,6 +174,9 @@ class WhisperEngine:
             return pm
         return self.model
 
+    def _context(self, m: WhisperModel, opts: DecodeOptions) -> RoomContext:
+        return fit_context(m.hf_tokenizer, opts.prompt, opts.hotwords, self.settings.prompt_max_tokens)
+
     def warm_up(self, window: str) -> float:
         """Decode 2 s of faint noise twice (the first decode of a model is slower than the rest);
         the seconds the second took: this replica's first estimate of its speed (dispatch.py)."""
@@ -188,6 +229,9 @@ class WhisperEngine:
     ) -> tuple[Iterable[Segment], TranscriptionInfo]:
         """faster-whisper's own long-form path on the stock 30 s window, with our thresholds."""
         s = self.settings
+        context = self._context(self.model, opts)
+        if max_new_tokens is not None:  # faster-whisper refuses a budget past the context (448)
+            max_new_tokens = min(max_new_tokens, self.model.max_length - context_tokens(context))
         segments, info = self.model.transcribe(
             audio,
             language=language,
@@ -199,8 +243,8 @@ class WhisperEngine:
             condition_on_previous_text=False,
             without_timestamps=not timestamps,
             word_timestamps=opts.word_timestamps,
-            initial_prompt=opts.prompt or None,
-            hotwords=opts.hotwords or None,
+            initial_prompt=list(context.prompt) or None,
+            hotwords=context.hotwords or None,
             no_speech_threshold=s.no_speech_threshold,
             log_prob_threshold=s.logprob_threshold,
             compression_ratio_threshold=s.compression_ratio_threshold,
@@ -272,17 +316,23 @@ class WhisperEngine:
             probs = [(token[2:-2], p) for token, p in m.model.detect_language(encoder_output)[0]]
             language, language_prob = pick_language(probs, opts.allowed)
         tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task=opts.task, language=language)
-        previous = tokenizer.encode(" " + opts.prompt.strip()) if opts.prompt else []
+        context = self._context(m, opts)
         # With timestamps on, Whisper says where each segment starts: a short window tempts it to
         # repeat itself into the padding, and those segments start after the audio ends.
-        prompt = m.get_prompt(tokenizer, previous, without_timestamps=False, hotwords=opts.hotwords or None)
+        prompt = m.get_prompt(
+            tokenizer, list(context.prompt), without_timestamps=False, hotwords=context.hotwords or None
+        )
         result = m.model.generate(
             encoder_output,
             [prompt],
             beam_size=s.beam_size,
             # A short window tempts the decoder to repeat itself up to max_length: a token budget
-            # for the audio's length (speech is ~4 tokens a second) cuts those decodes short.
-            max_length=min(m.max_length // 2, int(MAX_TOKENS_BASE + MAX_TOKENS_PER_S * duration)),
+            # for the audio's length (speech is ~4 tokens a second) cuts those decodes short. The
+            # prompt counts in max_length: the budget comes on top of it.
+            max_length=min(
+                m.max_length,
+                len(prompt) + min(m.max_length // 2, int(MAX_TOKENS_BASE + MAX_TOKENS_PER_S * duration)),
+            ),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

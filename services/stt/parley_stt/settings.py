@@ -60,6 +60,10 @@ class SttSettings(PoolSettings):
     compression_ratio_threshold: float = 2.4
     initial_prompt: str = ""  # default for rooms that set none
     hotwords: str = ""
+    # A room's glossary (hotwords) and prompt together, in tokens, at most (engine.fit_context):
+    # they share Whisper's 448-token context with the text it writes (Whisper's own limit: 223; at
+    # 223 a long prompt cost finals accuracy, docs/architecture.md, "Room prompt and glossary").
+    prompt_max_tokens: int = Field(default=112, ge=0, le=223)
 
     # The decoder-evidence gate (gate.py): below gate_ok_logprob a caption is marked uncertain,
     # below gate_withhold_logprob (or past compression_ratio_threshold) it is withheld.

@@ -173,7 +173,9 @@ class Worker:
             pad_s=s.final_pad_s if job.kind is JobKind.FINAL else s.partial_pad_s,
             language=choice.language,
             allowed=choice.allowed,
-            prompt=(info[2] or b"").decode() or s.initial_prompt,
+            # A partial gets the glossary but not the prompt: on half a second of speech Whisper
+            # copies a long prompt's words into the caption (docs/architecture.md, "Room prompt and glossary").
+            prompt=((info[2] or b"").decode() or s.initial_prompt) if job.kind is JobKind.FINAL else "",
             hotwords=(info[3] or b"").decode() or s.hotwords,
             word_timestamps=s.word_timestamps and job.kind is JobKind.FINAL,
             partial=job.kind is JobKind.PARTIAL,
