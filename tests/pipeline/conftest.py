@@ -32,3 +32,14 @@ async def r(stack: LocalStack) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(stack.redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def scratch_redis() -> AsyncIterator[aioredis.Redis]:
+    """Redis database 14, empty, for a worker driven in this process (no stack): flushed before
+    and after the test."""
+    client = aioredis.from_url(redis_url(14))
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

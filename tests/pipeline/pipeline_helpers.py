@@ -14,7 +14,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.schemas import AudioFrame
+from parley_common.schemas import AudioFrame, JobKind, SttJob
 from parley_testkit.caption_client import CaptionClient
 from parley_testkit.procs import LocalStack
 from parley_testkit.wer import read_transcription
@@ -36,17 +36,35 @@ def librivox() -> list[tuple[str, Path, str]]:
     return [(k, LIBRIVOX / f"{k}.wav", texts[k]) for k in sorted(texts)]
 
 
-async def write_speech(
-    r: aioredis.Redis, room: str, speaker: str, audio: np.ndarray, spoken_at: float
-) -> tuple[str, str]:
-    """The audio in the speaker's stream as the ingest writes it (20 ms frames); the first and last
-    frame ids, for a job's audio range."""
+async def spoken_job(
+    r: aioredis.Redis,
+    room: str,
+    speaker: str,
+    audio: np.ndarray,
+    spoken_at: float,
+    kind: JobKind = JobKind.FINAL,
+    created: float | None = None,
+) -> SttJob:
+    """The audio in the speaker's stream as the ingest writes it (20 ms frames), and an STT job of
+    `kind` for it (utterance 0), made at `created` (default: when the speech ended)."""
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     ids = []
     for i in range(0, len(pcm), 320):
         frame = AudioFrame(ts=spoken_at + i / 16000, pcm=pcm[i : i + 320].tobytes())
         ids.append((await r.xadd(keys.audio_stream(room, speaker), frame.to_fields())).decode())
-    return ids[0], ids[-1]
+    end = spoken_at + len(audio) / 16000
+    return SttJob(
+        kind=kind,
+        room=room,
+        speaker=speaker,
+        utt=0,
+        attempt=0,
+        start_id=ids[0],
+        end_id=ids[-1],
+        start_ts=spoken_at,
+        end_ts=end,
+        created=end if created is None else created,
+    )
 
 
 def metric_lines(stack: LocalStack, name: str) -> list[str]:

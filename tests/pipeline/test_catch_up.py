@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.schemas import JobKind, SttJob
 from parley_feeder.feeder import load_audio
 from parley_stt import gate
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.settings import SttSettings
 from parley_stt.worker import Worker
 from parley_testkit.wer import wer
-from pipeline_helpers import librivox, redis_url, write_speech
+from pipeline_helpers import librivox, spoken_job
 from prometheus_client import REGISTRY
 
 ROOM, SPEAKER = "catchup", "alice"
@@ -31,15 +29,6 @@ ROOM, SPEAKER = "catchup", "alice"
 @pytest.fixture(scope="module")
 def engine() -> WhisperEngine:
     return WhisperEngine(SttSettings(cpu_threads=2))
-
-
-@pytest.fixture
-async def r() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url(14))  # flushed before and after each test
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 def finals_gated() -> float:
@@ -51,8 +40,9 @@ def finals_gated() -> float:
 
 
 async def test_an_empty_catch_up_final_is_decoded_again_in_the_stock_window(
-    r: aioredis.Redis, engine: WhisperEngine
+    scratch_redis: aioredis.Redis, engine: WhisperEngine
 ) -> None:
+    r = scratch_redis
     _, path, reference = librivox()[1]  # 0880
     audio = np.concatenate([np.zeros(5 * 16000, np.float32), load_audio(str(path))])
     padded = engine.transcribe(audio, DecodeOptions(window="padded", language="en", pad_s=5.0))
@@ -62,19 +52,8 @@ async def test_an_empty_catch_up_final_is_decoded_again_in_the_stock_window(
     worker = Worker(r, settings, engine)
     spoken_at = time.time() - 20
     await r.hset(keys.room_info(ROOM), mapping={"t0": spoken_at, "language": "en"})
-    first, last = await write_speech(r, ROOM, SPEAKER, audio, spoken_at)
-    job = SttJob(
-        kind=JobKind.FINAL,
-        room=ROOM,
-        speaker=SPEAKER,
-        utt=0,
-        attempt=0,
-        start_id=first,
-        end_id=last,
-        start_ts=spoken_at,
-        end_ts=spoken_at + len(audio) / 16000,
-        created=time.time() - 3,  # it waited 3 s for a worker: catch-up
-    )
+    # It waited 3 s for a worker: catch-up.
+    job = await spoken_job(r, ROOM, SPEAKER, audio, spoken_at, created=time.time() - 3)
     gated_before = finals_gated()
     assert await worker._do(job) == "published"
     assert finals_gated() - gated_before == 1  # one caption, one verdict: the redo is not counted twice

@@ -10,19 +10,18 @@ prompt (on half a second of speech Whisper copies a long prompt's words)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
 from faster_whisper import decode_audio
 from parley_common import keys
-from parley_common.schemas import JobKind, SttJob
+from parley_common.schemas import JobKind
 from parley_stt.engine import DecodeOptions, WhisperEngine, context_tokens, fit_context
 from parley_stt.settings import SttSettings
 from parley_stt.worker import Worker, _Ready
 from parley_testkit.wer import normalize, wer
-from pipeline_helpers import librivox, redis_url, write_speech
+from pipeline_helpers import librivox, spoken_job
 
 GLOSSARY = (
     "Dashwood Norland Elinor Marianne Ferrars Brandon Willoughby Barton Devonshire Kubernetes "
@@ -85,39 +84,19 @@ def test_a_long_prompt_and_a_big_glossary_leave_finals_as_they_were(engine: Whis
     assert wer(refs, catch_up) <= 0.05, catch_up
 
 
-@pytest.fixture
-async def r() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url(14))  # flushed before and after each test
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
-
-
 async def test_partials_get_the_glossary_and_finals_the_prompt_too(
-    r: aioredis.Redis, engine: WhisperEngine
+    scratch_redis: aioredis.Redis, engine: WhisperEngine
 ) -> None:
+    r = scratch_redis
     worker = Worker(r, SttSettings(speech_translate=False), engine)
     now = time.time()
     room = {"t0": now - 5, "language": "en", "prompt": PROMPT, "hotwords": GLOSSARY}
     await r.hset(keys.room_info(ROOM), mapping=room)
-    first, last = await write_speech(r, ROOM, SPEAKER, np.zeros(16000, np.float32), now - 1)
+    partial = await spoken_job(r, ROOM, SPEAKER, np.zeros(16000, np.float32), now - 1, JobKind.PARTIAL)
     opts = {}
-    for kind in (JobKind.PARTIAL, JobKind.FINAL):
-        job = SttJob(
-            kind=kind,
-            room=ROOM,
-            speaker=SPEAKER,
-            utt=0,
-            attempt=0,
-            start_id=first,
-            end_id=last,
-            start_ts=now - 1,
-            end_ts=now,
-            created=now,
-        )
+    for job in (partial, partial.model_copy(update={"kind": JobKind.FINAL})):
         ready = await worker._prepare(job)
         assert isinstance(ready, _Ready), ready
-        opts[kind] = ready.opts
+        opts[job.kind] = ready.opts
     assert opts[JobKind.PARTIAL].prompt == "" and opts[JobKind.PARTIAL].hotwords == GLOSSARY
     assert opts[JobKind.FINAL].prompt == PROMPT and opts[JobKind.FINAL].hotwords == GLOSSARY
