@@ -89,7 +89,9 @@ class SttSettings(PoolSettings):
     # docs/architecture.md "Latency"), for about one more partial decode per utterance.
     partial_lead_ms: tuple[int, ...] = (400, 250, 250, 250)
     partial_interval_ms: int = 500
-    max_utterance_s: float = 15.0
+    # Longer utterances are split. At most 28 s: a padded decode (partials, catch-up finals) reads
+    # one 30 s window, and audio past it would be dropped from the caption.
+    max_utterance_s: float = Field(default=15.0, gt=1.0, le=28.0)
 
     lease_ms: int = 3000
     # A speaker's checkpoint is committed with every job, and otherwise at most this often
