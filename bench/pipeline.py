@@ -29,6 +29,7 @@ from parley_common import redisconn
 from parley_common.schemas import SAMPLE_RATE
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_testkit.caption_client import CaptionClient
+from parley_testkit.machine import cpu_summary
 from parley_testkit.procs import LocalStack
 from parley_testkit.wer import normalize, read_transcription, wer
 
@@ -315,6 +316,7 @@ def report(
     wer_live = wer(refs, hyps)
     wer_stock = stock_wer(clips) if not args.skip_stock else float("nan")
     result: dict[str, object] = {
+        "cpu": cpu_summary(),
         "speakers": args.speakers,
         "audio_set": args.audio_dir.name,
         "utterances": len(spoken),

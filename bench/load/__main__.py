@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from parley_common import redisconn
+from parley_testkit.machine import cpu_summary
 
 from . import profile
 from .analyse import finals_of
@@ -244,6 +245,7 @@ def headline(results: list[dict[str, Any]], window: str) -> dict[str, Any]:
     main = next((r for r in results if r["scenario"] == "10x5"), None) or flat[0]
     ramps = {r["final_window"]: r["max_speakers_at_p95_1_5s"] for r in results if r["scenario"] == "ramp"}
     head: dict[str, Any] = {
+        "cpu": cpu_summary(),
         "scenario": "+".join(r["scenario"] for r in results),
         "final_window": window,
         "e2e_final_p95_s": main["e2e_final_p95_s"],
