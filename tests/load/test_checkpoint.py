@@ -9,6 +9,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.schemas import SttJob
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_stt.segmenter_loop import Segmenter
 from parley_stt.settings import SttSettings
@@ -59,3 +60,49 @@ async def test_silence_is_checkpointed_sparingly_and_speech_still_makes_jobs(che
         assert silent <= 3.0 / checkpoint_s + 2, silent
     else:
         assert silent >= 50, silent  # every read: what the setting saves
+
+
+async def final_utts(r: aioredis.Redis) -> list[int]:
+    """The utterance numbers of the final jobs in the stream, in order."""
+    return [SttJob.model_validate_json(f[b"data"]).utt for _, f in await r.xrange(keys.STT_JOBS_FINAL)]
+
+
+async def test_a_checkpoint_lost_in_a_failover_is_replayed_not_skipped() -> None:
+    """A Redis failover loses the old master's unreplicated tail: here the segmenter's commit of the
+    first utterance's final job (and with it the checkpoint). The client retries on the new master
+    without an error (redis-py's default retries), so nothing told the segmenter: it went on from
+    memory, and that final was lost for good (swarm-check, CI: Alice's utterance 21 at the Redis
+    master's kill, 'not in Postgres'). Emulated on one real Redis by deleting what the failover
+    loses (the audio, replicated by the ingest's wait, stays). Now the next commit finds the
+    checkpoint is not the one it wrote, goes back to it and replays: utterance 0 comes again."""
+    server = RedisServer(free_port(), persist=False)
+    server.start()
+    r = aioredis.from_url(server.url)
+    try:
+        # A lease that outlives the failover (one that ran out would be taken again, with a reload).
+        seg = Segmenter(r, SttSettings(redis_url=server.url, lease_ms=9_000))
+        task = asyncio.create_task(seg.run())
+        sp = await open_speaker(r, "lw", "ana", "Ana", realtime=False, language="en")
+        await sp.play(load_audio(CLIP))
+        await sp.silence(1.5)
+        for _ in range(300):
+            if set(await final_utts(r)) == {0}:
+                break
+            await asyncio.sleep(0.1)
+        assert set(await final_utts(r)) == {0}
+        # The failover: the new master never had the first commit's writes.
+        await r.delete(keys.STT_JOBS_FINAL, keys.STT_JOBS_PARTIAL, keys.segmenter_state("lw", "ana"))
+        await r.delete(*[k async for k in r.scan_iter(match=keys.utterance_state("lw/ana/*"))])
+        await sp.play(load_audio(CLIP))
+        await sp.silence(1.5)
+        await sp.end()
+        for _ in range(150):
+            if 1 in await final_utts(r) and not seg.owned:
+                break
+            await asyncio.sleep(0.1)
+        task.cancel()
+        utts = await final_utts(r)
+    finally:
+        await r.aclose()
+        server.cleanup()
+    assert sorted(set(utts)) == [0, 1], utts  # was [1]: utterance 0 never came again

@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
-from parley_common.publish import Publisher, Step, UtteranceOp, final_is_void, partial_is_moot
+from parley_common.publish import (
+    Commit,
+    Publisher,
+    Step,
+    UtteranceOp,
+    checkpoint_digest,
+    final_is_void,
+    partial_is_moot,
+)
 from parley_common.schemas import Caption, CaptionType
 from pipeline_helpers import redis_url
 
@@ -44,9 +52,17 @@ def caption(text: str, attempt: int = 0, kind: CaptionType = CaptionType.FINAL) 
 
 
 async def commit(p: Publisher, *steps: Step, owner: str = OWNER) -> bool:
-    return await p.commit_segmenter(
-        room=ROOM, speaker=SPEAKER, owner=owner, checkpoint="{}", steps=steps, jobs_maxlen=100
+    stored = await p.r.get(keys.segmenter_state(ROOM, SPEAKER))  # as the segmenter keeps track of it
+    done = await p.commit_segmenter(
+        room=ROOM,
+        speaker=SPEAKER,
+        owner=owner,
+        checkpoint="{}",
+        previous=checkpoint_digest(stored),
+        steps=steps,
+        jobs_maxlen=100,
     )
+    return done is Commit.DONE
 
 
 async def finals_out(r: aioredis.Redis) -> list[str]:

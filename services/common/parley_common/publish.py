@@ -31,10 +31,11 @@ caption and language under their own marker `pub:{id}:final:{lang}` (PUBLISH_ONC
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 import redis.asyncio as aioredis
 
@@ -67,6 +68,21 @@ class UtteranceOp(StrEnum):
     PARTIAL = "partial"  # a partial job: data = the SttJob JSON
     CANCEL = "cancel"  # attempt n is void: data unused
     CONFIRM = "confirm"  # attempt n's end of speech is confirmed: data = when (epoch s)
+
+
+class Commit(Enum):
+    """What SEGMENTER_COMMIT did."""
+
+    DONE = 1
+    LEASE_LOST = 0  # another replica owns the speaker
+    STALE = -1  # the stored checkpoint is not the one this owner last wrote or read
+
+
+def checkpoint_digest(checkpoint: str | bytes | None) -> str:
+    """What SEGMENTER_COMMIT compares a stored checkpoint by (Redis's sha1hex); "" for none."""
+    if checkpoint is None:
+        return ""
+    return hashlib.sha1(checkpoint.encode() if isinstance(checkpoint, str) else checkpoint).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +149,10 @@ SEGMENTER_COMMIT = (
     PUBLISH_FINAL_IF_READY
     + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local stored = redis.call('GET', KEYS[2])
+if (stored and redis.sha1hex(stored) or '') ~= ARGV[7] then return -1 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
-for i = 7, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local op, cid, att, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local ukey = ARGV[6] .. cid
   if op == 'final' then
@@ -218,11 +236,16 @@ class Publisher:
         speaker: str,
         owner: str,
         checkpoint: str,
+        previous: str,
         steps: Sequence[Step],
         jobs_maxlen: int,
-    ) -> bool:
+    ) -> Commit:
         """The segmenter's steps for one speaker and its checkpoint, atomically, while `owner` holds
-        the speaker's lease; False (nothing written) when it does not."""
+        the speaker's lease (else LEASE_LOST) and the stored checkpoint is still the one it wrote or
+        found last, `previous` (its checkpoint_digest; "" for none). Else STALE, nothing written: a
+        write of its own was lost (a Redis failover drops the master's unreplicated tail while the
+        client retries on the new master without an error), and what the lost write held (a final
+        job) would be gone for good if the segmenter went on from its memory."""
         args: list[str | int] = [
             owner,
             checkpoint,
@@ -230,6 +253,7 @@ class Publisher:
             CAPTIONS_MAXLEN,
             MARKER_TTL_S,
             keys.utterance_state(""),
+            previous,
         ]
         for s in steps:
             args += [s.op.value, s.caption_id, s.attempt, s.data]
@@ -245,7 +269,7 @@ class Publisher:
             ],
             args=args,
         )
-        return bool(ok)
+        return Commit(int(ok))
 
     async def once(self, marker: str, caption: Caption) -> bool:
         """Publish a final translation at most once per marker (to the room and the transcript store)."""

@@ -49,3 +49,7 @@ SPEECH_TRANSLATIONS = Counter(
     "Whisper speech translations into English by outcome (shown, withheld, superseded, ...)",
     ["outcome"],
 )
+CHECKPOINTS_LOST = Counter(
+    "parley_stt_segmenter_checkpoints_lost_total",
+    "Speakers whose stored checkpoint was not the segmenter's last (a Redis failover lost its write): replayed",
+)

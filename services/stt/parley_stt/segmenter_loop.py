@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.log import caption_context
-from parley_common.publish import Publisher, Step, UtteranceOp
+from parley_common.publish import Commit, Publisher, Step, UtteranceOp, checkpoint_digest
 from parley_common.schemas import AudioFrame, BadMessage, JobKind, SttJob
 
 from parley_stt import metrics
@@ -42,6 +42,7 @@ class OwnedSpeaker:
     last_id: str
     last_frame_at: float = field(default_factory=time.monotonic)
     checkpointed: float = 0.0  # monotonic s of the last commit
+    committed: str = ""  # checkpoint_digest of the checkpoint it last wrote or loaded ("" for none)
 
     @property
     def stream(self) -> str:
@@ -108,16 +109,21 @@ class Segmenter:
             await self.r.zrem(keys.SPEAKERS_ACTIVE, member)
             await self._release(keys=[lease], args=[self.owner])
             return
-        raw = await self.r.get(keys.segmenter_state(room, speaker))
-        state, last_id = _load_checkpoint(raw)
-        self.owned[member] = OwnedSpeaker(room, speaker, SpeakerSegmenter(self.cfg, state), last_id)
+        self.owned[member] = await self._from_checkpoint(room, speaker)
         log.info(
             "segmenting speaker [room:%s, speaker:%s, from:%s]",
             room,
             speaker,
-            last_id,
+            self.owned[member].last_id,
             extra=caption_context(room, speaker),
         )
+
+    async def _from_checkpoint(self, room: str, speaker: str) -> OwnedSpeaker:
+        """The speaker's segmenter as its checkpoint in Redis left it (from the start: none)."""
+        raw = await self.r.get(keys.segmenter_state(room, speaker))
+        state, last_id = _load_checkpoint(raw)
+        seg = SpeakerSegmenter(self.cfg, state)
+        return OwnedSpeaker(room, speaker, seg, last_id, committed=checkpoint_digest(raw))
 
     async def _read_once(self) -> None:
         streams = {sp.stream: sp.last_id for sp in self.owned.values()}
@@ -203,24 +209,41 @@ class Segmenter:
                 metrics.EOS_DECISION.observe(max(0.0, now - a.end_ts))
             else:
                 steps.append(Step(UtteranceOp.CANCEL, cid, a.attempt))
-        ok = await self.publisher.commit_segmenter(
+        checkpoint = _dump_checkpoint(sp.seg.state(), sp.last_id)
+        outcome = await self.publisher.commit_segmenter(
             room=sp.room,
             speaker=sp.speaker,
             owner=self.owner,
-            checkpoint=_dump_checkpoint(sp.seg.state(), sp.last_id),
+            checkpoint=checkpoint,
+            previous=sp.committed,
             steps=steps,
             jobs_maxlen=self.settings.jobs_maxlen,
         )
-        if not ok:
+        if outcome is Commit.DONE:
+            sp.committed = checkpoint_digest(checkpoint)
+            return True
+        if outcome is Commit.STALE:
+            # A commit of ours is not in Redis (a failover lost the old master's tail, and the
+            # client went on on the new master without an error): go back to the checkpoint Redis
+            # has and replay the audio from there; the VAD being deterministic, the lost jobs come
+            # again, under the same caption ids. Going on from memory lost their finals for good.
             log.warning(
-                "lease lost before commit; another replica owns [room:%s, speaker:%s]",
+                "a checkpoint of this speaker's was lost in Redis: replaying from the stored one [room:%s, speaker:%s]",
                 sp.room,
                 sp.speaker,
                 extra=sp.ctx,
             )
-            self.owned.pop(f"{sp.room}/{sp.speaker}", None)
+            metrics.CHECKPOINTS_LOST.inc()
+            self.owned[f"{sp.room}/{sp.speaker}"] = await self._from_checkpoint(sp.room, sp.speaker)
             return False
-        return True
+        log.warning(
+            "lease lost before commit; another replica owns [room:%s, speaker:%s]",
+            sp.room,
+            sp.speaker,
+            extra=sp.ctx,
+        )
+        self.owned.pop(f"{sp.room}/{sp.speaker}", None)
+        return False
 
     async def release_all(self) -> None:
         for sp in list(self.owned.values()):
