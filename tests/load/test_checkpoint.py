@@ -9,6 +9,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 from parley_common import keys
+from parley_common.publish import MARKER_TTL_S
 from parley_common.schemas import SttJob
 from parley_feeder.feeder import load_audio, open_speaker
 from parley_stt.segmenter_loop import Segmenter
@@ -106,3 +107,31 @@ async def test_a_checkpoint_lost_in_a_failover_is_replayed_not_skipped() -> None
         await r.aclose()
         server.cleanup()
     assert sorted(set(utts)) == [0, 1], utts  # was [1]: utterance 0 never came again
+
+
+async def test_a_held_speakers_checkpoint_does_not_expire_while_it_is_silent() -> None:
+    """The checkpoint expires MARKER_TTL_S after its last write, and a muted speaker writes none;
+    gone, the commit's check above would send the speaker back to the start when it spoke again.
+    So renewing the lease renews the checkpoint: here its TTL, cut to 30 s, is a day again."""
+    server = RedisServer(free_port(), persist=False)
+    server.start()
+    r = aioredis.from_url(server.url)
+    try:
+        seg = Segmenter(r, SttSettings(redis_url=server.url, lease_ms=3_000))
+        task = asyncio.create_task(seg.run())
+        sp = await open_speaker(r, "mute", "ana", "Ana", realtime=False, language="en")
+        await sp.play(load_audio(CLIP))
+        await sp.silence(1.5)
+        state = keys.segmenter_state("mute", "ana")
+        for _ in range(100):
+            if await r.exists(state):
+                break
+            await asyncio.sleep(0.1)
+        await r.expire(state, 30)  # as if the speaker had been muted for a day less 30 s
+        await asyncio.sleep(2.5)  # a lease renewal or two (every lease_ms / 3)
+        ttl = await r.ttl(state)
+        task.cancel()
+    finally:
+        await r.aclose()
+        server.cleanup()
+    assert ttl > MARKER_TTL_S - 60, ttl

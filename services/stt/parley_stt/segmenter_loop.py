@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.log import caption_context
-from parley_common.publish import Commit, Publisher, Step, UtteranceOp, checkpoint_digest
+from parley_common.publish import MARKER_TTL_S, Commit, Publisher, Step, UtteranceOp, checkpoint_digest
 from parley_common.schemas import AudioFrame, BadMessage, JobKind, SttJob
 
 from parley_stt import metrics
@@ -24,9 +24,13 @@ from parley_stt.settings import SttSettings
 
 log = logging.getLogger("parley.stt.segmenter")
 
+# The lease, and the checkpoint with it: a checkpoint lives as long as its speaker is held (a
+# speaker silent for longer than MARKER_TTL_S would otherwise find it gone, and the commit's check
+# would send it back to the start).
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -81,7 +85,8 @@ class Segmenter:
     async def _maintain_leases(self) -> None:
         for key, sp in list(self.owned.items()):
             ok = await self._renew(
-                keys=[keys.segmenter_lease(sp.room, sp.speaker)], args=[self.owner, self.settings.lease_ms]
+                keys=[keys.segmenter_lease(sp.room, sp.speaker), keys.segmenter_state(sp.room, sp.speaker)],
+                args=[self.owner, self.settings.lease_ms, MARKER_TTL_S],
             )
             if not ok:
                 log.warning("lost speaker lease [room:%s, speaker:%s]", sp.room, sp.speaker, extra=sp.ctx)
