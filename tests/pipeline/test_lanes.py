@@ -4,7 +4,6 @@ thinned to the newest of each key, finals go first, a failed entry is retried by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from parley_common import keys
 from parley_common.lanes import Accepted, FinalsFirst, Lane
 from parley_common.schemas import BadMessage
 from parley_common.streams import ConsumerGroup
+from parley_testkit.aio import running
 from pipeline_helpers import redis_url
 
 FINALS, PARTIALS, HISTORY = "test:lanes:finals", "test:lanes:partials", "test:lanes:history"
@@ -72,17 +72,6 @@ class Recorder:
         return FinalsFirst(**(args | kw))
 
 
-@contextlib.asynccontextmanager
-async def running(loop: FinalsFirst[Any, Any]) -> AsyncIterator[None]:
-    task = asyncio.create_task(loop.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
     for _ in range(int(timeout / 0.02)):
         if check():
@@ -97,7 +86,7 @@ async def pending(r: aioredis.Redis, stream: str) -> int:
 
 async def test_a_malformed_entry_is_counted_dead_lettered_and_acknowledged(r: aioredis.Redis) -> None:
     rec = Recorder(r)
-    async with running(rec.loop()):
+    async with running(rec.loop().run):
         await r.xadd(FINALS, {"junk": "1"})
         await r.xadd(FINALS, {"key": "a", "n": "1"})
         await until(lambda: len(rec.done) == 1)
@@ -112,7 +101,7 @@ async def test_only_the_newest_partial_of_each_key_is_handled(r: aioredis.Redis)
     rec = Recorder(r)
     for key, n in (("a", 1), ("b", 1), ("a", 2), ("a", 3)):
         await r.xadd(PARTIALS, {"key": key, "n": str(n)})
-    async with running(rec.loop()):
+    async with running(rec.loop().run):
         await until(lambda: len(rec.done) == 2)
     assert rec.done == [("partial", "b", 1), ("partial", "a", 3)]
     assert rec.dropped == 2
@@ -122,7 +111,7 @@ async def test_only_the_newest_partial_of_each_key_is_handled(r: aioredis.Redis)
 async def test_partials_wait_while_a_final_is_in_progress(r: aioredis.Redis) -> None:
     rec = Recorder(r)
     gate = asyncio.Event()
-    async with running(rec.loop(handle_final=rec.handler("final", gate))):
+    async with running(rec.loop(handle_final=rec.handler("final", gate)).run):
         await r.xadd(FINALS, {"key": "f", "n": "1"})
         await until(lambda: rec.done == [("final", "f", 1)])
         await asyncio.sleep(0.2)  # the partial lane has noticed the final and waits
@@ -147,7 +136,7 @@ async def test_the_rest_of_a_partial_batch_is_dropped_when_a_final_starts(r: aio
     await r.xadd(PARTIALS, {"key": "a", "n": "1"})
     await r.xadd(PARTIALS, {"key": "b", "n": "1"})
     loop = rec.loop(handle_partial=slow_partial, handle_final=rec.handler("final", final_gate))
-    async with running(loop):
+    async with running(loop.run):
         await until(lambda: rec.done == [("partial", "a", 1)])
         await r.xadd(FINALS, {"key": "f", "n": "1"})
         await until(lambda: len(rec.done) == 2)  # the final starts beside the partial in progress
@@ -170,7 +159,7 @@ async def test_a_failed_entry_stays_pending_and_the_claim_pass_retries_it(r: aio
         await rec.lanes[FINALS].group.ack(eid)
 
     loop = rec.loop(handle_final=flaky)
-    async with running(loop):
+    async with running(loop.run):
         await r.xadd(FINALS, {"key": "a", "n": "7"})
         await until(lambda: len(attempts) == 2)
         await until(lambda: True, 0.1)
@@ -181,7 +170,7 @@ async def test_a_failed_entry_stays_pending_and_the_claim_pass_retries_it(r: aio
 async def test_a_job_longer_than_min_idle_is_not_claimed_back_and_done_twice(r: aioredis.Redis) -> None:
     rec = Recorder(r, min_idle_ms=100)
     gate = asyncio.Event()
-    async with running(rec.loop(handle_final=rec.handler("final", gate))):
+    async with running(rec.loop(handle_final=rec.handler("final", gate)).run):
         await r.xadd(FINALS, {"key": "long", "n": "1"})
         await until(lambda: len(rec.done) == 1)
         await asyncio.sleep(0.6)  # six claim passes see it idle for longer than min_idle_ms
@@ -201,7 +190,7 @@ async def test_a_job_in_progress_is_not_counted_as_redelivered_nor_dead_lettered
     would be lost if the replica then failed before publishing it."""
     rec = Recorder(r, min_idle_ms=100)
     gate = asyncio.Event()
-    async with running(rec.loop(handle_final=rec.handler("final", gate))):
+    async with running(rec.loop(handle_final=rec.handler("final", gate)).run):
         await r.xadd(FINALS, {"key": "long", "n": "1"})
         await until(lambda: len(rec.done) == 1)
         await asyncio.sleep(1.0)  # ten claim passes, each past min_idle_ms since the delivery
@@ -219,7 +208,7 @@ async def test_claimed_partials_can_be_acknowledged_unread(r: aioredis.Redis) ->
     await dead.ensure()
     await r.xadd(PARTIALS, {"key": "a", "n": "1"})
     assert len(await dead.read(count=10)) == 1  # taken by a replica that then dies
-    async with running(rec.loop(claim_partials=False)):
+    async with running(rec.loop(claim_partials=False).run):
         await asyncio.sleep(0.1)
         await until(lambda: True, 0.3)
         for _ in range(50):
@@ -245,7 +234,7 @@ async def test_history_waits_for_live_work_and_goes_in_batches(r: aioredis.Redis
         handle_background=history,
         background_batch=3,
     )
-    async with running(loop):
+    async with running(loop.run):
         await r.xadd(FINALS, {"key": "f", "n": "1"})
         await until(lambda: len(rec.done) == 1)
         await asyncio.sleep(0.2)  # the background lane has noticed the final and waits
@@ -273,7 +262,7 @@ async def test_a_long_history_batch_is_neither_done_twice_nor_counted_as_redeliv
         await rec.lanes[HISTORY].group.ack(*(eid for eid, _ in batch))
 
     loop = rec.loop(background=rec.lanes[HISTORY], handle_background=history, background_batch=3)
-    async with running(loop):
+    async with running(loop.run):
         for n in range(2):
             await r.xadd(HISTORY, {"key": "h", "n": str(n)})
         await until(lambda: len(batches) == 1)
@@ -300,7 +289,7 @@ async def test_finals_that_waited_for_a_busy_lane_are_handed_over_together(r: ai
         await rec.lanes[FINALS].group.ack(*(eid for eid, _ in accepted))
 
     loop = rec.loop(handle_final=rec.handler("final", gate), final_batch=3, handle_finals=together)
-    async with running(loop):
+    async with running(loop.run):
         await r.xadd(FINALS, {"key": "a", "n": "1"})
         await until(lambda: rec.done == [("final", "a", 1)])  # a is decoding: the others wait
         for n in range(2, 6):

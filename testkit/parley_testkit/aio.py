@@ -1,0 +1,19 @@
+"""asyncio helpers for tests that drive a service's loop in their own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+
+@contextlib.asynccontextmanager
+async def running(loop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """`loop()` as a task while inside; cancelled, and awaited, on the way out."""
+    task = asyncio.ensure_future(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
