@@ -3,7 +3,7 @@ segmenter (Silero VAD, the end-of-speech machine) and every partial it asks for 
 worker would decode it (the padded window, the partial model), one after the other.
 
   python bench/first_word.py [--leads "[500];[450,250,250]"] [--partial-models ",tiny.en"]
-                             [--partial-pads 2,5]
+                             [--partial-pads 2,5] [--beam-sizes 1,5]
 
 For each partial-lead schedule and partial model: when the segmenter emits the first partial whose
 text shows a word of the clip's reference (audio time from the speech onset, by energy, as
@@ -106,13 +106,20 @@ def main() -> None:
         default=str(SttSettings.model_fields["partial_pad_s"].default),
         help="seconds of silence after a partial's audio (PARLEY_STT_PARTIAL_PAD_S), ','-separated",
     )
+    p.add_argument(
+        "--beam-sizes",
+        default=str(SttSettings.model_fields["beam_size"].default),
+        help="the partials' beam (PARLEY_STT_BEAM_SIZE; finals are not decoded here), ','-separated",
+    )
     args = p.parse_args()
     clips = [
         c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
     ]
     result: dict[str, object] = {"clips": len(clips), "load_before": round(os.getloadavg()[0], 2)}
-    for model in args.partial_models.split(","):
-        engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0))
+    for model, beam in (
+        (m, int(b)) for m in args.partial_models.split(",") for b in args.beam_sizes.split(",")
+    ):
+        engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0, beam_size=beam))
         settings = [
             (x, y, float(z))
             for x in args.leads.split(";")
@@ -134,7 +141,12 @@ def main() -> None:
                 "cpu_s_to_first_word_p50": round(statistics.median(float(r["cpu_s"]) for r in rows), 3),  # type: ignore[arg-type]
                 "per_clip": {c.name[-8:]: r["shown_s"] for c, r in zip(clips, rows, strict=True)},
             }
-            key = f"{model or 'base'}/{raw}" + (f"/{seg_raw}" if segmenter else "") + f"/pad {pad_s:g}"
+            key = (
+                f"{model or 'base'}/{raw}"
+                + (f"/{seg_raw}" if segmenter else "")
+                + f"/pad {pad_s:g}"
+                + (f"/beam {beam}" if beam != 1 else "")
+            )
             result[key] = figures
             print(
                 f"{key:<28} {json.dumps({k: v for k, v in figures.items() if k != 'per_clip'})}", flush=True

@@ -9,6 +9,7 @@ prompt (on half a second of speech Whisper copies a long prompt's words)."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -46,13 +47,26 @@ def engine() -> WhisperEngine:
     return WhisperEngine(SttSettings(cpu_threads=2, partial_nice=0))
 
 
-def test_the_context_is_cut_hotwords_first_then_the_prompts_end(engine: WhisperEngine) -> None:
+def test_the_context_is_cut_hotwords_first_then_the_prompts_end(
+    engine: WhisperEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     tok = engine.model.hf_tokenizer
     big = " ".join(f"Term{i}" for i in range(200))  # the API allows 200 glossary terms
-    ctx = fit_context(tok, PROMPT, big, 112)
+    fit_context.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="parley.stt.engine"):
+        ctx = fit_context(tok, PROMPT, big, 112)
     assert ctx.hotword_tokens <= 112 and not ctx.prompt  # the glossary took the whole budget
     assert big.startswith(ctx.hotwords + " ") and ctx.hotwords.split()[-1].startswith("Term")
     assert len(tok.encode(" " + ctx.hotwords, add_special_tokens=False).ids) == ctx.hotword_tokens
+    kept = len(ctx.hotwords.split())
+    # The host can learn from the log what Whisper never sees: how many terms, which one first.
+    (warning,) = [r.getMessage() for r in caplog.records if "PROMPT_MAX_TOKENS" in r.getMessage()]
+    assert f"kept the first {kept} of 200 glossary terms" in warning and f"'Term{kept}'" in warning
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="parley.stt.engine"):
+        fit_context(tok, "", GLOSSARY, 112)  # fits whole: nothing to say
+    assert not caplog.records
 
     ctx = fit_context(tok, PROMPT, GLOSSARY, 112)
     assert ctx.hotwords == GLOSSARY  # it fits whole

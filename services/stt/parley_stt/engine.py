@@ -67,9 +67,24 @@ def fit_context(tokenizer: tokenizers.Tokenizer, prompt: str, hotwords: str, max
         kept += 1
     room = max_tokens - used
     ids = tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids if prompt.strip() else []
-    return RoomContext(
+    context = RoomContext(
         hotwords=" ".join(words[:kept]), hotword_tokens=used, prompt=tuple(ids[-room:]) if room > 0 else ()
     )
+    if kept < len(words) or len(context.prompt) < len(ids):
+        # The API takes a longer glossary than Whisper can use: say what was left out, once per
+        # room context (this function is cached), for a host asking why a term is never spelled.
+        log.warning(
+            "a room's glossary and prompt exceed PARLEY_STT_PROMPT_MAX_TOKENS (%d): kept the first %d of "
+            "%d glossary terms (%d tokens) and the last %d of %d prompt tokens; first term left out: %r",
+            max_tokens,
+            kept,
+            len(words),
+            used,
+            len(context.prompt),
+            len(ids),
+            words[kept] if kept < len(words) else None,
+        )
+    return context
 
 
 def context_tokens(context: RoomContext) -> int:
