@@ -3,15 +3,16 @@ segmenter (Silero VAD, the end-of-speech machine) and every partial it asks for 
 worker would decode it (the padded window, the partial model), one after the other.
 
   python bench/first_word.py [--leads "[500];[450,250,250]"] [--partial-models ",tiny.en"]
-                             [--partial-pads 2,5] [--beam-sizes 1,5]
+                             [--partial-pads 2,5] [--beam-sizes 1,5] [--withhold-logprobs=-1,-1.5]
 
 For each partial-lead schedule and partial model: when the segmenter emits the first partial whose
 text shows a word of the clip's reference (audio time from the speech onset, by energy, as
 bench/pipeline.py measures it: this part does not depend on the CPU), plus the CPU seconds of the
 decodes up to it on this machine (one decode at a time on an idle core takes about that long), plus
 a fixed `--overhead-s` (Redis, the gateway, the socket: ~0.03 s in bench/pipeline.py's stage
-figures). Finals are not touched by these settings (their audio range and decoder are the same), so
-neither is WER. Prints one line per setting and one JSON line.
+figures). A partial the decoder-evidence gate withholds (parley_stt.gate, as the worker applies it)
+shows nothing. Finals are not touched by these settings (their audio range and decoder are the
+same), so neither is WER. Prints one line per setting and one JSON line.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from parley_common.schemas import SAMPLE_RATE
+from parley_stt import gate
 from parley_stt.engine import DecodeOptions, WhisperEngine
 from parley_stt.segmenter_machine import ActionKind, SegmenterConfig, SpeakerSegmenter
 from parley_stt.settings import SttSettings
@@ -66,18 +69,21 @@ def first_word(
     overhead_s: float,
     segmenter: dict[str, Any] | None = None,
     pad_s: float = 2.0,
+    gate_config: gate.GateConfig | None = None,
 ) -> dict[str, object]:
     words = set(normalize(clip.text))
     cpu = 0.0
     partials = emitted_partials(clip, lead, segmenter)
     for n, (at, audio) in enumerate(partials, 1):
         c0 = time.process_time()
-        text = engine.transcribe(
+        result = engine.transcribe(
             audio, DecodeOptions(window="padded", pad_s=pad_s, language="en", partial=True)
-        ).text
+        )
         took = time.process_time() - c0
         cpu += took
-        if words & set(normalize(text)):
+        # The worker withholds what the decoder-evidence gate rejects: such a partial shows nothing.
+        withheld = gate.judge(result.evidence(), gate_config or gate.GateConfig())[0] is gate.Verdict.WITHHOLD
+        if not withheld and words & set(normalize(result.text)):
             return {
                 "shown_s": round(at + took + overhead_s, 3),
                 "emitted_s": round(at, 3),
@@ -111,24 +117,32 @@ def main() -> None:
         default=str(SttSettings.model_fields["beam_size"].default),
         help="the partials' beam (PARLEY_STT_BEAM_SIZE; finals are not decoded here), ','-separated",
     )
+    p.add_argument(
+        "--withhold-logprobs",
+        default=str(SttSettings.model_fields["gate_withhold_logprob"].default),
+        help="the gate's withhold threshold for partials (PARLEY_STT_GATE_WITHHOLD_LOGPROB), ','-separated",
+    )
     args = p.parse_args()
     clips = [
         c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
     ]
+    cfg_default = SttSettings().gate_config()
     result: dict[str, object] = {"clips": len(clips), "load_before": round(os.getloadavg()[0], 2)}
     for model, beam in (
         (m, int(b)) for m in args.partial_models.split(",") for b in args.beam_sizes.split(",")
     ):
         engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0, beam_size=beam))
         settings = [
-            (x, y, float(z))
+            (x, y, float(z), float(w))
             for x in args.leads.split(";")
             for y in args.segmenter.split(";")
             for z in args.partial_pads.split(",")
+            for w in args.withhold_logprobs.split(",")
         ]
-        for raw, seg_raw, pad_s in settings:
+        for raw, seg_raw, pad_s, withhold in settings:
             lead, segmenter = tuple(json.loads(raw)), json.loads(seg_raw)
-            rows = [first_word(engine, c, lead, args.overhead_s, segmenter, pad_s) for c in clips]
+            cfg = replace(SttSettings().gate_config(), withhold_logprob=withhold)
+            rows = [first_word(engine, c, lead, args.overhead_s, segmenter, pad_s, cfg) for c in clips]
             shown = [float(r["shown_s"]) for r in rows if r["shown_s"] is not None]  # type: ignore[arg-type]
             figures = {
                 "first_word_p50_s": round(float(np.percentile(shown, 50)), 3),
@@ -146,6 +160,7 @@ def main() -> None:
                 + (f"/{seg_raw}" if segmenter else "")
                 + f"/pad {pad_s:g}"
                 + (f"/beam {beam}" if beam != 1 else "")
+                + (f"/withhold {withhold:g}" if withhold != cfg_default.withhold_logprob else "")
             )
             result[key] = figures
             print(
