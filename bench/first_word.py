@@ -25,7 +25,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from parley_common.schemas import SAMPLE_RATE
@@ -43,37 +42,50 @@ FRAME = 320  # 20 ms, as the RTP ingest and the feeder write them
 LEAD_IN_S = 1.0  # silence before each clip (the bench's speakers pause 1-2 s)
 
 
-def emitted_partials(
-    clip: Clip, lead: tuple[int, ...], segmenter: dict[str, Any] | None = None
-) -> list[tuple[float, np.ndarray]]:
-    """(when the segmenter asked for it, s from the speech onset; its audio) of each partial.
-    `segmenter`: SegmenterConfig fields other than the defaults (e.g. preroll_ms, threshold)."""
-    audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    seg = SpeakerSegmenter(SegmenterConfig(**{"partial_lead_ms": lead, **(segmenter or {})}))
-    onset = LEAD_IN_S + clip.speech_start
-    out = []
-    for i in range(len(audio) // FRAME):
-        for a in seg.feed(f"{i}-0", i * FRAME / SAMPLE_RATE, pcm[i * 2 * FRAME : (i + 1) * 2 * FRAME]):
-            if a.kind is ActionKind.PARTIAL:
-                first = int(a.start_id.split("-")[0]) * FRAME
-                last = (int(a.end_id.split("-")[0]) + 1) * FRAME
-                out.append(((i + 1) * FRAME / SAMPLE_RATE - onset, audio[first:last]))
-    return out
+class Speaker:
+    """A segmenter fed clip after clip, each after LEAD_IN_S of silence. With `carry_over`, one
+    segmenter for all (the VAD's state goes on from the last utterance, as a live speaker's does:
+    a partial then starts a frame earlier or later than after a fresh start, and a short partial
+    can read differently); otherwise a fresh one for each clip."""
+
+    def __init__(self, config: SegmenterConfig, carry_over: bool = False) -> None:
+        self.config, self.carry_over = config, carry_over
+        self.seg, self.frames = SpeakerSegmenter(config), 0
+
+    def partials(self, clip: Clip) -> list[tuple[float, np.ndarray]]:
+        """(when the segmenter asked for it, s from the speech onset; its audio) of each partial."""
+        if not self.carry_over:
+            self.seg, self.frames = SpeakerSegmenter(self.config), 0
+        audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
+        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+        onset = LEAD_IN_S + clip.speech_start
+        base, out = self.frames, []
+        for i in range(len(audio) // FRAME):
+            n = base + i
+            for a in self.seg.feed(
+                f"{n}-0", n * FRAME / SAMPLE_RATE, pcm[i * 2 * FRAME : (i + 1) * 2 * FRAME]
+            ):
+                if a.kind is not ActionKind.PARTIAL:
+                    continue
+                first = int(a.start_id.split("-")[0]) - base
+                if first >= 0:  # not the last clip's utterance
+                    last = int(a.end_id.split("-")[0]) - base + 1
+                    out.append(((i + 1) * FRAME / SAMPLE_RATE - onset, audio[first * FRAME : last * FRAME]))
+        self.frames = base + len(audio) // FRAME
+        return out
 
 
 def first_word(
     engine: WhisperEngine,
     clip: Clip,
-    lead: tuple[int, ...],
+    speaker: Speaker,
     overhead_s: float,
-    segmenter: dict[str, Any] | None = None,
     pad_s: float = 2.0,
     gate_config: gate.GateConfig | None = None,
 ) -> dict[str, object]:
     words = set(normalize(clip.text))
     cpu = 0.0
-    partials = emitted_partials(clip, lead, segmenter)
+    partials = speaker.partials(clip)
     for n, (at, audio) in enumerate(partials, 1):
         c0 = time.process_time()
         result = engine.transcribe(
@@ -122,6 +134,11 @@ def main() -> None:
         default=str(SttSettings.model_fields["gate_withhold_logprob"].default),
         help="the gate's withhold threshold for partials (PARLEY_STT_GATE_WITHHOLD_LOGPROB), ','-separated",
     )
+    p.add_argument(
+        "--carry-over",
+        action="store_true",
+        help="one segmenter for all clips, its state going on from clip to clip (as live)",
+    )
     args = p.parse_args()
     clips = [
         c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
@@ -142,7 +159,8 @@ def main() -> None:
         for raw, seg_raw, pad_s, withhold in settings:
             lead, segmenter = tuple(json.loads(raw)), json.loads(seg_raw)
             cfg = replace(SttSettings().gate_config(), withhold_logprob=withhold)
-            rows = [first_word(engine, c, lead, args.overhead_s, segmenter, pad_s, cfg) for c in clips]
+            speaker = Speaker(SegmenterConfig(**{"partial_lead_ms": lead, **segmenter}), args.carry_over)
+            rows = [first_word(engine, c, speaker, args.overhead_s, pad_s, cfg) for c in clips]
             shown = [float(r["shown_s"]) for r in rows if r["shown_s"] is not None]  # type: ignore[arg-type]
             figures = {
                 "first_word_p50_s": round(float(np.percentile(shown, 50)), 3),
@@ -161,6 +179,7 @@ def main() -> None:
                 + f"/pad {pad_s:g}"
                 + (f"/beam {beam}" if beam != 1 else "")
                 + (f"/withhold {withhold:g}" if withhold != cfg_default.withhold_logprob else "")
+                + ("/carry-over" if args.carry_over else "")
             )
             result[key] = figures
             print(
