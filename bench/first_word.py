@@ -119,21 +119,13 @@ def main() -> None:
         default="{}",
         help="JSON objects of SegmenterConfig fields, ';'-separated, e.g. '{};{\"preroll_ms\": 300}'",
     )
-    p.add_argument(
-        "--partial-pads",
-        default=str(SttSettings.model_fields["partial_pad_s"].default),
-        help="seconds of silence after a partial's audio (PARLEY_STT_PARTIAL_PAD_S), ','-separated",
-    )
-    p.add_argument(
-        "--beam-sizes",
-        default=str(SttSettings.model_fields["beam_size"].default),
-        help="the partials' beam (PARLEY_STT_BEAM_SIZE; finals are not decoded here), ','-separated",
-    )
-    p.add_argument(
-        "--withhold-logprobs",
-        default=str(SttSettings.model_fields["gate_withhold_logprob"].default),
-        help="the gate's withhold threshold for partials (PARLEY_STT_GATE_WITHHOLD_LOGPROB), ','-separated",
-    )
+    for flag, field, what in (
+        ("--partial-pads", "partial_pad_s", "seconds of silence after a partial's audio"),
+        ("--beam-sizes", "beam_size", "the partials' beam (finals are not decoded here)"),
+        ("--withhold-logprobs", "gate_withhold_logprob", "the gate's withhold threshold for partials"),
+    ):
+        default = str(SttSettings.model_fields[field].default)
+        p.add_argument(flag, default=default, help=f"{what} (PARLEY_STT_{field.upper()}), ','-separated")
     p.add_argument(
         "--carry-over",
         action="store_true",
