@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 
@@ -17,3 +18,12 @@ async def running(loop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0, every: float = 0.01) -> None:
+    """Poll `check` every `every` s until it holds; AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(every)

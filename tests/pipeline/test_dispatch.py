@@ -18,6 +18,7 @@ from parley_common.dispatch import Dispatch
 from parley_common.lanes import FinalsFirst, Lane
 from parley_common.schemas import BadMessage, WorkerBeat
 from parley_common.streams import ConsumerGroup
+from parley_testkit.aio import until
 from pipeline_helpers import redis_url
 
 FINALS, PARTIALS = "test:dispatch:finals", "test:dispatch:partials"
@@ -89,14 +90,6 @@ async def running(*replicas: Replica) -> AsyncIterator[dict[str, asyncio.Task[No
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 async def test_finals_and_partials_go_to_the_faster_replica_while_it_is_free(r: aioredis.Redis) -> None:

@@ -13,7 +13,7 @@ from parley_common import keys
 from parley_common.lanes import Accepted, FinalsFirst, Lane
 from parley_common.schemas import BadMessage
 from parley_common.streams import ConsumerGroup
-from parley_testkit.aio import running
+from parley_testkit.aio import running, until
 from pipeline_helpers import redis_url
 
 FINALS, PARTIALS, HISTORY = "test:lanes:finals", "test:lanes:partials", "test:lanes:history"
@@ -70,14 +70,6 @@ class Recorder:
             "claim_every_s": 0.1,
         }
         return FinalsFirst(**(args | kw))
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def pending(r: aioredis.Redis, stream: str) -> int:
