@@ -42,12 +42,19 @@ async def r() -> AsyncIterator[aioredis.Redis]:
 class Replica:
     """One pool replica: a lane loop whose finals take `speed_s` (or wait for `stuck`)."""
 
-    def __init__(self, r: aioredis.Redis, name: str, speed_s: float, min_idle_ms: int = 60_000) -> None:
+    def __init__(
+        self,
+        r: aioredis.Redis,
+        name: str,
+        speed_s: float,
+        min_idle_ms: int = 60_000,
+        dead_after_s: float = 0.3,
+    ) -> None:
         self.name = name
         self.speed_s = speed_s
         self.done: list[tuple[str, float]] = []  # (key, when it started)
         self.stuck: asyncio.Event | None = None
-        self.dispatch = Dispatch(r, "test", name, beat_s=0.05, dead_after_s=0.3, poll_s=0.02)
+        self.dispatch = Dispatch(r, "test", name, beat_s=0.05, dead_after_s=dead_after_s, poll_s=0.02)
         self.dispatch.observe(speed_s)
 
         def lane(stream: str) -> Lane[str]:
@@ -106,7 +113,9 @@ async def test_finals_and_partials_go_to_the_faster_replica_while_it_is_free(r: 
 async def test_the_slower_replica_takes_a_final_when_the_faster_one_would_be_later(
     r: aioredis.Redis,
 ) -> None:
-    fast, slow = Replica(r, "fast", 0.1), Replica(r, "slow", 0.4)
+    # Both alive throughout: a beat late by 0.3 s on a busy machine (CI) made the slow one take over
+    # the fast one's stuck final too. Takeover is the next test's; here a beat may be late.
+    fast, slow = Replica(r, "fast", 0.1, dead_after_s=2.0), Replica(r, "slow", 0.4, dead_after_s=2.0)
     fast.stuck = asyncio.Event()  # its first final hangs (a long utterance, a CPU spike)
     async with running(fast, slow):
         await r.xadd(FINALS, {"key": "first"})
