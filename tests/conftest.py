@@ -14,10 +14,18 @@ add its own with `pytestmark`. A new test file in an existing folder gets that f
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from parley_testkit.aio import task_stacks
 from tiers import TIERS, needs
+
+# An async test that hangs prints its loop's tasks this long before pytest-timeout ends it.
+TASKS_DUMPED_BEFORE_TIMEOUT_S = 20.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +37,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for tier in needs(Path(item.fspath)):
             item.add_marker(tier)
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.fixturenames.append("_tasks_dumped_before_timeout")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def _tasks_dumped_before_timeout(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Near its timeout, an async test's tasks and the lines they wait at go to stderr (shown with the
+    failure): pytest-timeout's own dump shows only threads, the test's in the event loop's selector."""
+    marker = request.node.get_closest_marker("timeout")
+    timeout = (
+        float(marker.args[0]) if marker and marker.args else float(request.config.getini("timeout") or 0)
+    )
+    if timeout <= TASKS_DUMPED_BEFORE_TIMEOUT_S:
+        yield
+        return
+    handle = asyncio.get_running_loop().call_later(
+        timeout - TASKS_DUMPED_BEFORE_TIMEOUT_S,
+        lambda: print(
+            f"tasks {TASKS_DUMPED_BEFORE_TIMEOUT_S:.0f} s before the timeout:\n{task_stacks()}",
+            file=sys.stderr,
+        ),
+    )
+    yield
+    handle.cancel()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

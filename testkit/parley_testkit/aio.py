@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -27,3 +28,12 @@ async def until(check: Callable[[], bool], timeout: float = 5.0, every: float = 
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(every)
+
+
+def task_stacks() -> str:
+    """Every task of the running loop with the line it waits at: what a hung test was waiting for
+    (pytest-timeout's dump shows threads, and an async test's main thread sits in the selector)."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=out)
+    return out.getvalue()
