@@ -8,6 +8,8 @@ import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from parley_common.tasks import cancel_all
+
 
 @contextlib.asynccontextmanager
 async def running(loop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
@@ -16,9 +18,7 @@ async def running(loop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_all([task])
 
 
 async def until(check: Callable[[], bool], timeout: float = 5.0, every: float = 0.01) -> None:

@@ -38,6 +38,7 @@ from parley_common.dispatch import Dispatch, Kind
 from parley_common.retry import REDIS_DOWN
 from parley_common.schemas import BadMessage
 from parley_common.streams import ConsumerGroup, Entry, dead_letter, newest_per_key
+from parley_common.tasks import cancel_all
 
 log = logging.getLogger("parley.lanes")
 
@@ -152,7 +153,7 @@ class FinalsFirst(Generic[F, P]):
             for t in done:
                 t.result()
         finally:
-            await cancel_all(tasks)
+            await cancel_all(tasks, suppress=(Exception,))  # a lane that failed was raised above
 
     async def _final_lane(self) -> None:
         d = self.dispatch
@@ -287,17 +288,6 @@ class FinalsFirst(Generic[F, P]):
                 for entry in finals:
                     await self._final(entry)
                 await self._claimed_partials(partials)
-
-
-async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel tasks and wait until they have ended. A cancellation that lands as a Redis read times
-    out can be swallowed (the timeout wins the race), so one still running is cancelled again: no lane
-    outlives its loop (a second partial lane after a Redis outage), and none hangs it."""
-    running = {t for t in tasks if not t.done()}
-    while running:
-        for t in running:
-            t.cancel()
-        _, running = await asyncio.wait(running, timeout=0.5)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from parley_common import redisconn
+from parley_common.tasks import cancel_all
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -64,13 +64,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            commands_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await commands_task
-            if admin_task is not None:
-                admin_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await admin_task
+            await cancel_all([commands_task] + ([admin_task] if admin_task is not None else []))
             await app.state.fanout.stop()
             await app.state.db.close()
             await r.aclose()

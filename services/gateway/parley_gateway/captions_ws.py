@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from parley_common.caption_messages import ErrorMessage, Hello
 from parley_common.schemas import NAME_RE
+from parley_common.tasks import cancel_all
 from starlette.websockets import WebSocketState
 
 from parley_gateway import languages, relang
@@ -139,10 +140,7 @@ async def _serve(
             if t is not ended:
                 t.result()
     finally:
-        for t in tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, SendTimeout):
-                await t
+        await cancel_all(tasks, suppress=(WebSocketDisconnect, SendTimeout))
 
 
 async def _replay(

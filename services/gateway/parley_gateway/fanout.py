@@ -7,7 +7,6 @@ stream, then the live events, so nothing is missed and nothing is shown twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from parley_common import keys
 from parley_common.retry import Backoff, retrying
 from parley_common.schemas import Caption, CaptionType
 from parley_common.streams import id_order
+from parley_common.tasks import cancel_all
 
 from parley_gateway import metrics
 from parley_gateway.relang import SOURCE, FinalsIndex, maybe_final, shows
@@ -86,11 +86,7 @@ class Fanout:
         tasks = [f.task for f in self.rooms.values() if f.task] + (
             [self._refresher] if self._refresher else []
         )
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_all(tasks)
 
     async def subscribe(self, room: str, lang: str) -> Listener:
         listener = Listener(room, lang, asyncio.Queue(self.queue_size))
@@ -200,7 +196,8 @@ class Fanout:
             )
         feed.indexed.set()
         backoff = Backoff(0.5, 0.5)
-        while True:
+        # A dropped feed ends here even if the cancel `_drop` sent it was lost (parley_common.tasks).
+        while self.rooms.get(feed.room) is feed:
             # Redis away (redis-py 8 also times a read out after 5 s: a network partition): retried.
             reply = await retrying(
                 partial(self.r.xread, {stream: last_id}, count=100, block=1000),

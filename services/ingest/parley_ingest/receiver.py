@@ -17,7 +17,6 @@ failover until a replica has them).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from parley_common.retry import REDIS_DOWN, Backoff, retrying
 from parley_common.schemas import AudioFrame
+from parley_common.tasks import cancel_all
 
 from parley_ingest import metrics, registry
 from parley_ingest.anchor import FRAME_MS, Anchor, claim_anchor
@@ -141,11 +141,7 @@ class RtpReceiver:
         for cur in self.live.values():
             self._emit(cur, cur.stream.drain())
         await self.writer.drain(2.0)
-        for t in [*self._tasks, *self._claims.values()]:
-            t.cancel()
-        for t in [*self._tasks, *self._claims.values()]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_all([*self._tasks, *self._claims.values()])
 
     # -- sfu:events ------------------------------------------------------------------------------
 

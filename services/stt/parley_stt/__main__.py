@@ -11,6 +11,7 @@ from parley_common import redisconn, routes
 from parley_common.health import serve_health
 from parley_common.log import setup_logging
 from parley_common.outage import ride_out
+from parley_common.tasks import cancel_all
 
 from parley_stt.settings import SttSettings
 
@@ -73,8 +74,7 @@ async def amain(settings: SttSettings) -> None:
         for t in done:
             t.result()  # a loop that ended raised (or Redis stayed away): exit, to be restarted
     finally:
-        for t in tasks.values():
-            t.cancel()
+        await cancel_all(tasks.values(), suppress=(Exception,))  # one that failed was raised above
         await r.aclose()
 
 
