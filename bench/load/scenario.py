@@ -4,7 +4,6 @@ waited for and counted at every listener."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from parley_common import keys
+from parley_common.tasks import cancel_all
 
 from .analyse import analyse, missing
 from .audio import EncodedClip
@@ -113,15 +113,7 @@ async def run_scenario(
     track_task.cancel()
     await asyncio.to_thread(track.poll)
     pump.stop()
-    pump_task.cancel()
-    if sampler_task:
-        sampler_task.cancel()
-    if audit_task:
-        audit_task.cancel()
-    for t in (pump_task, sampler_task, track_task, audit_task):
-        if t is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+    await cancel_all(t for t in (pump_task, sampler_task, track_task, audit_task) if t is not None)
     await asyncio.gather(*(u.leave() for u in users))
     speech_s = sum(s.clip.audio.shape[0] / 16000 for s in run.spoken)
     result: dict[str, Any] = {

@@ -26,6 +26,7 @@ import redis
 import redis.asyncio as aioredis
 from parley_common import keys
 from parley_common.schemas import AudioFrame
+from parley_common.tasks import cancel_all
 from parley_ingest.bind import BindError, resolve_bind_host
 from parley_ingest.opus import OpusDecoder
 from parley_ingest.writer import End, Frame, RedisWriter
@@ -403,7 +404,7 @@ def test_an_end_waiting_for_peers_holds_none_of_the_other_speakers_frames(r: red
             ended = bool(await ar.xrange(keys.audio_stream(room, "ana"), min="1000-1"))
             return ended_first, ended
         finally:
-            task.cancel()
+            await cancel_all([task])
             await ar.aclose()
 
     ended_first, ended = asyncio.run(scenario())

@@ -18,6 +18,7 @@ from parley_common.dispatch import Dispatch
 from parley_common.lanes import FinalsFirst, Lane
 from parley_common.schemas import BadMessage, WorkerBeat
 from parley_common.streams import ConsumerGroup
+from parley_common.tasks import cancel_all
 from parley_testkit.aio import until
 from pipeline_helpers import redis_url
 
@@ -93,10 +94,7 @@ async def running(*replicas: Replica) -> AsyncIterator[dict[str, asyncio.Task[No
         await asyncio.sleep(0.3)  # they beat and see each other
         yield tasks
     finally:
-        for t in tasks.values():
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_all(tasks.values())  # one cancel can be lost inside redis-py (parley_common.tasks)
 
 
 async def test_finals_and_partials_go_to_the_faster_replica_while_it_is_free(r: aioredis.Redis) -> None:
