@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from api_helpers import REDIS_URL
 from parley_gateway.fanout import Fanout
+from parley_testkit.aio import until
 from redis.asyncio.connection import AbstractConnection
 
 ROOM = f"fanout-stop-{uuid.uuid4().hex[:8]}"  # the shared Redis: a room of its own
@@ -31,13 +31,13 @@ async def r() -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-def as_the_next_xread_is_sent(
+async def as_the_next_xread_is_sent(
     monkeypatch: pytest.MonkeyPatch, action: Callable[[], Awaitable[None]]
-) -> list[Any]:
+) -> asyncio.Task[None]:
     """Start `action` as redis-py's send of the next XREAD completes, so that the cancel it sends
-    reaches the feed while the feed's `wait_for` holds a finished send. Returns [the action's task]."""
+    reaches the feed while the feed's `wait_for` holds a finished send. Returns the action's task."""
     send = AbstractConnection._send_packed_command
-    started: list[Any] = []
+    started: list[asyncio.Task[None]] = []
 
     async def send_then_act(self: AbstractConnection, command: Iterable[bytes]) -> None:
         await send(self, command)
@@ -45,14 +45,8 @@ def as_the_next_xread_is_sent(
             started.append(asyncio.create_task(action()))  # runs before the feed resumes
 
     monkeypatch.setattr(AbstractConnection, "_send_packed_command", send_then_act)
-    return started
-
-
-async def until_started(started: list[Any]) -> asyncio.Task[None]:
-    while not started:
-        await asyncio.sleep(0.01)
-    task: asyncio.Task[None] = started[0]
-    return task
+    await until(lambda: bool(started))
+    return started[0]
 
 
 async def test_stop_ends_a_feed_whose_cancel_was_lost(
@@ -63,7 +57,7 @@ async def test_stop_ends_a_feed_whose_cancel_was_lost(
     await fanout.subscribe(ROOM, "es")
     feed = fanout.rooms[ROOM].task
     assert feed is not None
-    stopping = await asyncio.wait_for(until_started(as_the_next_xread_is_sent(monkeypatch, fanout.stop)), 5)
+    stopping = await as_the_next_xread_is_sent(monkeypatch, fanout.stop)
     # Not wait_for: its cancel at the timeout would reach the feed through stop() and end it.
     await asyncio.wait({stopping}, timeout=5)
     assert stopping.done() and feed.cancelled()  # before: stop() waited for ever
@@ -78,10 +72,7 @@ async def test_a_dropped_feed_ends_even_if_its_cancel_was_lost(
         listener = await fanout.subscribe(ROOM, "es")
         feed = fanout.rooms[ROOM].task
         assert feed is not None
-        leaving = await asyncio.wait_for(
-            until_started(as_the_next_xread_is_sent(monkeypatch, lambda: fanout.unsubscribe(listener))), 5
-        )
-        await leaving
+        await (await as_the_next_xread_is_sent(monkeypatch, lambda: fanout.unsubscribe(listener)))
         assert ROOM not in fanout.rooms
         await asyncio.wait({feed}, timeout=5)
         assert feed.done()  # before: it read the room for ever

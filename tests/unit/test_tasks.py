@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from parley_common.tasks import cancel_all
+from parley_testkit.aio import until
 
 LOSES_A_CANCEL = sys.version_info < (3, 12)  # CPython gh-86296, fixed in 3.12
 
 
-def sender(
+async def sender(
     stop: Callable[[asyncio.Task[None]], Awaitable[None]],
 ) -> tuple[asyncio.Task[None], asyncio.Task[None]]:
     """A loop of `wait_for`-wrapped sends, as redis-py's, and a task running `stop(loop)` started
@@ -32,16 +33,8 @@ def sender(
             await asyncio.sleep(0.01)
 
     loop_task = asyncio.create_task(loop(), name="sender")
-    return loop_task, _first(stopping)
-
-
-def _first(box: list[asyncio.Task[None]]) -> asyncio.Task[None]:
-    async def wait() -> None:
-        while not box:
-            await asyncio.sleep(0.001)
-        await box[0]
-
-    return asyncio.create_task(wait())
+    await until(lambda: bool(stopping))
+    return loop_task, stopping[0]
 
 
 async def test_one_cancel_can_be_lost_and_cancel_all_still_ends_the_task() -> None:
@@ -50,7 +43,7 @@ async def test_one_cancel_can_be_lost_and_cancel_all_still_ends_the_task() -> No
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    task, stopping = sender(cancel_once)
+    task, stopping = await sender(cancel_once)
     await asyncio.sleep(1.0)
     if LOSES_A_CANCEL:  # the way Fanout.stop() hung in CI
         assert not task.done() and not stopping.done()
@@ -58,7 +51,7 @@ async def test_one_cancel_can_be_lost_and_cancel_all_still_ends_the_task() -> No
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(stopping, 5)
 
-    task, stopping = sender(lambda t: cancel_all([t]))
+    task, stopping = await sender(lambda t: cancel_all([t]))
     await asyncio.wait_for(stopping, 5)  # its first cancel lost the same way, the second ended it
     assert task.cancelled()
 
