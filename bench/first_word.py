@@ -4,6 +4,7 @@ worker would decode it (the padded window, the partial model), one after the oth
 
   python bench/first_word.py [--leads "[500];[450,250,250]"] [--partial-models ",tiny.en"]
                              [--partial-pads 2,5] [--beam-sizes 1,5] [--withhold-logprobs=-1,-1.5]
+  python bench/first_word.py --floor 0,0.192,0.5 [--partial-models ",tiny.en"]
 
 For each partial-lead schedule and partial model: when the segmenter emits the first partial whose
 text shows a word of the clip's reference (audio time from the speech onset, by energy, as
@@ -13,6 +14,11 @@ a fixed `--overhead-s` (Redis, the gateway, the socket: ~0.03 s in bench/pipelin
 figures). A partial the decoder-evidence gate withholds (parley_stt.gate, as the worker applies it)
 shows nothing. Finals are not touched by these settings (their audio range and decoder are the
 same), so neither is WER. Prints one line per setting and one JSON line.
+
+`--floor PREROLLS_S`: no segmenter. For each clip and each pre-roll (seconds of the audio before
+the energy onset that the window starts with), the least speech after the onset, in FLOOR_STEP_S
+steps, from which a partial decode shows a word of the reference and passes the gate: with that
+start, no lead schedule and no CPU shows the first word sooner than that plus the decode.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from pipeline import Clip, load_clips
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = 320  # 20 ms, as the RTP ingest and the feeder write them
 LEAD_IN_S = 1.0  # silence before each clip (the bench's speakers pause 1-2 s)
+FLOOR_STEP_S = 0.02  # one RTP frame
+FLOOR_MAX_S = 3.0
 
 
 class Speaker:
@@ -105,6 +113,25 @@ def first_word(
     return {"shown_s": None, "emitted_s": None, "partial": None, "cpu_s": round(cpu, 3)}
 
 
+def shows_word(engine: WhisperEngine, audio: np.ndarray, words: set[str], cfg: gate.GateConfig) -> bool:
+    """Whether a partial decode of `audio` shows a word of `words` (and the gate lets it through)."""
+    result = engine.transcribe(audio, DecodeOptions(window="padded", language="en", partial=True))
+    withheld = gate.judge(result.evidence(), cfg)[0] is gate.Verdict.WITHHOLD
+    return not withheld and bool(words & set(normalize(result.text)))
+
+
+def floor(engine: WhisperEngine, clip: Clip, preroll_s: float, cfg: gate.GateConfig) -> float | None:
+    """The least speech after the onset from which a partial shows a word of the clip (None: not
+    within FLOOR_MAX_S). The pre-roll before the onset is silence when the clip starts with speech."""
+    audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
+    onset = int((LEAD_IN_S + clip.speech_start) * SAMPLE_RATE)
+    start, words = onset - int(preroll_s * SAMPLE_RATE), set(normalize(clip.text))
+    for k in range(1, int(FLOOR_MAX_S / FLOOR_STEP_S) + 1):
+        if shows_word(engine, audio[start : onset + int(k * FLOOR_STEP_S * SAMPLE_RATE)], words, cfg):
+            return round(k * FLOOR_STEP_S, 3)
+    return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leads", default="[500];[450,250,250];[300,200,250]", help="JSON lists, ';'-separated")
@@ -131,12 +158,27 @@ def main() -> None:
         action="store_true",
         help="one segmenter for all clips, its state going on from clip to clip (as live)",
     )
+    p.add_argument(
+        "--floor",
+        metavar="PREROLLS_S",
+        help="each clip's least speech to a shown word, ','-separated pre-rolls",
+    )
     args = p.parse_args()
     clips = [
         c for s in args.sets.split(",") if (Path(s) / "transcription").exists() for c in load_clips(Path(s))
     ]
     cfg_default = SttSettings().gate_config()
     result: dict[str, object] = {"clips": len(clips), "load_before": round(os.getloadavg()[0], 2)}
+    if args.floor:
+        for model in args.partial_models.split(","):
+            engine = WhisperEngine(SttSettings(partial_model=model, partial_nice=0))
+            for preroll_s in (float(x) for x in args.floor.split(",")):
+                floors = {c.name[-8:]: floor(engine, c, preroll_s, cfg_default) for c in clips}
+                key = f"{model or 'base'}/preroll {preroll_s:g}/floor_speech_s"
+                result[key] = floors
+                print(f"{key:<36} {json.dumps(floors)}", flush=True)
+        print(json.dumps(result))
+        return
     for model, beam in (
         (m, int(b)) for m in args.partial_models.split(",") for b in args.beam_sizes.split(",")
     ):
