@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from parley_common.schemas import SAMPLE_RATE
 from parley_stt import gate
-from parley_stt.engine import DecodeOptions, WhisperEngine
+from parley_stt.engine import DecodeOptions, Transcript, WhisperEngine
 from parley_stt.segmenter_machine import ActionKind, SegmenterConfig, SpeakerSegmenter
 from parley_stt.settings import SttSettings
 from parley_testkit.wer import normalize
@@ -48,6 +48,19 @@ FRAME = 320  # 20 ms, as the RTP ingest and the feeder write them
 LEAD_IN_S = 1.0  # silence before each clip (the bench's speakers pause 1-2 s)
 FLOOR_STEP_S = 0.02  # one RTP frame
 FLOOR_MAX_S = 3.0
+
+
+def with_lead_in(clip: Clip) -> tuple[np.ndarray, float]:
+    """The clip after LEAD_IN_S of silence, and its speech onset in s into that audio."""
+    audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
+    return audio, LEAD_IN_S + clip.speech_start
+
+
+def shows_word(result: Transcript, words: set[str], cfg: gate.GateConfig) -> bool:
+    """Whether a partial shows a word of `words`. The worker withholds what the decoder-evidence
+    gate rejects: such a partial shows nothing."""
+    withheld = gate.judge(result.evidence(), cfg)[0] is gate.Verdict.WITHHOLD
+    return not withheld and bool(words & set(normalize(result.text)))
 
 
 class Speaker:
@@ -64,9 +77,8 @@ class Speaker:
         """(when the segmenter asked for it, s from the speech onset; its audio) of each partial."""
         if not self.carry_over:
             self.seg, self.frames = SpeakerSegmenter(self.config), 0
-        audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
+        audio, onset = with_lead_in(clip)
         pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-        onset = LEAD_IN_S + clip.speech_start
         base, out = self.frames, []
         for i in range(len(audio) // FRAME):
             n = base + i
@@ -101,9 +113,7 @@ def first_word(
         )
         took = time.process_time() - c0
         cpu += took
-        # The worker withholds what the decoder-evidence gate rejects: such a partial shows nothing.
-        withheld = gate.judge(result.evidence(), gate_config or gate.GateConfig())[0] is gate.Verdict.WITHHOLD
-        if not withheld and words & set(normalize(result.text)):
+        if shows_word(result, words, gate_config or gate.GateConfig()):
             return {
                 "shown_s": round(at + took + overhead_s, 3),
                 "emitted_s": round(at, 3),
@@ -113,21 +123,16 @@ def first_word(
     return {"shown_s": None, "emitted_s": None, "partial": None, "cpu_s": round(cpu, 3)}
 
 
-def shows_word(engine: WhisperEngine, audio: np.ndarray, words: set[str], cfg: gate.GateConfig) -> bool:
-    """Whether a partial decode of `audio` shows a word of `words` (and the gate lets it through)."""
-    result = engine.transcribe(audio, DecodeOptions(window="padded", language="en", partial=True))
-    withheld = gate.judge(result.evidence(), cfg)[0] is gate.Verdict.WITHHOLD
-    return not withheld and bool(words & set(normalize(result.text)))
-
-
 def floor(engine: WhisperEngine, clip: Clip, preroll_s: float, cfg: gate.GateConfig) -> float | None:
     """The least speech after the onset from which a partial shows a word of the clip (None: not
     within FLOOR_MAX_S). The pre-roll before the onset is silence when the clip starts with speech."""
-    audio = np.concatenate([np.zeros(int(LEAD_IN_S * SAMPLE_RATE), np.float32), clip.audio])
-    onset = int((LEAD_IN_S + clip.speech_start) * SAMPLE_RATE)
+    audio, onset_s = with_lead_in(clip)
+    onset = int(onset_s * SAMPLE_RATE)
     start, words = onset - int(preroll_s * SAMPLE_RATE), set(normalize(clip.text))
+    opts = DecodeOptions(window="padded", language="en", partial=True)
     for k in range(1, int(FLOOR_MAX_S / FLOOR_STEP_S) + 1):
-        if shows_word(engine, audio[start : onset + int(k * FLOOR_STEP_S * SAMPLE_RATE)], words, cfg):
+        window = audio[start : onset + int(k * FLOOR_STEP_S * SAMPLE_RATE)]
+        if shows_word(engine.transcribe(window, opts), words, cfg):
             return round(k * FLOOR_STEP_S, 3)
     return None
 
