@@ -41,7 +41,7 @@ from parley_stt.settings import SttSettings
 from parley_testkit.wer import normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import Clip, load_clips
+from pipeline import Clip, load_clips, shows_a_word
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = 320  # 20 ms, as the RTP ingest and the feeder write them
@@ -60,7 +60,7 @@ def shows_word(result: Transcript, words: set[str], cfg: gate.GateConfig) -> boo
     """Whether a partial shows a word of `words`. The worker withholds what the decoder-evidence
     gate rejects: such a partial shows nothing."""
     withheld = gate.judge(result.evidence(), cfg)[0] is gate.Verdict.WITHHOLD
-    return not withheld and bool(words & set(normalize(result.text)))
+    return not withheld and shows_a_word(words, result.text)
 
 
 class Speaker:

@@ -169,12 +169,17 @@ def match(spoken: list[Spoken], finals: list[Received]) -> dict[int, list[Receiv
     return out
 
 
+def shows_a_word(words: set[str], text: str) -> bool:
+    """Whether caption `text` shows one of `words` (a reference's, normalised as WER normalises)."""
+    return bool(words & set(normalize(text)))
+
+
 def first_word_at(reference: str, captions: list[Received]) -> float | None:
     """When the first of `captions` (a clip's partials and finals) that shows a word of the clip's
-    reference text arrived (normalised as WER normalises); None if none does."""
+    reference text arrived; None if none does."""
     words = set(normalize(reference))
     for got in sorted(captions, key=lambda g: g.at):
-        if words & set(normalize(str(got.caption["text"]))):
+        if shows_a_word(words, str(got.caption["text"])):
             return got.at
     return None
 
